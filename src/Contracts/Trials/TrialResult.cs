@@ -1,0 +1,50 @@
+namespace Descent.Contracts.Trials;
+
+[GenerateSerializer]
+public enum TrialStatus
+{
+    /// <summary>Ran until its budget (steps, seconds or target loss) ended it.</summary>
+    Completed,
+    /// <summary>The loss became NaN or infinite; the trial stopped there.</summary>
+    Diverged,
+    /// <summary>The trial could not run (bad data, a model too large for Newton, a missing device, ...).</summary>
+    Failed,
+    /// <summary>Stopped on request before its budget ended.</summary>
+    Cancelled,
+}
+
+/// <summary>
+/// One outer step. <see cref="Loss"/> is the loss at the start of the step, as the post records it; the
+/// other fields are read after the step: seconds since the trial started and the cumulative counts.
+/// </summary>
+[GenerateSerializer, Immutable, Alias("descent.step")]
+public sealed record StepRecord(
+    [property: Id(0)] int Step,
+    [property: Id(1)] double Loss,
+    [property: Id(2)] double ElapsedSeconds,
+    [property: Id(3)] long ForwardPasses,
+    [property: Id(4)] long GradientEvaluations);
+
+/// <summary>What one trial did. Seconds are wall-clock; a probe (a loss-only forward pass) counts as forward time.</summary>
+/// <param name="FinalLoss">The loss after the last step (NaN when the trial failed before measuring one).</param>
+/// <param name="ForwardSeconds">Forward passes: with a graph for gradients, and the optimizers' loss-only probes.</param>
+/// <param name="BackwardSeconds">Gradient computation (for newton, also the Hessian's backward passes).</param>
+/// <param name="OptimizerSeconds">Parameter updates and the optimizers' own arithmetic, probes excluded.</param>
+[GenerateSerializer, Immutable, Alias("descent.trial-result")]
+public sealed record TrialResult(
+    [property: Id(0)] TrialStatus Status,
+    [property: Id(1)] string? Message,
+    [property: Id(2)] double FinalLoss,
+    [property: Id(3)] double BestLoss,
+    [property: Id(4)] long ForwardPasses,
+    [property: Id(5)] long GradientEvaluations,
+    [property: Id(6)] double ForwardSeconds,
+    [property: Id(7)] double BackwardSeconds,
+    [property: Id(8)] double OptimizerSeconds,
+    [property: Id(9)] double WallSeconds,
+    [property: Id(10)] IReadOnlyList<StepRecord> History)
+{
+    /// <summary>Backward time as a share of forward plus backward time (the post's "about 80%").</summary>
+    public double BackwardShare =>
+        ForwardSeconds + BackwardSeconds > 0 ? BackwardSeconds / (ForwardSeconds + BackwardSeconds) : double.NaN;
+}

@@ -1,0 +1,88 @@
+using System.Globalization;
+using Descent.Contracts.Trials;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Descent.Grains.Training.Tasks;
+
+/// <summary>A CSV file the data cannot be read from, with the place and the reason.</summary>
+public sealed class TaskDataException(string message) : Exception(message);
+
+/// <summary>A user's CSV file: a header row, then one numeric row per example; <c>target</c> is the label column.</summary>
+static class CsvTask
+{
+    public static (Tensor X, Tensor Y, nn.Module<Tensor, Tensor> Model) Load(CsvTaskSpec spec)
+    {
+        var (features, targets, width) = Read(spec.Path, spec.Target);
+        var rows = targets.Length;
+        var x = tensor(features, [rows, width]);
+        var y = tensor(targets, [rows, 1]);
+        nn.Module<Tensor, Tensor> model = spec.Model == CsvModel.Linear
+            ? nn.Linear(width, 1)
+            : Problem.StackOfLinears(width, spec.DimHidden, spec.NLayers);
+        return (x, y, model);
+    }
+
+    /// <summary>Reads the file into row-major features and targets, or throws <see cref="TaskDataException"/>.</summary>
+    internal static (float[] Features, float[] Targets, int Width) Read(string path, string target)
+    {
+        if (!File.Exists(path))
+            throw new TaskDataException($"task.path = \"{path}\": no such file (looked at {Path.GetFullPath(path)})");
+        using var reader = new StreamReader(path);
+        var header = reader.ReadLine();
+        if (string.IsNullOrWhiteSpace(header))
+            throw new TaskDataException($"task.path = \"{path}\": the file is empty; it needs a header row naming the columns");
+        var names = SplitLine(header, path, 1);
+        var targetColumn = Array.FindIndex(names, n => n.Trim() == target);
+        if (targetColumn < 0)
+            throw new TaskDataException($"task.target = \"{target}\": {path} has no such column (columns: {string.Join(", ", names.Select(n => n.Trim()))})");
+        if (names.Length < 2)
+            throw new TaskDataException($"task.path = \"{path}\": only the target column; there are no feature columns");
+
+        var features = new List<float>();
+        var targets = new List<float>();
+        var lineNumber = 1;
+        for (var line = reader.ReadLine(); line is not null; line = reader.ReadLine())
+        {
+            lineNumber++;
+            if (line.Length == 0) continue;
+            var cells = SplitLine(line, path, lineNumber);
+            if (cells.Length != names.Length)
+                throw new TaskDataException($"{path} line {lineNumber}: {cells.Length} fields, but the header has {names.Length}");
+            for (var c = 0; c < cells.Length; c++)
+            {
+                if (!float.TryParse(cells[c], NumberStyles.Float, CultureInfo.InvariantCulture, out var value))
+                    throw new TaskDataException($"{path} line {lineNumber}, column {c + 1} (\"{names[c].Trim()}\"): \"{cells[c]}\" is not a number");
+                if (c == targetColumn) targets.Add(value);
+                else features.Add(value);
+            }
+        }
+        if (targets.Count == 0)
+            throw new TaskDataException($"task.path = \"{path}\": a header but no data rows");
+        return ([.. features], [.. targets], names.Length - 1);
+    }
+
+    /// <summary>Splits one line on commas; a field may be double-quoted (with "" for a quote inside).</summary>
+    static string[] SplitLine(string line, string path, int lineNumber)
+    {
+        var fields = new List<string>();
+        var field = new System.Text.StringBuilder();
+        var quoted = false;
+        for (var i = 0; i < line.Length; i++)
+        {
+            var ch = line[i];
+            if (quoted)
+            {
+                if (ch != '"') field.Append(ch);
+                else if (i + 1 < line.Length && line[i + 1] == '"') { field.Append('"'); i++; }
+                else quoted = false;
+            }
+            else if (ch == '"') quoted = true;
+            else if (ch == ',') { fields.Add(field.ToString()); field.Clear(); }
+            else if (ch != '\r') field.Append(ch);
+        }
+        if (quoted) throw new TaskDataException($"{path} line {lineNumber}: a quoted field is not closed");
+        fields.Add(field.ToString());
+        return [.. fields];
+    }
+}

@@ -1,0 +1,130 @@
+using System.Diagnostics;
+using Descent.Contracts.Trials;
+using Descent.Grains.Training.Optimizers;
+using Descent.Grains.Training.Tasks;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Descent.Grains.Training;
+
+/// <summary>
+/// Runs one trial synchronously on the calling thread: builds the task, then repeats forward (with a graph),
+/// backward, optimizer step until the budget ends, timing each phase separately. Never throws: a trial that
+/// cannot run is <see cref="TrialStatus.Failed"/>, one whose loss stops being finite is
+/// <see cref="TrialStatus.Diverged"/>.
+/// </summary>
+public static class Trainer
+{
+    /// <param name="device">"cpu" or "cuda:N".</param>
+    /// <param name="onStep">Called after every outer step, on this thread.</param>
+    public static TrialResult Run(TrialSpec spec, string device = "cpu", Action<StepRecord>? onStep = null, CancellationToken cancellation = default)
+    {
+        var run = new TrialRun(onStep);
+        try
+        {
+            spec.Validate();
+            var target = Devices.Parse(device);
+            using var problem = Problem.Create(spec.Task, spec.Seed, target);
+            using var optimizer = TrialOptimizers.Create(spec.Optimizer, problem.Parameters);
+            return run.Train(problem, optimizer, target, spec.Budget, cancellation);
+        }
+        catch (Exception e)
+        {
+            return run.Failed(e);
+        }
+    }
+
+    /// <summary>The clocks and counters of one trial.</summary>
+    sealed class TrialRun(Action<StepRecord>? onStep)
+    {
+        readonly long _start = Stopwatch.GetTimestamp();
+        readonly List<StepRecord> _history = [];
+        long _forwardTicks, _backwardTicks, _optimizerTicks, _forwardPasses, _gradientEvaluations;
+        Problem? _problem;
+        Device? _device;
+
+        public TrialResult Train(Problem problem, ITrialOptimizer optimizer, Device device, Budget budget, CancellationToken cancellation)
+        {
+            (_problem, _device) = (problem, device);
+            float? known = null; // the loss at the current parameters, when a step measured it
+            for (var step = 1; step <= budget.Steps; step++)
+            {
+                if (cancellation.IsCancellationRequested)
+                    return Finish(TrialStatus.Cancelled, $"cancelled before step {step}", known);
+                if (budget.Seconds is { } seconds && Elapsed(_start) >= seconds)
+                    return Finish(TrialStatus.Completed, $"time budget of {seconds:g} s reached", known);
+                if (known is { } k && Ends(k, budget, step) is { } ended)
+                    return ended;
+
+                using var scope = NewDisposeScope();
+                var t0 = Stopwatch.GetTimestamp();
+                var loss = problem.Loss();
+                var value = loss.item<float>(); // copies to the host: the device has finished the forward pass
+                _forwardTicks += Stopwatch.GetTimestamp() - t0;
+                _forwardPasses++;
+                if (Ends(value, budget, step) is { } end)
+                    return end;
+
+                t0 = Stopwatch.GetTimestamp();
+                optimizer.Backward(loss);
+                Devices.Synchronize(device);
+                _backwardTicks += Stopwatch.GetTimestamp() - t0;
+                _gradientEvaluations++;
+
+                var probeTicksBefore = _forwardTicks;
+                t0 = Stopwatch.GetTimestamp();
+                known = optimizer.Step(value, Probe);
+                Devices.Synchronize(device);
+                _optimizerTicks += Stopwatch.GetTimestamp() - t0 - (_forwardTicks - probeTicksBefore);
+
+                var record = new StepRecord(step, value, Elapsed(_start), _forwardPasses, _gradientEvaluations);
+                _history.Add(record);
+                onStep?.Invoke(record);
+            }
+            return Finish(TrialStatus.Completed, null, known);
+        }
+
+        /// <summary>The trial's end if <paramref name="loss"/>, the loss at the start of <paramref name="step"/>, ends it.</summary>
+        TrialResult? Ends(float loss, Budget budget, int step)
+        {
+            if (!float.IsFinite(loss))
+                return Result(TrialStatus.Diverged, $"the loss became {loss} before step {step}", loss);
+            if (budget.TargetLoss is { } target && loss <= target)
+                return Result(TrialStatus.Completed, $"target loss {target:g} reached before step {step}", loss);
+            return null;
+        }
+
+        /// <summary>A loss-only forward pass, counted and timed as forward.</summary>
+        float Probe()
+        {
+            var t0 = Stopwatch.GetTimestamp();
+            float value;
+            using (no_grad())
+            using (NewDisposeScope())
+                value = _problem!.Loss().item<float>();
+            _forwardTicks += Stopwatch.GetTimestamp() - t0;
+            _forwardPasses++;
+            return value;
+        }
+
+        TrialResult Finish(TrialStatus status, string? message, float? known)
+        {
+            var final = known ?? Probe();
+            return float.IsFinite(final)
+                ? Result(status, message, final)
+                : Result(TrialStatus.Diverged, $"the loss became {final} after step {_history.Count}", final);
+        }
+
+        public TrialResult Failed(Exception e) => Result(TrialStatus.Failed, e.Message, float.NaN);
+
+        TrialResult Result(TrialStatus status, string? message, float final)
+        {
+            var best = _history.Select(h => h.Loss).Where(double.IsFinite).Append(final).Where(double.IsFinite).DefaultIfEmpty(double.NaN).Min();
+            return new TrialResult(status, message, final, best, _forwardPasses, _gradientEvaluations,
+                Seconds(_forwardTicks), Seconds(_backwardTicks), Seconds(_optimizerTicks), Elapsed(_start), _history);
+        }
+
+        static double Seconds(long ticks) => (double)ticks / Stopwatch.Frequency;
+        static double Elapsed(long since) => Seconds(Stopwatch.GetTimestamp() - since);
+    }
+}
