@@ -1,0 +1,83 @@
+using Descent.Contracts.Trials;
+using Descent.Grains.Training;
+
+namespace Descent.Tests.Training;
+
+public sealed class CsvTaskTests : IDisposable
+{
+    readonly string _dir = Directory.CreateTempSubdirectory("descent-csv-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    string Write(string name, string text)
+    {
+        var path = Path.Combine(_dir, name);
+        File.WriteAllText(path, text);
+        return path;
+    }
+
+    static TrialResult Train(string path, string target = "y", CsvModel model = CsvModel.Linear, OptimizerKind optimizer = OptimizerKind.Newton, int steps = 1) =>
+        Trainer.Run(Specs.Trial(new CsvTaskSpec(path, target, model, DimHidden: 3, NLayers: 1), new OptimizerSpec(optimizer, Lr: 0.01), steps));
+
+    static void AssertFails(TrialResult result, params string[] fragments)
+    {
+        Assert.Equal(TrialStatus.Failed, result.Status);
+        Assert.Empty(result.History);
+        foreach (var f in fragments) Assert.Contains(f, result.Message);
+    }
+
+    [Fact]
+    public void A_linear_model_fits_a_linear_file_in_one_newton_step()
+    {
+        var rows = Enumerable.Range(0, 40).Select(i => (a: i * 0.25, b: Math.Sin(i)));
+        var path = Write("data.csv", "a,\"b\",y\n" + string.Join("\n", rows.Select(r => FormattableString.Invariant($"{r.a},{r.b},{2 * r.a - 3 * r.b + 1}"))) + "\n");
+        var result = Train(path);
+        Assert.Equal(TrialStatus.Completed, result.Status);
+        Assert.True(result.FinalLoss < 1e-6, $"final loss {result.FinalLoss}");
+    }
+
+    [Fact]
+    public void The_mlp_shape_trains_on_a_file()
+    {
+        var path = Write("data.csv", "y,x1,x2\n1,0.5,2\n2,1.5,1\n3,2.5,0\n4,3,-1\n");
+        var result = Train(path, model: CsvModel.Mlp, optimizer: OptimizerKind.Adam, steps: 20);
+        Assert.Equal(TrialStatus.Completed, result.Status);
+        Assert.True(result.FinalLoss < result.History[0].Loss);
+    }
+
+    [Fact]
+    public void Missing_file() =>
+        AssertFails(Train(Path.Combine(_dir, "nope.csv")), "task.path = ", "nope.csv", "no such file");
+
+    [Fact]
+    public void Empty_file() =>
+        AssertFails(Train(Write("empty.csv", "")), "the file is empty");
+
+    [Fact]
+    public void Missing_target_lists_the_columns() =>
+        AssertFails(Train(Write("d.csv", "a,b\n1,2\n"), target: "y"), "task.target = \"y\"", "no such column", "columns: a, b");
+
+    [Fact]
+    public void Non_numeric_cell_reports_line_and_column() =>
+        AssertFails(Train(Write("d.csv", "a,b,y\n1,2,3\n4,five,6\n")), "line 3, column 2 (\"b\")", "\"five\" is not a number");
+
+    [Fact]
+    public void Empty_cell_is_not_a_number() =>
+        AssertFails(Train(Write("d.csv", "a,b,y\n1,,3\n")), "line 2, column 2", "\"\" is not a number");
+
+    [Fact]
+    public void Ragged_row_reports_its_line() =>
+        AssertFails(Train(Write("d.csv", "a,b,y\n1,2,3\n4,5,6\n7,8\n")), "line 4: 2 fields, but the header has 3");
+
+    [Fact]
+    public void Header_without_rows() =>
+        AssertFails(Train(Write("d.csv", "a,b,y\n")), "no data rows");
+
+    [Fact]
+    public void Target_only() =>
+        AssertFails(Train(Write("d.csv", "y\n1\n")), "no feature columns");
+
+    [Fact]
+    public void Unclosed_quote() =>
+        AssertFails(Train(Write("d.csv", "a,b,y\n1,\"2,3\n")), "line 2: a quoted field is not closed");
+}
