@@ -28,9 +28,17 @@ public static class Trainer
             using var optimizer = TrialOptimizers.Create(spec.Optimizer, problem.Parameters);
             return run.Train(problem, optimizer, target, spec.Budget, cancellation);
         }
+        catch (DivergedException e)
+        {
+            return run.Diverged(e);
+        }
         catch (Exception e)
         {
             return run.Failed(e);
+        }
+        finally
+        {
+            NativeHeap.ReturnFreeMemory();
         }
     }
 
@@ -116,6 +124,8 @@ public static class Trainer
         }
 
         public TrialResult Failed(Exception e) => Result(TrialStatus.Failed, e.Message, float.NaN);
+
+        public TrialResult Diverged(DivergedException e) => Result(TrialStatus.Diverged, $"{e.Message} in step {_history.Count + 1}", float.NaN);
 
         TrialResult Result(TrialStatus status, string? message, float final)
         {

@@ -64,6 +64,16 @@ public class NewtonAndSgdTests
     }
 
     [Fact]
+    public void Newton_whose_curvature_overflows_reports_divergence_not_failure()
+    {
+        // A deep linear network: the first Newton steps jump far, then the Hessian leaves the finite numbers.
+        var result = Trainer.Run(Specs.Trial(new SyntheticTaskSpec(1000, 10, 10, 2), new OptimizerSpec(OptimizerKind.Newton), steps: 5));
+        Assert.Equal(TrialStatus.Diverged, result.Status);
+        Assert.NotEmpty(result.History);
+        Assert.Contains("step", result.Message);
+    }
+
+    [Fact]
     public void One_sgd_step_is_w_minus_lr_times_the_gradient()
     {
         using var problem = Problem.Create(Specs.SmallLinear, seed: 2, CPU);

@@ -66,12 +66,14 @@ public sealed class Newton : ITrialOptimizer
 
     static Tensor Solve(Tensor hessian, Tensor gradient)
     {
+        if (!hessian.isfinite().all().item<bool>() || !gradient.isfinite().all().item<bool>())
+            throw new DivergedException("newton: the gradient or the Hessian has non-finite entries");
         try
         {
             var d = linalg.solve(hessian, gradient);
             if (d.isfinite().all().item<bool>()) return d;
         }
-        catch (ExternalException) { } // singular: fall through to least squares
+        catch (Exception e) when (e is InvalidOperationException or ExternalException) { } // singular: least squares instead
         return linalg.lstsq(hessian, gradient.unsqueeze(1)).Solution.squeeze(1);
     }
 
