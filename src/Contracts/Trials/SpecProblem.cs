@@ -23,9 +23,11 @@ public sealed record SpecProblem(
     };
 }
 
-/// <summary>Thrown when a specification has problems; the message lists every one.</summary>
-public sealed class SpecException(IReadOnlyList<SpecProblem> problems)
-    : Exception(string.Join("; ", problems))
+/// <summary>Thrown when a specification has problems; the message lists every one. Crosses the wire intact.</summary>
+[GenerateSerializer, Alias("descent.spec-exception")]
+public sealed class SpecException : Exception
 {
-    public IReadOnlyList<SpecProblem> Problems { get; } = problems;
+    public SpecException(IReadOnlyList<SpecProblem> problems) : base(string.Join("; ", problems)) => Problems = problems;
+
+    [Id(0)] public IReadOnlyList<SpecProblem> Problems { get; private set; }
 }

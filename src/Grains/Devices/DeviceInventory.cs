@@ -1,0 +1,89 @@
+using Descent.Contracts.Sweeps;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Orleans.Runtime;
+using TorchSharp;
+
+namespace Descent.Grains.Devices;
+
+/// <summary>How a silo uses its devices.</summary>
+public sealed class DeviceOptions
+{
+    /// <summary>CPU slots when there is no CUDA device (default: one per two cores, at least one).</summary>
+    public int? CpuSlots { get; set; }
+
+    /// <summary>Trials that may share one device at once (default 1: a device belongs to one trial).</summary>
+    public int TrialsPerDevice { get; set; } = 1;
+
+    /// <summary>Use CUDA devices when TorchSharp finds any (the CUDA build on a GPU node).</summary>
+    public bool UseCuda { get; set; } = true;
+}
+
+/// <summary>
+/// This silo's device slots, discovered at start, and which trial holds each. A slot is claimed by the silo
+/// worker for one trial and released by that trial when it ends; a claim never succeeds on a held slot.
+/// </summary>
+public sealed class DeviceInventory
+{
+    readonly Lock _lock = new();
+    readonly string?[] _holders;
+
+    public DeviceInventory(IOptions<DeviceOptions> options, ILocalSiloDetails silo, ILogger<DeviceInventory> log)
+    {
+        var o = options.Value;
+        if (o.TrialsPerDevice < 1) throw new ArgumentException($"Devices:TrialsPerDevice = {o.TrialsPerDevice}: must be at least 1");
+        if (o.CpuSlots is < 1) throw new ArgumentException($"Devices:CpuSlots = {o.CpuSlots}: must be at least 1");
+        var address = silo.SiloAddress.ToParsableString();
+        var devices = new List<(string Device, string Name)>();
+        var cudaCount = o.UseCuda && torch.cuda.is_available() ? torch.cuda.device_count() : 0;
+        if (cudaCount > 0)
+        {
+            for (var d = 0; d < cudaCount; d++) devices.Add(($"cuda:{d}", $"cuda:{d}"));
+        }
+        else
+        {
+            var slots = o.CpuSlots ?? Math.Max(1, Environment.ProcessorCount / 2);
+            for (var s = 0; s < slots; s++) devices.Add(("cpu", $"cpu:{s}"));
+            // torch's thread pool is process-wide: give each CPU slot its share of the cores.
+            torch.set_num_threads(Math.Max(1, Environment.ProcessorCount / slots));
+        }
+        Slots = [.. devices.SelectMany(d => Enumerable.Range(0, o.TrialsPerDevice).Select(_ => d))
+            .Select((d, i) => new DeviceSlot(address, i, d.Device, o.TrialsPerDevice == 1 ? d.Name : $"{d.Name}#{i % o.TrialsPerDevice}"))];
+        _holders = new string?[Slots.Count];
+        log.LogInformation("Silo {Silo} offers {Count} device slot(s): {Slots}", address, Slots.Count, string.Join(", ", Slots.Select(s => s.Name)));
+    }
+
+    public IReadOnlyList<DeviceSlot> Slots { get; }
+
+    public int Free
+    {
+        get { lock (_lock) return _holders.Count(h => h is null); }
+    }
+
+    /// <summary>Claims a free slot for <paramref name="trialKey"/>, or returns null when every slot is held.</summary>
+    public DeviceSlot? TryClaim(string trialKey)
+    {
+        lock (_lock)
+        {
+            var index = Array.IndexOf(_holders, null);
+            if (index < 0) return null;
+            _holders[index] = trialKey;
+            return Slots[index];
+        }
+    }
+
+    public bool IsHeldBy(DeviceSlot slot, string trialKey)
+    {
+        lock (_lock) return IsLocal(slot) && _holders[slot.Index] == trialKey;
+    }
+
+    public void Release(DeviceSlot slot, string trialKey)
+    {
+        lock (_lock)
+        {
+            if (IsLocal(slot) && _holders[slot.Index] == trialKey) _holders[slot.Index] = null;
+        }
+    }
+
+    bool IsLocal(DeviceSlot slot) => slot.Index < Slots.Count && Slots[slot.Index].Silo == slot.Silo;
+}

@@ -1,0 +1,250 @@
+using Descent.Contracts.Sweeps;
+using Descent.Contracts.Trials;
+using Microsoft.Extensions.Logging;
+using Orleans.Runtime;
+
+namespace Descent.Grains.Sweeps;
+
+[GenerateSerializer, Alias("descent.sweep-state")]
+public sealed class SweepState
+{
+    [Id(0)] public SweepSpec? Spec { get; set; }
+    [Id(1)] public SweepStatus Status { get; set; } = SweepStatus.Queued;
+    [Id(2)] public DateTimeOffset? StartedAt { get; set; }
+    [Id(3)] public DateTimeOffset? FinishedAt { get; set; }
+    /// <summary>Trials in submission order.</summary>
+    [Id(4)] public List<TrialEntry> Trials { get; set; } = [];
+}
+
+[GenerateSerializer, Alias("descent.trial-entry")]
+public sealed class TrialEntry
+{
+    [Id(0)] public string Id { get; set; } = "";
+    [Id(1)] public TrialSpec Spec { get; set; } = null!;
+    [Id(2)] public TrialState State { get; set; }
+    /// <summary>How many times it was placed.</summary>
+    [Id(3)] public int Attempts { get; set; }
+    [Id(4)] public DeviceSlot? Slot { get; set; }
+    [Id(5)] public double? FinalLoss { get; set; }
+    [Id(6)] public int Steps { get; set; }
+    [Id(7)] public string? Message { get; set; }
+}
+
+/// <summary>
+/// One sweep: accepts it, keeps every device of the cluster busy with its queued trials, follows membership
+/// (trials of a silo that left are placed again, up to the retry count), collects results into the leaderboard,
+/// and persists its state after every transition.
+/// </summary>
+public sealed class SweepCoordinatorGrain(
+    [PersistentState("sweep", SweepStorage.Name)] IPersistentState<SweepState> state,
+    IClusterMembershipService membership,
+    IGrainFactory grains,
+    ILogger<SweepCoordinatorGrain> log) : Grain, ISweepCoordinatorGrain
+{
+    static readonly TimeSpan Tick = TimeSpan.FromSeconds(1);
+    static readonly TimeSpan OfferTimeout = TimeSpan.FromSeconds(10);
+    const int OfferBatch = 64;
+
+    readonly Dictionary<SiloAddress, int> _devicesBySilo = [];
+    IGrainTimer? _timer;
+
+    string Id => this.GetPrimaryKeyString();
+    ILeaderboardGrain Leaderboard => grains.GetGrain<ILeaderboardGrain>(Id);
+
+    public override Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        if (state.State.Status == SweepStatus.Running) StartTimer(); // resumed after a move: keep following
+        return Task.CompletedTask;
+    }
+
+    public async Task<SweepSnapshot> Start(SweepSpec spec)
+    {
+        if (state.State.Spec is { } existing)
+        {
+            if (!SameSweep(existing, spec))
+                throw new ArgumentException($"sweep id \"{Id}\" is already used by another sweep (\"{existing.Name}\")");
+            return await GetSnapshot();
+        }
+        var problems = spec.Problems();
+        if (problems.Count > 0) throw new SpecException(problems);
+
+        state.State.Spec = spec;
+        state.State.Status = SweepStatus.Running;
+        state.State.StartedAt = DateTimeOffset.UtcNow;
+        var seen = new HashSet<string>();
+        foreach (var trial in spec.Trials)
+        {
+            var id = TrialIdentity.Of(trial);
+            if (seen.Add(id)) state.State.Trials.Add(new TrialEntry { Id = id, Spec = trial, State = TrialState.Queued });
+        }
+        await state.WriteStateAsync();
+        StartTimer();
+        await Place();
+        return await GetSnapshot();
+    }
+
+    public async Task<SweepSnapshot> GetSnapshot()
+    {
+        var running = state.State.Trials.Where(t => t.State == TrialState.Running).ToList();
+        var live = await Task.WhenAll(running.Select(async t =>
+        {
+            try
+            {
+                return await grains.GetGrain<ITrialGrain>(TrialGrain.Key(Id, t.Id)).GetProgress().WaitAsync(TimeSpan.FromSeconds(2));
+            }
+            catch (Exception)
+            {
+                return null; // its silo may be gone; membership will tell
+            }
+        }));
+        var progress = live.Where(p => p is not null).ToDictionary(p => p!.TrialId, p => p!);
+        var trials = state.State.Trials.Select(t => t.State == TrialState.Running && progress.TryGetValue(t.Id, out var p) && p.State == TrialState.Running
+            ? p with { Attempts = t.Attempts }
+            : new TrialProgress(t.Id, t.State, t.Attempts, t.Slot?.Silo, t.Slot?.Name, t.Steps, t.FinalLoss, t.Message)).ToList();
+        return new SweepSnapshot(Id, state.State.Spec?.Name ?? "", state.State.Status, state.State.StartedAt, state.State.FinishedAt,
+            trials, await ClusterDevices());
+    }
+
+    public async Task<SweepSnapshot> Cancel()
+    {
+        if (state.State.Status is SweepStatus.Running or SweepStatus.Queued)
+        {
+            state.State.Status = SweepStatus.Cancelled;
+            state.State.FinishedAt = DateTimeOffset.UtcNow;
+            foreach (var t in state.State.Trials.Where(t => t.State == TrialState.Queued))
+                (t.State, t.Message) = (TrialState.Cancelled, "sweep cancelled before it started");
+            await state.WriteStateAsync();
+            await Task.WhenAll(state.State.Trials.Where(t => t.State == TrialState.Running)
+                .Select(t => Try(() => grains.GetGrain<ITrialGrain>(TrialGrain.Key(Id, t.Id)).Cancel())));
+        }
+        return await GetSnapshot();
+    }
+
+    public async Task TrialEnded(TrialRecord record)
+    {
+        var entry = state.State.Trials.Find(t => t.Id == record.TrialId);
+        if (entry is null || entry.State != TrialState.Running || entry.Attempts != record.Attempts)
+        {
+            log.LogInformation("Ignoring a stale result of trial {Trial} (attempt {Attempt})", record.TrialId, record.Attempts);
+            return;
+        }
+        await Leaderboard.Record(record);
+        entry.State = TrialGrain.StateOf(record.Result.Status);
+        entry.FinalLoss = record.Result.FinalLoss;
+        entry.Steps = record.Result.History.Count;
+        entry.Message = record.Result.Message;
+        await state.WriteStateAsync();
+        await Place();
+    }
+
+    public async Task TrialHandedBack(string trialId, int attempt, string reason)
+    {
+        var entry = state.State.Trials.Find(t => t.Id == trialId);
+        if (entry is null || entry.State != TrialState.Running || entry.Attempts != attempt) return;
+        Requeue(entry, reason);
+        await state.WriteStateAsync();
+        await Place();
+    }
+
+    /// <summary>Every second while running: requeue trials of silos that left, keep devices busy, notice the end.</summary>
+    async Task OnTick()
+    {
+        var active = ActiveSilos().Select(s => s.Key()).ToHashSet();
+        var lost = state.State.Trials.Where(t => t.State == TrialState.Running && !active.Contains(t.Slot!.Silo)).ToList();
+        foreach (var t in lost) Requeue(t, $"silo {t.Slot!.Silo} left the cluster");
+        if (lost.Count > 0) await state.WriteStateAsync();
+        await Place();
+    }
+
+    void Requeue(TrialEntry entry, string reason)
+    {
+        var retries = entry.Attempts; // placements so far; the next one would be retry number `Attempts`
+        if (retries > state.State.Spec!.MaxRetries)
+        {
+            (entry.State, entry.Message) = (TrialState.Failed, $"{reason}; gave up after {entry.Attempts} attempts");
+            log.LogWarning("Trial {Trial} failed: {Message}", entry.Id, entry.Message);
+        }
+        else
+        {
+            (entry.State, entry.Message, entry.Slot) = (TrialState.Queued, reason, null);
+            log.LogInformation("Trial {Trial} queued again: {Reason}", entry.Id, reason);
+        }
+    }
+
+    /// <summary>Offers queued trials to every active silo until the queue or the free devices run out.</summary>
+    async Task Place()
+    {
+        if (state.State.Status != SweepStatus.Running) return;
+        var changed = false;
+        foreach (var silo in ActiveSilos().OrderBy(_ => Random.Shared.Next()))
+        {
+            var queued = state.State.Trials.Where(t => t.State == TrialState.Queued).Take(OfferBatch).ToList();
+            if (queued.Count == 0) break;
+            var offer = queued.Select(t => new TrialAssignment(Id, t.Id, t.Spec, t.Attempts + 1)).ToList();
+            IReadOnlyList<Placement> placed;
+            try
+            {
+                // A silo that died but is not yet declared dead must not hold the sweep up for a whole call timeout.
+                placed = await SiloPlacement.On(silo, () => grains.GetGrain<ISiloWorkerGrain>(silo.Key()).Offer(offer)).WaitAsync(OfferTimeout);
+            }
+            catch (Exception e)
+            {
+                log.LogWarning(e, "Offering trials to silo {Silo} failed", silo);
+                continue;
+            }
+            foreach (var p in placed)
+            {
+                var entry = queued.First(t => t.Id == p.TrialId);
+                (entry.State, entry.Attempts, entry.Slot, entry.Message) = (TrialState.Running, p.Attempt, p.Slot, null);
+                changed = true;
+            }
+        }
+        if (state.State.Trials.All(t => t.State is not (TrialState.Queued or TrialState.Running)))
+        {
+            state.State.Status = SweepStatus.Done;
+            state.State.FinishedAt = DateTimeOffset.UtcNow;
+            _timer?.Dispose();
+            _timer = null;
+            changed = true;
+            log.LogInformation("Sweep {Sweep} done", Id);
+        }
+        if (changed) await state.WriteStateAsync();
+    }
+
+    IEnumerable<SiloAddress> ActiveSilos() =>
+        membership.CurrentSnapshot.Members.Values.Where(m => m.Status == SiloStatus.Active).Select(m => m.SiloAddress);
+
+    async Task<int> ClusterDevices()
+    {
+        var total = 0;
+        foreach (var silo in ActiveSilos())
+        {
+            if (!_devicesBySilo.TryGetValue(silo, out var count))
+            {
+                try
+                {
+                    count = (await SiloPlacement.On(silo, () => grains.GetGrain<ISiloWorkerGrain>(silo.Key()).GetDevices()).WaitAsync(OfferTimeout)).Count;
+                    if (count > 0) _devicesBySilo[silo] = count;
+                }
+                catch (Exception)
+                {
+                    count = 0;
+                }
+            }
+            total += count;
+        }
+        return total;
+    }
+
+    void StartTimer() =>
+        _timer ??= this.RegisterGrainTimer(OnTick, new GrainTimerCreationOptions(Tick, Tick) { KeepAlive = true });
+
+    static bool SameSweep(SweepSpec a, SweepSpec b) =>
+        a.Name == b.Name && a.Metric == b.Metric && a.MaxRetries == b.MaxRetries && a.Trials.SequenceEqual(b.Trials);
+
+    static async Task Try(Func<Task> call)
+    {
+        try { await call(); }
+        catch (Exception) { /* a trial whose silo is gone ends by membership */ }
+    }
+}

@@ -1,0 +1,119 @@
+using Descent.Contracts.Sweeps;
+using Descent.Contracts.Trials;
+using Descent.Grains.Devices;
+using Descent.Grains.Training;
+using Microsoft.Extensions.Logging;
+using Orleans.Concurrency;
+using Orleans.Runtime;
+
+namespace Descent.Grains.Sweeps;
+
+/// <summary>
+/// One trial of one sweep. Holds the device the silo worker claimed for it while the trainer runs on a
+/// dedicated thread (a trial takes minutes; grain calls time out after 30 s and the Orleans scheduler must
+/// never block), keeps the latest step for progress queries, and reports the result to the coordinator.
+/// On a graceful silo shutdown it stops the trainer and hands the trial back to be placed elsewhere.
+/// </summary>
+[Orleans.Placement.PreferLocalPlacement]
+public sealed class TrialGrain(DeviceInventory devices, ILocalSiloDetails silo, IGrainFactory grains, ILogger<TrialGrain> log)
+    : Grain, ITrialGrain
+{
+    TrialAssignment? _assignment;
+    DeviceSlot? _slot;
+    CancellationTokenSource? _cancel;
+    Task? _watch;
+    StepRecord? _last; // written by the trainer thread, read by progress queries
+    TrialProgress? _ended;
+    bool _handingBack;
+    DateTimeOffset _startedAt;
+
+    public static string Key(string sweepId, string trialId) => $"{sweepId}/{trialId}";
+
+    string SweepId => _assignment!.SweepId;
+
+    public Task<bool> Start(TrialAssignment assignment, DeviceSlot slot)
+    {
+        if (_watch is { IsCompleted: false })
+            return Task.FromResult(_assignment == assignment); // already running this attempt
+        var key = this.GetPrimaryKeyString();
+        if (slot.Silo != silo.SiloAddress.Key() || !devices.IsHeldBy(slot, key))
+            return Task.FromResult(false);
+
+        (_assignment, _slot, _last, _ended, _handingBack, _startedAt) = (assignment, slot, null, null, false, DateTimeOffset.UtcNow);
+        _cancel = new CancellationTokenSource();
+        var token = _cancel.Token;
+        var run = TrialThread.Run(() => Trainer.Run(assignment.Spec, slot.Device, step => Volatile.Write(ref _last, step), token), key);
+        _watch = ReportWhenDone(run);
+        DelayDeactivation(TimeSpan.FromDays(7)); // idle collection must not take a running trial
+        return Task.FromResult(true);
+    }
+
+    public Task<TrialProgress?> GetProgress()
+    {
+        if (_assignment is null) return Task.FromResult<TrialProgress?>(null);
+        if (_ended is not null) return Task.FromResult<TrialProgress?>(_ended);
+        var last = Volatile.Read(ref _last);
+        return Task.FromResult<TrialProgress?>(new TrialProgress(_assignment.TrialId, TrialState.Running, _assignment.Attempt,
+            _slot!.Silo, _slot.Name, last?.Step ?? 0, last?.Loss));
+    }
+
+    public Task Cancel()
+    {
+        _cancel?.Cancel();
+        return Task.CompletedTask;
+    }
+
+    async Task ReportWhenDone(Task<TrialResult> run)
+    {
+        var result = await run; // resumes on this grain's scheduler; the trainer never throws
+        var finishedAt = DateTimeOffset.UtcNow;
+        var (assignment, slot) = (_assignment!, _slot!);
+        devices.Release(slot, this.GetPrimaryKeyString());
+        DelayDeactivation(TimeSpan.Zero);
+        var coordinator = grains.GetGrain<ISweepCoordinatorGrain>(SweepId);
+        var record = new TrialRecord(assignment.TrialId, assignment.Spec, result, slot.Silo, slot.Name, assignment.Attempt, _startedAt, finishedAt);
+        _ended = new TrialProgress(assignment.TrialId, StateOf(result.Status), assignment.Attempt, slot.Silo, slot.Name,
+            result.History.Count, result.FinalLoss, result.Message);
+        await Retry(() => _handingBack
+            ? coordinator.TrialHandedBack(assignment.TrialId, assignment.Attempt, $"silo {slot.Silo} shut down")
+            : coordinator.TrialEnded(record));
+    }
+
+    /// <summary>Reports must arrive; the coordinator may be moving (its silo died) for a few seconds.</summary>
+    async Task Retry(Func<Task> report)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                await report();
+                return;
+            }
+            catch (Exception e) when (attempt < 10)
+            {
+                log.LogWarning(e, "Reporting trial {Trial} failed (attempt {Attempt}); retrying", this.GetPrimaryKeyString(), attempt);
+                await Task.Delay(TimeSpan.FromSeconds(Math.Min(attempt, 5)));
+            }
+        }
+    }
+
+    public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    {
+        if (_watch is { IsCompleted: false } watch)
+        {
+            // Graceful shutdown (or forced deactivation) while training: stop and hand the trial back.
+            _handingBack = true;
+            _cancel!.Cancel();
+            await watch.WaitAsync(cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing | ConfigureAwaitOptions.ContinueOnCapturedContext);
+        }
+        _cancel?.Dispose();
+    }
+
+    internal static TrialState StateOf(TrialStatus status) => status switch
+    {
+        TrialStatus.Completed => TrialState.Completed,
+        TrialStatus.Diverged => TrialState.Diverged,
+        TrialStatus.Cancelled => TrialState.Cancelled,
+        _ => TrialState.Failed,
+    };
+}

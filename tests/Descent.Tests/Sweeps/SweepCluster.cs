@@ -1,0 +1,99 @@
+using Descent.Contracts.Sweeps;
+using Descent.Contracts.Trials;
+using Descent.Grains;
+using Descent.Grains.Sweeps;
+using Microsoft.Extensions.DependencyInjection;
+using Orleans.Configuration;
+using Orleans.Hosting;
+using Orleans.Runtime.Hosting;
+using Orleans.Serialization;
+using Orleans.TestingHost;
+
+namespace Descent.Tests.Sweeps;
+
+/// <summary>An in-process Orleans cluster of three silos with two CPU slots each, fast failure detection and
+/// storage that survives a killed silo.</summary>
+public sealed class SweepCluster : IAsyncDisposable
+{
+    public const int SlotsPerSilo = 2;
+
+    SweepCluster(TestCluster cluster) => Cluster = cluster;
+
+    public TestCluster Cluster { get; }
+    public IGrainFactory Grains => Cluster.GrainFactory;
+
+    public static async Task<SweepCluster> StartAsync(short silos = 3)
+    {
+        var builder = new TestClusterBuilder(silos);
+        builder.AddSiloBuilderConfigurator<SiloConfiguration>();
+        builder.AddClientBuilderConfigurator<ClientConfiguration>();
+        var cluster = builder.Build();
+        await cluster.DeployAsync();
+        return new SweepCluster(cluster);
+    }
+
+    sealed class SiloConfiguration : ISiloConfigurator
+    {
+        public void Configure(ISiloBuilder silo)
+        {
+            silo.AddDescent(o => o.CpuSlots = SlotsPerSilo);
+            silo.Services.AddGrainStorage(SweepStorage.Name, (sp, _) => new SharedGrainStorage(sp.GetRequiredService<Serializer>()));
+            silo.Configure<ClusterMembershipOptions>(o =>
+            {
+                o.ProbeTimeout = TimeSpan.FromSeconds(1);
+                o.NumMissedProbesLimit = 2;
+                o.TableRefreshTimeout = TimeSpan.FromSeconds(1);
+                o.IAmAliveTablePublishTimeout = TimeSpan.FromSeconds(2);
+                o.DeathVoteExpirationTimeout = TimeSpan.FromSeconds(5);
+            });
+            silo.Configure<SiloMessagingOptions>(o => o.ResponseTimeout = TimeSpan.FromSeconds(15));
+        }
+    }
+
+    sealed class ClientConfiguration : IClientBuilderConfigurator
+    {
+        public void Configure(Microsoft.Extensions.Configuration.IConfiguration configuration, IClientBuilder client) =>
+            client.Configure<ClientMessagingOptions>(o => o.ResponseTimeout = TimeSpan.FromSeconds(15));
+    }
+
+    public ISweepCoordinatorGrain Coordinator(string sweepId) => Grains.GetGrain<ISweepCoordinatorGrain>(sweepId);
+    public ILeaderboardGrain Leaderboard(string sweepId) => Grains.GetGrain<ILeaderboardGrain>(sweepId);
+
+    /// <summary>Polls the sweep until it has ended (or the time is up).</summary>
+    public async Task<SweepSnapshot> WaitForEnd(string sweepId, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (true)
+        {
+            var snapshot = await Coordinator(sweepId).GetSnapshot();
+            if (snapshot.Status is SweepStatus.Done or SweepStatus.Cancelled or SweepStatus.Failed && snapshot.Ended == snapshot.TrialCount)
+                return snapshot;
+            if (DateTime.UtcNow > deadline)
+                throw new TimeoutException($"sweep {sweepId} still {snapshot.Status} after {timeout}: {snapshot.Ended}/{snapshot.TrialCount} ended");
+            await Task.Delay(200);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await Cluster.StopAllSilosAsync();
+        await Cluster.DisposeAsync();
+    }
+
+    /// <summary>Tiny trials that differ by seed: synthetic 256 x 4, sgd.</summary>
+    public static IReadOnlyList<TrialSpec> TinyTrials(int count, int steps = 20, long firstSeed = 0) =>
+        [.. Enumerable.Range(0, count).Select(i => new TrialSpec(new SyntheticTaskSpec(256, 4, 4, 1),
+            new OptimizerSpec(OptimizerKind.Sgd, 0.01), new Budget(steps), firstSeed + i))];
+
+    /// <summary>Asserts that no two records held the same device of the same silo at the same time.</summary>
+    public static void AssertNoDeviceSharedAtOnce(IEnumerable<TrialRecord> records)
+    {
+        foreach (var device in records.GroupBy(r => (r.Silo, r.Device)))
+        {
+            var ordered = device.OrderBy(r => r.StartedAt).ToList();
+            for (var i = 1; i < ordered.Count; i++)
+                Assert.True(ordered[i].StartedAt >= ordered[i - 1].FinishedAt,
+                    $"{device.Key}: trial {ordered[i].TrialId} started at {ordered[i].StartedAt:O} before {ordered[i - 1].TrialId} finished at {ordered[i - 1].FinishedAt:O}");
+        }
+    }
+}
