@@ -24,6 +24,7 @@ public sealed class TrialGrain(DeviceInventory devices, ILocalSiloDetails silo, 
     Task? _watch;
     StepRecord? _last; // written by the trainer thread, read by progress queries
     TrialProgress? _ended;
+    Task<TrialResult>? _run;
     bool _handingBack;
     DateTimeOffset _startedAt;
 
@@ -34,7 +35,7 @@ public sealed class TrialGrain(DeviceInventory devices, ILocalSiloDetails silo, 
     public Task<bool> Start(TrialAssignment assignment, DeviceSlot slot)
     {
         if (_watch is { IsCompleted: false })
-            return Task.FromResult(_assignment == assignment); // already running this attempt
+            return Task.FromResult(_assignment == assignment && _slot == slot); // a repeated offer of the running attempt
         var key = this.GetPrimaryKeyString();
         if (slot.Silo != silo.SiloAddress.Key() || !devices.IsHeldBy(slot, key))
             return Task.FromResult(false);
@@ -42,8 +43,8 @@ public sealed class TrialGrain(DeviceInventory devices, ILocalSiloDetails silo, 
         (_assignment, _slot, _last, _ended, _handingBack, _startedAt) = (assignment, slot, null, null, false, DateTimeOffset.UtcNow);
         _cancel = new CancellationTokenSource();
         var token = _cancel.Token;
-        var run = TrialThread.Run(() => Trainer.Run(assignment.Spec, slot.Device, step => Volatile.Write(ref _last, step), token), key);
-        _watch = ReportWhenDone(run);
+        _run = TrialThread.Run(() => Trainer.Run(assignment.Spec, slot.Device, step => Volatile.Write(ref _last, step), token), key);
+        _watch = ReportWhenDone(_run);
         DelayDeactivation(TimeSpan.FromDays(7)); // idle collection must not take a running trial
         return Task.FromResult(true);
     }
@@ -67,6 +68,8 @@ public sealed class TrialGrain(DeviceInventory devices, ILocalSiloDetails silo, 
     {
         var result = await run; // resumes on this grain's scheduler; the trainer never throws
         var finishedAt = DateTimeOffset.UtcNow;
+        _cancel?.Dispose();
+        _cancel = null;
         var (assignment, slot) = (_assignment!, _slot!);
         devices.Release(slot, this.GetPrimaryKeyString());
         DelayDeactivation(TimeSpan.Zero);
@@ -99,14 +102,16 @@ public sealed class TrialGrain(DeviceInventory devices, ILocalSiloDetails silo, 
 
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
-        if (_watch is { IsCompleted: false } watch)
+        if (_watch is { IsCompleted: false })
         {
-            // Graceful shutdown (or forced deactivation) while training: stop and hand the trial back.
+            // Graceful shutdown (or forced deactivation) while training: stop the trainer and hand the trial back.
+            // Wait for the trainer (one step at most), not for the report: the coordinator may be placing this very
+            // trial again, through a call that waits for this deactivation to end. Should the report be lost with
+            // the silo, the coordinator sees the silo leave and places the trial again anyway.
             _handingBack = true;
-            _cancel!.Cancel();
-            await watch.WaitAsync(cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing | ConfigureAwaitOptions.ContinueOnCapturedContext);
+            _cancel?.Cancel();
+            await ((Task)_run!).WaitAsync(cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing | ConfigureAwaitOptions.ContinueOnCapturedContext);
         }
-        _cancel?.Dispose();
     }
 
     internal static TrialState StateOf(TrialStatus status) => status switch

@@ -37,6 +37,7 @@ public sealed class SweepCluster : IAsyncDisposable
         public void Configure(ISiloBuilder silo)
         {
             silo.AddDescent(o => o.CpuSlots = SlotsPerSilo);
+            silo.Services.AddLogging(FileLog.AddTo);
             silo.Services.AddGrainStorage(SweepStorage.Name, (sp, _) => new SharedGrainStorage(sp.GetRequiredService<Serializer>()));
             silo.Configure<ClusterMembershipOptions>(o =>
             {
@@ -63,13 +64,22 @@ public sealed class SweepCluster : IAsyncDisposable
     public async Task<SweepSnapshot> WaitForEnd(string sweepId, TimeSpan timeout)
     {
         var deadline = DateTime.UtcNow + timeout;
+        SweepSnapshot? snapshot = null;
         while (true)
         {
-            var snapshot = await Coordinator(sweepId).GetSnapshot();
-            if (snapshot.Status is SweepStatus.Done or SweepStatus.Cancelled or SweepStatus.Failed && snapshot.Ended == snapshot.TrialCount)
-                return snapshot;
+            try
+            {
+                snapshot = await Coordinator(sweepId).GetSnapshot();
+                if (snapshot.Status is SweepStatus.Done or SweepStatus.Cancelled or SweepStatus.Failed && snapshot.Ended == snapshot.TrialCount)
+                    return snapshot;
+            }
+            catch (Exception) when (DateTime.UtcNow < deadline)
+            {
+                // The coordinator's silo may have just died; the next call activates it elsewhere.
+            }
             if (DateTime.UtcNow > deadline)
-                throw new TimeoutException($"sweep {sweepId} still {snapshot.Status} after {timeout}: {snapshot.Ended}/{snapshot.TrialCount} ended");
+                throw new TimeoutException($"sweep {sweepId} still {snapshot?.Status} after {timeout}: {snapshot?.Ended}/{snapshot?.TrialCount} ended; " +
+                    string.Join(", ", snapshot?.Trials.GroupBy(t => (t.State, t.Silo)).Select(g => $"{g.Key.State}@{g.Key.Silo}: {g.Count()}") ?? []));
             await Task.Delay(200);
         }
     }
@@ -84,6 +94,19 @@ public sealed class SweepCluster : IAsyncDisposable
     public static IReadOnlyList<TrialSpec> TinyTrials(int count, int steps = 20, long firstSeed = 0) =>
         [.. Enumerable.Range(0, count).Select(i => new TrialSpec(new SyntheticTaskSpec(256, 4, 4, 1),
             new OptimizerSpec(OptimizerKind.Sgd, 0.01), new Budget(steps), firstSeed + i))];
+
+    /// <summary>Polls until <paramref name="ready"/> holds for the sweep's snapshot.</summary>
+    public async Task<SweepSnapshot> WaitUntil(string sweepId, Func<SweepSnapshot, bool> ready, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (true)
+        {
+            var snapshot = await Coordinator(sweepId).GetSnapshot();
+            if (ready(snapshot)) return snapshot;
+            if (DateTime.UtcNow > deadline) throw new TimeoutException($"sweep {sweepId}: condition not met after {timeout}");
+            await Task.Delay(100);
+        }
+    }
 
     /// <summary>Asserts that no two records held the same device of the same silo at the same time.</summary>
     public static void AssertNoDeviceSharedAtOnce(IEnumerable<TrialRecord> records)

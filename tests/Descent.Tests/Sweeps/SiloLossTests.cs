@@ -1,0 +1,52 @@
+using Descent.Contracts.Sweeps;
+using Descent.Contracts.Trials;
+
+namespace Descent.Tests.Sweeps;
+
+[Collection(nameof(SweepClusterTests))]
+public sealed class SiloLossTests : IAsyncLifetime
+{
+    SweepCluster _cluster = null!;
+
+    public async Task InitializeAsync() => _cluster = await SweepCluster.StartAsync();
+    public async Task DisposeAsync() => await _cluster.DisposeAsync();
+
+    async Task<(IReadOnlyList<TrialSpec> Trials, string Victim)> StartAndWaitForWorkOnVictim(string sweepId)
+    {
+        var trials = SweepCluster.TinyTrials(36, steps: 2500);
+        await _cluster.Coordinator(sweepId).Start(new SweepSpec(sweepId, trials, new RankMetric()));
+        var victim = _cluster.Cluster.SecondarySilos[0].SiloAddress.ToParsableString();
+        await _cluster.WaitUntil(sweepId, s => s.Ended >= 2 && s.Trials.Count(t => t.State == TrialState.Running && t.Silo == victim) > 0, TimeSpan.FromSeconds(60));
+        return (trials, victim);
+    }
+
+    async Task AssertEveryTrialOnce(string sweepId, IReadOnlyList<TrialSpec> trials)
+    {
+        var done = await _cluster.WaitForEnd(sweepId, TimeSpan.FromSeconds(60));
+        Assert.Equal(SweepStatus.Done, done.Status);
+        Assert.Equal(trials.Count, done.Count(TrialState.Completed));
+        var results = await _cluster.Leaderboard(sweepId).GetResults();
+        Assert.Equal(trials.Select(TrialIdentity.Of).Order(), results.Select(r => r.TrialId).Order());
+        Assert.All(results, r => Assert.Equal(TrialStatus.Completed, r.Result.Status));
+        Assert.Contains(results, r => r.Attempts > 1);
+        SweepCluster.AssertNoDeviceSharedAtOnce(results);
+    }
+
+    [Fact]
+    public async Task A_killed_silo_loses_no_trial_and_duplicates_none()
+    {
+        var (trials, _) = await StartAndWaitForWorkOnVictim("kill");
+        await _cluster.Cluster.KillSiloAsync(_cluster.Cluster.SecondarySilos[0]);
+        await AssertEveryTrialOnce("kill", trials);
+    }
+
+    [Fact]
+    public async Task A_silo_shutting_down_hands_its_trials_back()
+    {
+        var (trials, victim) = await StartAndWaitForWorkOnVictim("stop");
+        await _cluster.Cluster.StopSiloAsync(_cluster.Cluster.SecondarySilos[0]);
+        await AssertEveryTrialOnce("stop", trials);
+        var results = await _cluster.Leaderboard("stop").GetResults();
+        Assert.Contains(results, r => r.Attempts > 1 && r.Silo != victim);
+    }
+}
