@@ -1,5 +1,6 @@
 using Descent.Grains.Devices;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 
 namespace Descent.Grains;
 
@@ -11,6 +12,15 @@ public static class DescentSiloBuilderExtensions
     {
         builder.Services.AddOptions<DeviceOptions>().Configure(o => devices?.Invoke(o));
         builder.Services.AddSingleton<DeviceInventory>();
+        builder.Services.AddHostedService<DeviceDiscovery>();
         return builder;
+    }
+
+    /// <summary>Discovers the devices when the silo starts (not at the first trial), so that a bad device
+    /// setting stops the silo at once and the log says what this silo offers.</summary>
+    sealed class DeviceDiscovery(DeviceInventory devices) : IHostedService
+    {
+        public Task StartAsync(CancellationToken cancellationToken) => Task.FromResult(devices.Slots.Count);
+        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
     }
 }

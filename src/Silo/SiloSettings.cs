@@ -1,0 +1,48 @@
+using Descent.Grains.Devices;
+using Microsoft.Extensions.Configuration;
+
+namespace Descent.Silo;
+
+/// <summary>The silo's configuration section "Descent" (appsettings.json, or environment variables such as
+/// DESCENT__CLUSTERING, DESCENT__DEVICES__CPUSLOTS).</summary>
+public sealed class SiloSettings
+{
+    public const string Section = "Descent";
+
+    /// <summary>How silos find each other: "localhost" (one machine; the default).</summary>
+    public string Clustering { get; set; } = "localhost";
+
+    /// <summary>Where sweeps and leaderboards persist: "memory" (the default; lost when the cluster stops).</summary>
+    public string Storage { get; set; } = "memory";
+
+    public string ClusterId { get; set; } = "descent";
+    public string ServiceId { get; set; } = "descent";
+    public int SiloPort { get; set; } = 11111;
+    public int GatewayPort { get; set; } = 30000;
+
+    /// <summary>The primary silo's port for localhost clustering of several silos on one machine (null: this silo is the primary).</summary>
+    public int? PrimarySiloPort { get; set; }
+
+    public DeviceOptions Devices { get; set; } = new();
+
+    static readonly string[] Clusterings = ["localhost"];
+    static readonly string[] Storages = ["memory"];
+
+    public static SiloSettings From(IConfiguration configuration) =>
+        configuration.GetSection(Section).Get<SiloSettings>() ?? new SiloSettings();
+
+    /// <summary>Every problem, each naming the setting and its value.</summary>
+    public IReadOnlyList<string> Problems()
+    {
+        var problems = new List<string>();
+        if (!Clusterings.Contains(Clustering))
+            problems.Add($"Descent:Clustering = \"{Clustering}\": expected {string.Join(" or ", Clusterings)}");
+        if (!Storages.Contains(Storage))
+            problems.Add($"Descent:Storage = \"{Storage}\": expected {string.Join(" or ", Storages)}");
+        foreach (var (name, port) in new[] { ("SiloPort", (int?)SiloPort), ("GatewayPort", GatewayPort), ("PrimarySiloPort", PrimarySiloPort) })
+            if (port is { } p && (p < 1 || p > 65535)) problems.Add($"Descent:{name} = {p}: expected a port between 1 and 65535");
+        if (Devices.CpuSlots is < 1) problems.Add($"Descent:Devices:CpuSlots = {Devices.CpuSlots}: must be at least 1");
+        if (Devices.TrialsPerDevice < 1) problems.Add($"Descent:Devices:TrialsPerDevice = {Devices.TrialsPerDevice}: must be at least 1");
+        return problems;
+    }
+}
