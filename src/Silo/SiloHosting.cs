@@ -4,6 +4,8 @@ using Descent.Grains.Sweeps;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Orleans.Configuration;
+using Orleans.Runtime.Hosting;
+using Orleans.Serialization;
 
 namespace Descent.Silo;
 
@@ -32,6 +34,9 @@ public static class SiloHosting
             {
                 case "memory":
                     silo.AddMemoryGrainStorage(SweepStorage.Name);
+                    break;
+                case "process":
+                    silo.Services.AddGrainStorage(SweepStorage.Name, (sp, _) => new ProcessGrainStorage(sp.GetRequiredService<Serializer>()));
                     break;
             }
             silo.AddDescent(o =>

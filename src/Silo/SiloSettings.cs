@@ -12,7 +12,9 @@ public sealed class SiloSettings
     /// <summary>How silos find each other: "localhost" (one machine; the default).</summary>
     public string Clustering { get; set; } = "localhost";
 
-    /// <summary>Where sweeps and leaderboards persist: "memory" (the default; lost when the cluster stops).</summary>
+    /// <summary>Where sweeps and leaderboards persist: "memory" (Orleans' in-memory storage, shared by the cluster,
+    /// lost when it stops; the default) or "process" (this process's memory: fast, for one-process clusters such
+    /// as the client's embedded silo).</summary>
     public string Storage { get; set; } = "memory";
 
     public string ClusterId { get; set; } = "descent";
@@ -26,7 +28,7 @@ public sealed class SiloSettings
     public DeviceOptions Devices { get; set; } = new();
 
     static readonly string[] Clusterings = ["localhost"];
-    static readonly string[] Storages = ["memory"];
+    static readonly string[] Storages = ["memory", "process"];
 
     public static SiloSettings From(IConfiguration configuration) =>
         configuration.GetSection(Section).Get<SiloSettings>() ?? new SiloSettings();

@@ -1,8 +1,12 @@
-// Training-engine benchmark: run with
-//   dotnet run -c Release --project tests/Descent.Benchmarks [-- --steps 300 --rounds 5 --trials 300]
-// Every figure is measured in this run, next to its baseline, on the post's network
-// (n_row 100000, dim_in 10, dim_hidden 10, n_layers 5).
+// Descent benchmarks: run with
+//   dotnet run -c Release --project tests/Descent.Benchmarks [-- engine --steps 200 --rounds 7 --trials 240]
+//   dotnet run -c Release --project tests/Descent.Benchmarks -- orchestration [--trials 500]
+// engine: the trainer on the post's network (n_row 100000, dim_in 10, dim_hidden 10, n_layers 5) against a
+// hand-written loop, the forward/backward split, a probe's cost, and memory over hundreds of trials.
+// orchestration: per-trial overhead of running trivial trials through a silo against a plain loop.
+// Every figure is measured in the same run as its baseline.
 using System.Diagnostics;
+using static Bench;
 using System.Globalization;
 using Descent.Contracts.Trials;
 using Descent.Grains.Training;
@@ -11,12 +15,23 @@ using static TorchSharp.torch;
 
 CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
 CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
+var command = args.Length > 0 && !args[0].StartsWith('-') ? args[0] : "engine";
+if (command is not ("engine" or "orchestration"))
+{
+    Console.Error.WriteLine($"descent-benchmarks: unknown benchmark \"{command}\" (engine or orchestration)");
+    return 2;
+}
 Options options;
-try { options = Options.Parse(args); }
+try { options = Options.Parse(args.SkipWhile(a => !a.StartsWith('-')).ToArray(), command); }
 catch (ArgumentException e)
 {
     Console.Error.WriteLine($"descent-benchmarks: {e.Message}");
     return 2;
+}
+if (command == "orchestration")
+{
+    await Orchestration.Run(options.Trials);
+    return 0;
 }
 var network = new SyntheticTaskSpec(NRow: 100_000, DimIn: 10, DimHidden: 10, NLayers: 5);
 const double lr = 1e-3;
@@ -164,29 +179,11 @@ static double ResidentMiB()
 // Steady state: the first step pays for warm caches and allocations, so count from its end.
 static double StepsPerSecond(IReadOnlyList<double> stamps) => (stamps.Count - 1) / (stamps[^1] - stamps[0]);
 
-static double Median(IEnumerable<double> values)
-{
-    var sorted = values.Order().ToArray();
-    return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
-}
-
-static string F(double value, int digits) => value.ToString("F" + digits, CultureInfo.InvariantCulture);
-static string P(double share) => (100 * share).ToString("F1", CultureInfo.InvariantCulture) + "%";
-
-static void Table(string[] header, IReadOnlyList<string[]> rows)
-{
-    var widths = header.Select((h, c) => Math.Max(h.Length, rows.Max(r => r[c].Length))).ToArray();
-    string Line(string[] cells) => "  " + string.Join("  ", cells.Select((cell, c) => c == 0 ? cell.PadRight(widths[c]) : cell.PadLeft(widths[c])));
-    Console.WriteLine(Line(header));
-    foreach (var r in rows) Console.WriteLine(Line(r));
-    Console.WriteLine();
-}
-
 sealed record Options(int Steps, int Rounds, int Trials)
 {
-    public static Options Parse(string[] args)
+    public static Options Parse(string[] args, string command)
     {
-        var o = new Options(200, 7, 240);
+        var o = new Options(200, 7, command == "orchestration" ? 500 : 240);
         for (var i = 0; i < args.Length; i++)
         {
             int Next() => i + 1 < args.Length && int.TryParse(args[++i], out var v) && v > 1

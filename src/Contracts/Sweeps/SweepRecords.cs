@@ -154,9 +154,10 @@ public sealed record TrialAssignment(
     [property: Id(2)] TrialSpec Spec,
     [property: Id(3)] int Attempt);
 
-/// <summary>A trial a silo accepted, and the device it runs on.</summary>
+/// <summary>A trial a silo accepted: running on <see cref="Slot"/>, or (null) next in line for the silo's first
+/// free device, so that a device never waits for a round trip to the coordinator.</summary>
 [GenerateSerializer, Immutable, Alias("descent.placement")]
 public sealed record Placement(
     [property: Id(0)] string TrialId,
     [property: Id(1)] int Attempt,
-    [property: Id(2)] DeviceSlot Slot);
+    [property: Id(2)] DeviceSlot? Slot);

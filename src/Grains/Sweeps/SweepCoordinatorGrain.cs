@@ -28,6 +28,11 @@ public sealed class TrialEntry
     [Id(5)] public double? FinalLoss { get; set; }
     [Id(6)] public int Steps { get; set; }
     [Id(7)] public string? Message { get; set; }
+    /// <summary>The silo the trial was handed to (running there, or in its line while still queued).</summary>
+    [Id(8)] public string? Silo { get; set; }
+
+    /// <summary>Handed to a silo and not ended: the silo owes a result.</summary>
+    public bool AtSilo => Silo is not null && State is TrialState.Running or TrialState.Queued;
 }
 
 /// <summary>
@@ -100,7 +105,7 @@ public sealed class SweepCoordinatorGrain(
         var progress = live.Where(p => p is not null).ToDictionary(p => p!.TrialId, p => p!);
         var trials = state.State.Trials.Select(t => t.State == TrialState.Running && progress.TryGetValue(t.Id, out var p) && p.State == TrialState.Running
             ? p with { Attempts = t.Attempts }
-            : new TrialProgress(t.Id, t.State, t.Attempts, t.Slot?.Silo, t.Slot?.Name, t.Steps, t.FinalLoss, t.Message)).ToList();
+            : new TrialProgress(t.Id, t.State, t.Attempts, t.Silo, t.Slot?.Name, t.Steps, t.FinalLoss, t.Message)).ToList();
         return new SweepSnapshot(Id, state.State.Spec?.Name ?? "", state.State.Status, state.State.StartedAt, state.State.FinishedAt,
             trials, await ClusterDevices());
     }
@@ -114,6 +119,7 @@ public sealed class SweepCoordinatorGrain(
             foreach (var t in state.State.Trials.Where(t => t.State == TrialState.Queued))
                 (t.State, t.Message) = (TrialState.Cancelled, "sweep cancelled before it started");
             await state.WriteStateAsync();
+            foreach (var silo in ActiveSilos()) await Try(() => grains.GetGrain<ISiloWorkerGrain>(silo.Key()).Withdraw(Id));
             await Task.WhenAll(state.State.Trials.Where(t => t.State == TrialState.Running)
                 .Select(t => Try(() => grains.GetGrain<ITrialGrain>(TrialGrain.Key(Id, t.Id)).Cancel())));
         }
@@ -123,7 +129,7 @@ public sealed class SweepCoordinatorGrain(
     public async Task TrialEnded(TrialRecord record)
     {
         var entry = state.State.Trials.Find(t => t.Id == record.TrialId);
-        if (entry is null || entry.State != TrialState.Running || entry.Attempts != record.Attempts)
+        if (entry is null || !entry.AtSilo || entry.Attempts != record.Attempts)
         {
             log.LogInformation("Ignoring a stale result of trial {Trial} (attempt {Attempt})", record.TrialId, record.Attempts);
             return;
@@ -137,10 +143,18 @@ public sealed class SweepCoordinatorGrain(
         await Place();
     }
 
+    public async Task TrialStarted(string trialId, int attempt, DeviceSlot slot)
+    {
+        var entry = state.State.Trials.Find(t => t.Id == trialId);
+        if (entry is null || entry.State != TrialState.Queued || entry.Silo != slot.Silo || entry.Attempts != attempt) return;
+        (entry.State, entry.Slot) = (TrialState.Running, slot);
+        await state.WriteStateAsync();
+    }
+
     public async Task TrialHandedBack(string trialId, int attempt, string reason)
     {
         var entry = state.State.Trials.Find(t => t.Id == trialId);
-        if (entry is null || entry.State != TrialState.Running || entry.Attempts != attempt) return;
+        if (entry is null || !entry.AtSilo || entry.Attempts != attempt) return;
         Requeue(entry, reason);
         await state.WriteStateAsync();
         await Place();
@@ -150,8 +164,8 @@ public sealed class SweepCoordinatorGrain(
     async Task OnTick()
     {
         var active = ActiveSilos().Select(s => s.Key()).ToHashSet();
-        var lost = state.State.Trials.Where(t => t.State == TrialState.Running && !active.Contains(t.Slot!.Silo)).ToList();
-        foreach (var t in lost) Requeue(t, $"silo {t.Slot!.Silo} left the cluster");
+        var lost = state.State.Trials.Where(t => t.AtSilo && !active.Contains(t.Silo!)).ToList();
+        foreach (var t in lost) Requeue(t, $"silo {t.Silo} left the cluster");
         if (lost.Count > 0) await state.WriteStateAsync();
         await Place();
     }
@@ -166,7 +180,7 @@ public sealed class SweepCoordinatorGrain(
         }
         else
         {
-            (entry.State, entry.Message, entry.Slot) = (TrialState.Queued, reason, null);
+            (entry.State, entry.Message, entry.Slot, entry.Silo) = (TrialState.Queued, reason, null, null);
             log.LogInformation("Trial {Trial} queued again: {Reason}", entry.Id, reason);
         }
     }
@@ -178,7 +192,7 @@ public sealed class SweepCoordinatorGrain(
         var changed = false;
         foreach (var silo in ActiveSilos().OrderBy(_ => Random.Shared.Next()))
         {
-            var queued = state.State.Trials.Where(t => t.State == TrialState.Queued).Take(OfferBatch).ToList();
+            var queued = state.State.Trials.Where(t => t.State == TrialState.Queued && t.Silo is null).Take(OfferBatch).ToList();
             if (queued.Count == 0) break;
             var offer = queued.Select(t => new TrialAssignment(Id, t.Id, t.Spec, t.Attempts + 1)).ToList();
             IReadOnlyList<Placement> placed;
@@ -195,7 +209,8 @@ public sealed class SweepCoordinatorGrain(
             foreach (var p in placed)
             {
                 var entry = queued.First(t => t.Id == p.TrialId);
-                (entry.State, entry.Attempts, entry.Slot, entry.Message) = (TrialState.Running, p.Attempt, p.Slot, null);
+                (entry.Attempts, entry.Silo, entry.Slot, entry.Message) = (p.Attempt, silo.Key(), p.Slot, null);
+                entry.State = p.Slot is null ? TrialState.Queued : TrialState.Running;
                 changed = true;
             }
         }

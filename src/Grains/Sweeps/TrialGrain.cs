@@ -72,6 +72,7 @@ public sealed class TrialGrain(DeviceInventory devices, ILocalSiloDetails silo, 
         _cancel = null;
         var (assignment, slot) = (_assignment!, _slot!);
         devices.Release(slot, this.GetPrimaryKeyString());
+        if (!_handingBack) await grains.GetGrain<ISiloWorkerGrain>(slot.Silo).DeviceFreed(); // one-way: the next trial in line starts now
         DelayDeactivation(TimeSpan.Zero);
         var coordinator = grains.GetGrain<ISweepCoordinatorGrain>(SweepId);
         var record = new TrialRecord(assignment.TrialId, assignment.Spec, result, slot.Silo, slot.Name, assignment.Attempt, _startedAt, finishedAt);

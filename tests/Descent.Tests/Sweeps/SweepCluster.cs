@@ -38,7 +38,8 @@ public sealed class SweepCluster : IAsyncDisposable
         {
             silo.AddDescent(o => o.CpuSlots = SlotsPerSilo);
             silo.Services.AddLogging(FileLog.AddTo);
-            silo.Services.AddGrainStorage(SweepStorage.Name, (sp, _) => new SharedGrainStorage(sp.GetRequiredService<Serializer>()));
+            // Process storage is shared by the in-process silos, so state outlives a killed silo as it would in Redis.
+            silo.Services.AddGrainStorage(SweepStorage.Name, (sp, _) => new Descent.Silo.ProcessGrainStorage(sp.GetRequiredService<Serializer>()));
             silo.Configure<ClusterMembershipOptions>(o =>
             {
                 o.ProbeTimeout = TimeSpan.FromSeconds(1);

@@ -3,11 +3,15 @@ using Orleans.Runtime;
 using Orleans.Serialization;
 using Orleans.Storage;
 
-namespace Descent.Tests.Sweeps;
+namespace Descent.Silo;
 
-/// <summary>Grain storage shared by every silo of an in-process test cluster, so that state outlives a killed
-/// silo as it would in Redis. Stores serialized bytes, so silos never share objects.</summary>
-public sealed class SharedGrainStorage(Serializer serializer) : IGrainStorage
+/// <summary>
+/// Grain storage in this process's memory, shared by every silo the process hosts: what the embedded
+/// (single-process) mode needs, without Orleans' cluster-wide in-memory storage's grain call and copy per
+/// write (4 to 16 ms per write measured with a few hundred trials). Stores serialized bytes, so silos never
+/// share objects. Gone when the process ends; a multi-process cluster needs "memory" or a real store.
+/// </summary>
+public sealed class ProcessGrainStorage(Serializer serializer) : IGrainStorage
 {
     static readonly ConcurrentDictionary<string, (byte[] Data, string ETag)> Store = new();
 
