@@ -58,7 +58,7 @@ public sealed class SweepCoordinatorGrain(
 
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
-        if (state.State.Status == SweepStatus.Running) StartTimer(); // resumed after a move: keep following
+        if (Following) StartTimer(); // resumed after a move: keep following
         return Task.CompletedTask;
     }
 
@@ -165,10 +165,22 @@ public sealed class SweepCoordinatorGrain(
     {
         var active = ActiveSilos().Select(s => s.Key()).ToHashSet();
         var lost = state.State.Trials.Where(t => t.AtSilo && !active.Contains(t.Silo!)).ToList();
-        foreach (var t in lost) Requeue(t, $"silo {t.Silo} left the cluster");
+        foreach (var t in lost)
+        {
+            if (state.State.Status == SweepStatus.Running) Requeue(t, $"silo {t.Silo} left the cluster");
+            else (t.State, t.Message, t.Silo) = (TrialState.Cancelled, $"silo {t.Silo} left the cluster after the sweep was cancelled", null);
+        }
         if (lost.Count > 0) await state.WriteStateAsync();
         await Place();
+        if (!Following)
+        {
+            _timer?.Dispose();
+            _timer = null;
+        }
     }
+
+    /// <summary>While the sweep runs, or a cancelled sweep still waits for trials at silos, membership matters.</summary>
+    bool Following => state.State.Status == SweepStatus.Running || state.State.Trials.Any(t => t.AtSilo);
 
     void Requeue(TrialEntry entry, string reason)
     {
