@@ -20,7 +20,9 @@ public sealed class SweepState
 public sealed class TrialEntry
 {
     [Id(0)] public string Id { get; set; } = "";
-    [Id(1)] public TrialSpec Spec { get; set; } = null!;
+    /// <summary>Where its spec is in <see cref="SweepState.Spec"/>'s trials (not a copy: the state is written whole
+    /// after every transition, so every byte in it is paid for many times).</summary>
+    [Id(1)] public int Index { get; set; }
     [Id(2)] public TrialState State { get; set; }
     /// <summary>How many times it was placed.</summary>
     [Id(3)] public int Attempts { get; set; }
@@ -77,10 +79,10 @@ public sealed class SweepCoordinatorGrain(
         state.State.Status = SweepStatus.Running;
         state.State.StartedAt = DateTimeOffset.UtcNow;
         var seen = new HashSet<string>();
-        foreach (var trial in spec.Trials)
+        for (var i = 0; i < spec.Trials.Count; i++)
         {
-            var id = TrialIdentity.Of(trial);
-            if (seen.Add(id)) state.State.Trials.Add(new TrialEntry { Id = id, Spec = trial, State = TrialState.Queued });
+            var id = TrialIdentity.Of(spec.Trials[i]);
+            if (seen.Add(id)) state.State.Trials.Add(new TrialEntry { Id = id, Index = i, State = TrialState.Queued });
         }
         await state.WriteStateAsync();
         StartTimer();
@@ -206,7 +208,7 @@ public sealed class SweepCoordinatorGrain(
         {
             var queued = state.State.Trials.Where(t => t.State == TrialState.Queued && t.Silo is null).Take(OfferBatch).ToList();
             if (queued.Count == 0) break;
-            var offer = queued.Select(t => new TrialAssignment(Id, t.Id, t.Spec, t.Attempts + 1)).ToList();
+            var offer = queued.Select(t => new TrialAssignment(Id, t.Id, state.State.Spec!.Trials[t.Index], t.Attempts + 1)).ToList();
             IReadOnlyList<Placement> placed;
             try
             {
