@@ -20,9 +20,10 @@ public interface ISweepCoordinatorGrain : IGrainWithStringKey
     Task TrialStarted(string trialId, int attempt, DeviceSlot slot);
     /// <summary>From a trial grain: the trial ended (completed, diverged, failed or cancelled).</summary>
     Task TrialEnded(TrialRecord record);
-    /// <summary>From a trial grain or a silo worker: the trial did not run to its end there (the silo is shutting
-    /// down, or it could not start); place it again.</summary>
-    Task TrialHandedBack(string trialId, int attempt, string reason);
+    /// <summary>From a trial grain or a silo worker: the trial did not run to its end there; place it again.
+    /// <paramref name="siloLost"/>: the silo is shutting down (counts against the retry limit), rather than the
+    /// trial merely failing to start (does not).</summary>
+    Task TrialHandedBack(string trialId, int attempt, string reason, bool siloLost);
 }
 
 /// <summary>One per trial of a sweep (key: "sweep-id/trial-id"). Runs the trainer on one device of the silo it
@@ -55,7 +56,20 @@ public interface ISiloWorkerGrain : IGrainWithStringKey
 /// <summary>One per sweep (key: the sweep id): every result exactly once, ranked.</summary>
 public interface ILeaderboardGrain : IGrainWithStringKey
 {
+    /// <summary>Sets the sweep's metric, which <see cref="Record"/> evaluates as results arrive.</summary>
+    Task Open(RankMetric metric);
+    /// <summary>Stores the result (replacing an earlier one of the same trial) and its row.</summary>
     Task Record(TrialRecord record);
-    Task<Leaderboard> GetTable(RankMetric metric);
+    /// <summary>The ranking by <paramref name="metric"/> (null: the sweep's own).</summary>
+    Task<Leaderboard> GetTable(RankMetric? metric = null);
+    /// <summary>Every full result, histories included, ordered by trial id.</summary>
     Task<IReadOnlyList<TrialRecord>> GetResults();
+}
+
+/// <summary>One per trial of a sweep (key: "sweep-id/trial-id"): that trial's full result, stored on its own so
+/// that no write carries more than one history.</summary>
+public interface ITrialResultGrain : IGrainWithStringKey
+{
+    Task Save(TrialRecord record);
+    Task<TrialRecord?> Get();
 }

@@ -132,6 +132,15 @@ public sealed record TrialRecord(
     [property: Id(6)] DateTimeOffset StartedAt,
     [property: Id(7)] DateTimeOffset FinishedAt);
 
+/// <summary>What ranking needs of a result: its row before the rank is known.</summary>
+[GenerateSerializer, Immutable, Alias("descent.leaderboard-entry")]
+public sealed record LeaderboardEntry(
+    [property: Id(0)] string TrialId,
+    [property: Id(1)] string Optimizer,
+    [property: Id(2)] TrialStatus Status,
+    [property: Id(3)] double FinalLoss,
+    [property: Id(4)] double? MetricValue);
+
 [GenerateSerializer, Immutable, Alias("descent.leaderboard-row")]
 public sealed record LeaderboardRow(
     [property: Id(0)] int Rank,

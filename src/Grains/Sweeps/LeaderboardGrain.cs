@@ -6,38 +6,72 @@ namespace Descent.Grains.Sweeps;
 [GenerateSerializer, Alias("descent.leaderboard-state")]
 public sealed class LeaderboardState
 {
-    [Id(0)] public Dictionary<string, TrialRecord> Results { get; set; } = [];
+    [Id(0)] public RankMetric Metric { get; set; } = new();
+    /// <summary>One row per trial id: a retried trial replaces its row.</summary>
+    [Id(1)] public Dictionary<string, LeaderboardEntry> Entries { get; set; } = [];
 }
 
-/// <summary>Every result of one sweep exactly once: keyed by trial id, so a retried trial replaces its earlier
-/// record instead of adding one. Ranks on demand by the sweep's metric.</summary>
-public sealed class LeaderboardGrain([PersistentState("leaderboard", SweepStorage.Name)] IPersistentState<LeaderboardState> state)
-    : Grain, ILeaderboardGrain
+/// <summary>
+/// Every result of one sweep exactly once: rows keyed by trial id, so a retried trial replaces its earlier row
+/// instead of adding one. The leaderboard's own state holds only the rows (it is written whole after every
+/// result); each full result, history included, is stored once by its <see cref="TrialResultGrain"/>.
+/// </summary>
+public sealed class LeaderboardGrain(
+    [PersistentState("leaderboard", SweepStorage.Name)] IPersistentState<LeaderboardState> state,
+    IGrainFactory grains) : Grain, ILeaderboardGrain
 {
-    public async Task Record(TrialRecord record)
+    const int ReadConcurrency = 64;
+
+    string Id => this.GetPrimaryKeyString();
+
+    public async Task Open(RankMetric metric)
     {
-        state.State.Results[record.TrialId] = record;
+        if (state.RecordExists && state.State.Metric == metric) return;
+        state.State.Metric = metric;
         await state.WriteStateAsync();
     }
 
-    public Task<IReadOnlyList<TrialRecord>> GetResults() =>
-        Task.FromResult<IReadOnlyList<TrialRecord>>([.. state.State.Results.Values.OrderBy(r => r.TrialId, StringComparer.Ordinal)]);
+    public async Task Record(TrialRecord record)
+    {
+        await grains.GetGrain<ITrialResultGrain>(TrialGrain.Key(Id, record.TrialId)).Save(record);
+        state.State.Entries[record.TrialId] = Summarize(record, state.State.Metric);
+        await state.WriteStateAsync();
+    }
 
-    public Task<Leaderboard> GetTable(RankMetric metric) => Task.FromResult(Rank(metric, state.State.Results.Values));
+    public async Task<IReadOnlyList<TrialRecord>> GetResults()
+    {
+        var ids = state.State.Entries.Keys.Order(StringComparer.Ordinal).ToList();
+        var results = new List<TrialRecord>(ids.Count);
+        foreach (var batch in ids.Chunk(ReadConcurrency))
+        {
+            var records = await Task.WhenAll(batch.Select(id => grains.GetGrain<ITrialResultGrain>(TrialGrain.Key(Id, id)).Get()));
+            results.AddRange(records.OfType<TrialRecord>());
+        }
+        return results;
+    }
+
+    public async Task<Leaderboard> GetTable(RankMetric? metric = null)
+    {
+        if (metric is null || metric == state.State.Metric) return Rank(state.State.Metric, state.State.Entries.Values);
+        return Rank(metric, await GetResults()); // another metric needs the histories
+    }
+
+    public static LeaderboardEntry Summarize(TrialRecord record, RankMetric metric) =>
+        new(record.TrialId, record.Spec.Optimizer.ToString(), record.Result.Status, record.Result.FinalLoss, metric.ValueOf(record.Result));
+
+    public static Leaderboard Rank(RankMetric metric, IEnumerable<TrialRecord> records) =>
+        Rank(metric, records.Select(r => Summarize(r, metric)));
 
     /// <summary>Trials that reached the metric first (lowest value), then those that did not (lowest final loss);
     /// cancelled trials, which did not run their budget, are listed last.</summary>
-    internal static Leaderboard Rank(RankMetric metric, IEnumerable<TrialRecord> records)
+    public static Leaderboard Rank(RankMetric metric, IEnumerable<LeaderboardEntry> entries)
     {
-        var ordered = records
-            .Select(r => (Record: r, Value: metric.ValueOf(r.Result)))
-            .OrderBy(x => x.Record.Result.Status == TrialStatus.Cancelled)
-            .ThenBy(x => x.Value is null)
-            .ThenBy(x => x.Value ?? double.MaxValue)
-            .ThenBy(x => double.IsFinite(x.Record.Result.FinalLoss) ? x.Record.Result.FinalLoss : double.MaxValue)
-            .ThenBy(x => x.Record.TrialId, StringComparer.Ordinal);
-        var rows = ordered.Select((x, i) => new LeaderboardRow(i + 1, x.Record.TrialId, x.Record.Spec.Optimizer.ToString(),
-            x.Value, x.Record.Result.FinalLoss, x.Record.Result.Status));
-        return new Leaderboard(metric, [.. rows]);
+        var ordered = entries
+            .OrderBy(e => e.Status == TrialStatus.Cancelled)
+            .ThenBy(e => e.MetricValue is null)
+            .ThenBy(e => e.MetricValue ?? double.MaxValue)
+            .ThenBy(e => double.IsFinite(e.FinalLoss) ? e.FinalLoss : double.MaxValue)
+            .ThenBy(e => e.TrialId, StringComparer.Ordinal);
+        return new Leaderboard(metric, [.. ordered.Select((e, i) => new LeaderboardRow(i + 1, e.TrialId, e.Optimizer, e.MetricValue, e.FinalLoss, e.Status))]);
     }
 }

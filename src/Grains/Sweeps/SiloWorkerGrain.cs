@@ -62,7 +62,7 @@ public sealed class SiloWorkerGrain(DeviceInventory devices, ILocalSiloDetails s
             var coordinator = grains.GetGrain<ISweepCoordinatorGrain>(next.SweepId);
             // Not awaited: the coordinator may be waiting on this worker's Offer right now.
             if (await TryStart(next) is { } slot) Forget(coordinator.TrialStarted(next.TrialId, next.Attempt, slot));
-            else Forget(coordinator.TrialHandedBack(next.TrialId, next.Attempt, $"could not start on silo {silo.SiloAddress.Key()}"));
+            else Forget(coordinator.TrialHandedBack(next.TrialId, next.Attempt, $"could not start on silo {silo.SiloAddress.Key()}", siloLost: false));
         }
         KeepAliveWhileQueued();
     }
@@ -80,7 +80,7 @@ public sealed class SiloWorkerGrain(DeviceInventory devices, ILocalSiloDetails s
     {
         // Silo shutting down with trials in line: hand them back (the coordinator also notices the silo leave).
         foreach (var a in _line)
-            Forget(grains.GetGrain<ISweepCoordinatorGrain>(a.SweepId).TrialHandedBack(a.TrialId, a.Attempt, $"silo {silo.SiloAddress.Key()} shut down"));
+            Forget(grains.GetGrain<ISweepCoordinatorGrain>(a.SweepId).TrialHandedBack(a.TrialId, a.Attempt, $"silo {silo.SiloAddress.Key()} shut down", siloLost: true));
         _line.Clear();
         return Task.CompletedTask;
     }

@@ -33,6 +33,9 @@ public sealed class TrialEntry
     /// <summary>The silo the trial was handed to (running there, or in its line while still queued).</summary>
     [Id(8)] public string? Silo { get; set; }
 
+    /// <summary>How many times a silo it was at left the cluster or shut down: what the retry count limits.</summary>
+    [Id(9)] public int SiloLosses { get; set; }
+
     /// <summary>Handed to a silo and not ended: the silo owes a result.</summary>
     public bool AtSilo => Silo is not null && State is TrialState.Running or TrialState.Queued;
 }
@@ -84,6 +87,7 @@ public sealed class SweepCoordinatorGrain(
             var id = TrialIdentity.Of(spec.Trials[i]);
             if (seen.Add(id)) state.State.Trials.Add(new TrialEntry { Id = id, Index = i, State = TrialState.Queued });
         }
+        await Leaderboard.Open(spec.Metric);
         await state.WriteStateAsync();
         StartTimer();
         await Place();
@@ -153,11 +157,11 @@ public sealed class SweepCoordinatorGrain(
         await state.WriteStateAsync();
     }
 
-    public async Task TrialHandedBack(string trialId, int attempt, string reason)
+    public async Task TrialHandedBack(string trialId, int attempt, string reason, bool siloLost)
     {
         var entry = state.State.Trials.Find(t => t.Id == trialId);
         if (entry is null || !entry.AtSilo || entry.Attempts != attempt) return;
-        Requeue(entry, reason);
+        Requeue(entry, reason, siloLost);
         await state.WriteStateAsync();
         await Place();
     }
@@ -184,10 +188,12 @@ public sealed class SweepCoordinatorGrain(
     /// <summary>While the sweep runs, or a cancelled sweep still waits for trials at silos, membership matters.</summary>
     bool Following => state.State.Status == SweepStatus.Running || state.State.Trials.Any(t => t.AtSilo);
 
-    void Requeue(TrialEntry entry, string reason)
+    /// <summary>Queues a trial its silo did not finish. A lost silo counts against the retry limit; a trial that
+    /// merely could not start (<paramref name="siloLost"/> false) does not.</summary>
+    void Requeue(TrialEntry entry, string reason, bool siloLost = true)
     {
-        var retries = entry.Attempts; // placements so far; the next one would be retry number `Attempts`
-        if (retries > state.State.Spec!.MaxRetries)
+        if (siloLost) entry.SiloLosses++;
+        if (entry.SiloLosses > state.State.Spec!.MaxRetries)
         {
             (entry.State, entry.Message) = (TrialState.Failed, $"{reason}; gave up after {entry.Attempts} attempts");
             log.LogWarning("Trial {Trial} failed: {Message}", entry.Id, entry.Message);

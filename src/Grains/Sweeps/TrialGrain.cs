@@ -79,7 +79,7 @@ public sealed class TrialGrain(DeviceInventory devices, ILocalSiloDetails silo, 
         _ended = new TrialProgress(assignment.TrialId, StateOf(result.Status), assignment.Attempt, slot.Silo, slot.Name,
             result.History.Count, result.FinalLoss, result.Message);
         await Retry(() => _handingBack
-            ? coordinator.TrialHandedBack(assignment.TrialId, assignment.Attempt, $"silo {slot.Silo} shut down")
+            ? coordinator.TrialHandedBack(assignment.TrialId, assignment.Attempt, $"silo {slot.Silo} shut down", siloLost: true)
             : coordinator.TrialEnded(record));
     }
 
