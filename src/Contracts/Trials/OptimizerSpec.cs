@@ -35,8 +35,6 @@ public static class OptimizerNames
         [OptimizerKind.KeepVaulting] = "keep-vaulting",
     };
 
-    public static IReadOnlyCollection<string> All => Names.Values;
-
     public static string Name(this OptimizerKind kind) => Names[kind];
 
     public static string Name(this Variant variant) => variant == Variant.Seed ? "seed" : "corrected";

@@ -49,11 +49,10 @@ public static class Trainer
         readonly List<StepRecord> _history = [];
         long _forwardTicks, _backwardTicks, _optimizerTicks, _forwardPasses, _gradientEvaluations;
         Problem? _problem;
-        Device? _device;
 
         public TrialResult Train(Problem problem, ITrialOptimizer optimizer, Device device, Budget budget, CancellationToken cancellation)
         {
-            (_problem, _device) = (problem, device);
+            _problem = problem;
             float? known = null; // the loss at the current parameters, when a step measured it
             for (var step = 1; step <= budget.Steps; step++)
             {
