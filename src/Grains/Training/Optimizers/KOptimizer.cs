@@ -1,3 +1,4 @@
+using Descent.Contracts.Trials;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -10,19 +11,29 @@ namespace Descent.Grains.Training.Optimizers;
 /// </summary>
 public abstract class KOptimizer : OptimizerHelper, ITrialOptimizer
 {
-    protected KOptimizer(IEnumerable<Parameter> parameters, double lr, int maxSteps)
+    protected KOptimizer(IEnumerable<Parameter> parameters, double lr, int maxSteps, Variant variant)
     {
         if (lr < 0.0) throw new ArgumentException($"Invalid learning rate: {lr}");
         if (maxSteps < 1) throw new ArgumentException($"Invalid max_steps: {maxSteps}");
+        (Lr, MaxSteps, Variant) = (lr, maxSteps, variant);
         _defaults = new OptimizerOptions { LearningRate = lr, InitialLearningRate = lr };
         _parameter_groups = [new ParamGroup { Parameters = [.. parameters], Options = _defaults }];
     }
 
+    protected double Lr { get; }
+    protected int MaxSteps { get; }
+    protected Variant Variant { get; }
     protected IEnumerable<Parameter> Parameters => _parameter_groups[0].Parameters;
 
     /// <summary>One outer step from parameters whose loss is <paramref name="loss"/> (already known, not
     /// recomputed); <paramref name="probe"/> measures the loss after a move. Returns the loss where it stops.</summary>
-    public abstract float Step(float loss, LossProbe probe);
+    public float Step(float loss, LossProbe probe) => Variant == Variant.Seed ? StepSeed(loss, probe) : StepCorrected(loss, probe);
+
+    /// <summary>The post's arithmetic, quirks included.</summary>
+    protected abstract float StepSeed(float loss, LossProbe probe);
+
+    /// <summary>What the post meant.</summary>
+    protected abstract float StepCorrected(float loss, LossProbe probe);
 
     /// <summary>TorchSharp's optimizer entry point: <paramref name="closure"/> evaluates the loss at the current parameters.</summary>
     public override Tensor step(Func<Tensor>? closure = null)

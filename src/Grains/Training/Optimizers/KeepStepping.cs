@@ -19,29 +19,24 @@ namespace Descent.Grains.Training.Optimizers;
 /// </summary>
 public sealed class KeepStepping : KOptimizer
 {
-    readonly double _lr;
-    readonly int _maxSteps;
     readonly double _scaleI;
-    readonly Variant _variant;
     readonly ParameterSnapshot _snapshot;
 
     public KeepStepping(IEnumerable<Parameter> parameters, double lr, int maxSteps = 20, double scaleI = 0, Variant variant = Variant.Seed)
-        : base(parameters, lr, maxSteps)
+        : base(parameters, lr, maxSteps, variant)
     {
         if (scaleI < 0.0) throw new ArgumentException($"Invalid scale_i: {scaleI}");
-        (_lr, _maxSteps, _scaleI, _variant) = (lr, maxSteps, scaleI, variant);
+        _scaleI = scaleI;
         _snapshot = new ParameterSnapshot(Parameters);
     }
 
-    public override float Step(float loss, LossProbe probe) => _variant == Variant.Seed ? StepSeed(loss, probe) : StepCorrected(loss, probe);
-
-    float StepSeed(float loss, LossProbe probe)
+    protected override float StepSeed(float loss, LossProbe probe)
     {
         var oldLoss = loss; // the post calls closure() here, recomputing the loss it was just handed
         var i = 0;
         MiniStepSeed(i);
         var newLoss = probe();
-        while (newLoss < oldLoss && i < _maxSteps)
+        while (newLoss < oldLoss && i < MaxSteps)
         {
             MiniStepSeed(i);
             oldLoss = newLoss;
@@ -53,17 +48,17 @@ public sealed class KeepStepping : KOptimizer
 
     void MiniStepSeed(int i)
     {
-        var scale = -_lr * _scaleI * Math.Sqrt(i);
-        AddGradient(-_lr - scale);
+        var scale = -Lr * _scaleI * Math.Sqrt(i);
+        AddGradient(-Lr - scale);
     }
 
-    float StepCorrected(float loss, LossProbe probe)
+    protected override float StepCorrected(float loss, LossProbe probe)
     {
         var best = loss;
-        for (var i = 0; i < _maxSteps; i++)
+        for (var i = 0; i < MaxSteps; i++)
         {
             _snapshot.Save();
-            AddGradient(-_lr * (1 + _scaleI * Math.Sqrt(i)));
+            AddGradient(-Lr * (1 + _scaleI * Math.Sqrt(i)));
             var next = probe();
             if (!(next < best))
             {

@@ -24,33 +24,27 @@ public sealed class KeepVaulting : KOptimizer
 {
     const double Settled = 1e-3;
 
-    readonly double _lr;
-    readonly int _maxSteps;
-    readonly Variant _variant;
     readonly ParameterSnapshot _start;
 
     public KeepVaulting(IEnumerable<Parameter> parameters, double lr, int maxSteps = 20, Variant variant = Variant.Seed)
-        : base(parameters, lr, maxSteps)
+        : base(parameters, lr, maxSteps, variant)
     {
-        (_lr, _maxSteps, _variant) = (lr, maxSteps, variant);
         _start = new ParameterSnapshot(Parameters);
     }
 
-    public override float Step(float loss, LossProbe probe) => _variant == Variant.Seed ? StepSeed(loss, probe) : StepCorrected(loss, probe);
-
-    float StepSeed(float loss, LossProbe probe)
+    protected override float StepSeed(float loss, LossProbe probe)
     {
         var oldLoss = loss; // the post calls closure() here, recomputing the loss it was just handed
         var i = 0;
-        AddGradient(-(_lr * 1.0));
+        AddGradient(-(Lr * 1.0));
         var newLoss = probe();
         var losses = new List<double> { oldLoss, newLoss };
-        while (newLoss < oldLoss && i < _maxSteps)
+        while (newLoss < oldLoss && i < MaxSteps)
         {
-            var firstOrderGrad1 = (losses[^1] - losses[^2]) / _lr;
-            var secondOrderGrad = (losses[^1] - firstOrderGrad1) / _lr;
-            var stepsize = -secondOrderGrad / firstOrderGrad1 * _lr;
-            AddGradient(-(_lr * stepsize));
+            var firstOrderGrad1 = (losses[^1] - losses[^2]) / Lr;
+            var secondOrderGrad = (losses[^1] - firstOrderGrad1) / Lr;
+            var stepsize = -secondOrderGrad / firstOrderGrad1 * Lr;
+            AddGradient(-(Lr * stepsize));
             oldLoss = newLoss;
             newLoss = probe();
             losses.Add(newLoss);
@@ -59,13 +53,13 @@ public sealed class KeepVaulting : KOptimizer
         return newLoss;
     }
 
-    float StepCorrected(float loss, LossProbe probe)
+    protected override float StepCorrected(float loss, LossProbe probe)
     {
         var slope = -SquaredGradientNorm(); // φ'(0) along -grad
         if (!(slope < 0) || !double.IsFinite(slope)) return loss; // zero or unusable gradient: nowhere to go
         _start.Save();
-        double bestT = 0, bestLoss = loss, t = _lr, at = 0;
-        for (var vault = 0; vault < _maxSteps; vault++)
+        double bestT = 0, bestLoss = loss, t = Lr, at = 0;
+        for (var vault = 0; vault < MaxSteps; vault++)
         {
             MoveTo(t, ref at);
             var measured = probe();
