@@ -13,6 +13,9 @@ public interface ISweepCoordinatorGrain : IGrainWithStringKey
     /// they do not wait behind its queries to running trials).</summary>
     [AlwaysInterleave]
     Task<SweepSnapshot> GetSnapshot();
+    /// <summary>The sweep as submitted; null when no sweep has this id.</summary>
+    [AlwaysInterleave]
+    Task<SweepSpec?> GetSpec();
     /// <summary>Stops running trials and drops queued ones; finished results are kept.</summary>
     Task<SweepSnapshot> Cancel();
     /// <summary>From a silo worker: a trial that waited in its line started on <paramref name="slot"/>.</summary>

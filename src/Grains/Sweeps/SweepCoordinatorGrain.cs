@@ -116,6 +116,8 @@ public sealed class SweepCoordinatorGrain(
             trials, await ClusterDevices());
     }
 
+    public Task<SweepSpec?> GetSpec() => Task.FromResult(state.State.Spec);
+
     public async Task<SweepSnapshot> Cancel()
     {
         if (state.State.Status is SweepStatus.Running or SweepStatus.Queued)

@@ -1,0 +1,163 @@
+using System.Net;
+using System.Net.Sockets;
+using Descent.Silo;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Orleans.Configuration;
+
+namespace Descent.Client.Cluster;
+
+/// <summary>Where the client's sweeps run: <see cref="Gateways"/> of a running cluster, or (none) a silo started in
+/// this process, the embedded default that needs no set-up.</summary>
+public sealed record ClusterTarget(IReadOnlyList<IPEndPoint> Gateways, string ClusterId, string ServiceId, int? Slots, bool Verbose)
+{
+    public const string ClusterVariable = "DESCENT_CLUSTER";
+    public const string ClusterIdVariable = "DESCENT_CLUSTER_ID";
+
+    public bool Embedded => Gateways.Count == 0;
+
+    public string Describe => Embedded ? "embedded silo" : $"cluster {string.Join(",", Gateways)}";
+
+    /// <summary>Reads <c>--cluster host:port[,host:port...]</c> (or <see cref="ClusterVariable"/>); throws
+    /// <see cref="UsageException"/> naming the option and the value.</summary>
+    public static ClusterTarget From(string? cluster, string? clusterId, int? slots, bool verbose)
+    {
+        var source = "--cluster";
+        if (string.IsNullOrWhiteSpace(cluster))
+        {
+            cluster = Environment.GetEnvironmentVariable(ClusterVariable);
+            source = ClusterVariable;
+        }
+        clusterId ??= Environment.GetEnvironmentVariable(ClusterIdVariable) ?? "descent";
+        var gateways = new List<IPEndPoint>();
+        foreach (var part in (cluster ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+            gateways.Add(ParseEndpoint(part, source));
+        if (slots is < 1) throw new UsageException($"--slots = {slots}: must be at least 1");
+        if (slots is not null && gateways.Count > 0)
+            throw new UsageException($"--slots = {slots}: only the embedded silo takes it; a cluster's silos set their own device slots");
+        if (clusterId.Trim().Length == 0) throw new UsageException("--cluster-id = \"\": must not be empty");
+        return new ClusterTarget(gateways, clusterId, clusterId, slots, verbose);
+    }
+
+    static IPEndPoint ParseEndpoint(string text, string source)
+    {
+        var colon = text.LastIndexOf(':');
+        if (colon <= 0 || !int.TryParse(text[(colon + 1)..], out var port) || port is < 1 or > 65535)
+            throw new UsageException($"{source} = \"{text}\": expected a gateway as host:port, e.g. localhost:30000");
+        var host = text[..colon].Trim('[', ']');
+        if (IPAddress.TryParse(host, out var address)) return new IPEndPoint(address, port);
+        try
+        {
+            var addresses = Dns.GetHostAddresses(host);
+            var chosen = addresses.FirstOrDefault(a => a.AddressFamily == AddressFamily.InterNetwork) ?? addresses.FirstOrDefault();
+            if (chosen is null) throw new UsageException($"{source} = \"{text}\": host {host} has no address");
+            return new IPEndPoint(chosen, port);
+        }
+        catch (SocketException e)
+        {
+            throw new UsageException($"{source} = \"{text}\": cannot resolve host {host} ({e.Message})");
+        }
+    }
+}
+
+/// <summary>An open connection to the sweeps' cluster; disposing it stops the embedded silo or the client.</summary>
+public sealed class ClusterConnection : IAsyncDisposable
+{
+    readonly IHost _host;
+
+    ClusterConnection(IHost host, ClusterTarget target)
+    {
+        _host = host;
+        Target = target;
+        Grains = host.Services.GetRequiredService<IClusterClient>();
+    }
+
+    public ClusterTarget Target { get; }
+
+    public IClusterClient Grains { get; }
+
+    /// <summary>Starts the embedded silo or connects to the cluster; throws <see cref="ClusterUnavailableException"/>
+    /// when that fails.</summary>
+    public static async Task<ClusterConnection> Open(ClusterTarget target, CancellationToken cancellation)
+    {
+        // An empty builder: no appsettings.json or environment of the working folder changes what the client does.
+        var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
+        // The log is for --verbose: what goes wrong is reported by the command itself, and a silo that stops while
+        // trials run (a second Ctrl-C) logs errors that are expected then.
+        builder.Logging.AddSimpleConsole(o => o.SingleLine = true)
+            .AddFilter(level => level >= (target.Verbose ? LogLevel.Information : LogLevel.Critical));
+        builder.Services.Configure<Microsoft.Extensions.Logging.Console.ConsoleLoggerOptions>(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
+        // Ctrl-C belongs to the sweep command (it cancels the sweep), not to the host.
+        builder.Services.AddSingleton<IHostLifetime, CommandLifetime>();
+        if (target.Embedded)
+        {
+            builder.AddDescentSilo(new SiloSettings
+            {
+                Clustering = "localhost",
+                Storage = "process",
+                ClusterId = target.ClusterId,
+                ServiceId = target.ServiceId,
+                SiloPort = FreePort(),
+                GatewayPort = FreePort(),
+                Devices = { CpuSlots = target.Slots },
+            });
+        }
+        else
+        {
+            builder.UseOrleansClient(client =>
+            {
+                client.UseStaticClustering([.. target.Gateways]);
+                client.Configure<ClusterOptions>(o => (o.ClusterId, o.ServiceId) = (target.ClusterId, target.ServiceId));
+                client.Configure<GatewayOptions>(o => o.GatewayListRefreshPeriod = TimeSpan.FromSeconds(10));
+            });
+        }
+        var host = builder.Build();
+        try
+        {
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
+            timeout.CancelAfter(TimeSpan.FromSeconds(60));
+            await host.StartAsync(timeout.Token);
+            return new ClusterConnection(host, target);
+        }
+        catch (Exception e)
+        {
+            try { await host.StopAsync(TimeSpan.FromSeconds(5)); } catch (Exception) { /* already failing */ }
+            host.Dispose();
+            throw new ClusterUnavailableException(target.Embedded
+                ? $"cannot start the embedded silo: {e.Message}"
+                : $"cannot reach the {target.Describe} (cluster id \"{target.ClusterId}\"): {e.Message}", e);
+        }
+    }
+
+    static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        try
+        {
+            await _host.StopAsync(TimeSpan.FromSeconds(30));
+        }
+        finally
+        {
+            _host.Dispose();
+        }
+    }
+
+    sealed class CommandLifetime : IHostLifetime
+    {
+        public Task WaitForStartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    }
+}
+
+/// <summary>A command-line mistake (exit code 2); the message names the option and the value.</summary>
+public sealed class UsageException(string message) : Exception(message);
+
+/// <summary>The cluster could not be reached or the embedded silo could not start (exit code 1).</summary>
+public sealed class ClusterUnavailableException(string message, Exception inner) : Exception(message, inner);

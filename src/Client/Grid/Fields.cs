@@ -1,0 +1,264 @@
+using System.Globalization;
+using System.Text.Json;
+using Descent.Contracts.Trials;
+
+namespace Descent.Client.Grid;
+
+enum FieldSection { Optimizer, Task, Budget }
+
+enum FieldType { Integer, Number, Text }
+
+/// <summary>A field a grid file can set or sweep: where it belongs, its type, and for task fields the task kinds
+/// that have it (empty: every kind).</summary>
+sealed record FieldDef(string Name, FieldSection Section, FieldType Type, params string[] TaskKinds)
+{
+    /// <summary>How <see cref="SpecProblem"/>s of the contracts name this field.</summary>
+    public string ProblemField => Section switch
+    {
+        FieldSection.Task => "task." + Name,
+        FieldSection.Budget => "budget." + Name,
+        _ => Name,
+    };
+
+    public bool AppliesTo(string taskKind) => TaskKinds.Length == 0 || TaskKinds.Contains(taskKind);
+
+    /// <summary>Does a trial of <paramref name="optimizer"/> read this field? Task and budget fields: always.</summary>
+    public bool UsedBy(OptimizerKind optimizer) =>
+        Section != FieldSection.Optimizer || Name == "optimizer" || optimizer.HyperParameters().Contains(Name);
+}
+
+/// <summary>Every field of the grid format, and how one value of a field is read and checked.</summary>
+static class Fields
+{
+    public const string Synthetic = "synthetic", Linear = "linear", Csv = "csv";
+    public static readonly string[] TaskKinds = [Synthetic, Linear, Csv];
+    public static readonly string[] Models = ["linear", "mlp"];
+
+    public static readonly IReadOnlyList<FieldDef> All =
+    [
+        new("optimizer", FieldSection.Optimizer, FieldType.Text),
+        new("variant", FieldSection.Optimizer, FieldType.Text),
+        new("lr", FieldSection.Optimizer, FieldType.Number),
+        new("max_steps", FieldSection.Optimizer, FieldType.Integer),
+        new("scale_i", FieldSection.Optimizer, FieldType.Number),
+        new("history_size", FieldSection.Optimizer, FieldType.Integer),
+        new("max_parameters", FieldSection.Optimizer, FieldType.Integer),
+        new("seed", FieldSection.Task, FieldType.Integer),
+        new("n_row", FieldSection.Task, FieldType.Integer, Synthetic, Linear),
+        new("dim_in", FieldSection.Task, FieldType.Integer, Synthetic),
+        new("dim_hidden", FieldSection.Task, FieldType.Integer, Synthetic, Csv),
+        new("n_layers", FieldSection.Task, FieldType.Integer, Synthetic, Csv),
+        new("k", FieldSection.Task, FieldType.Integer, Linear),
+        new("noise", FieldSection.Task, FieldType.Number, Linear),
+        new("path", FieldSection.Task, FieldType.Text, Csv),
+        new("target", FieldSection.Task, FieldType.Text, Csv),
+        new("model", FieldSection.Task, FieldType.Text, Csv),
+        new("steps", FieldSection.Budget, FieldType.Integer),
+        new("seconds", FieldSection.Budget, FieldType.Number),
+        new("target_loss", FieldSection.Budget, FieldType.Number),
+    ];
+
+    /// <summary>Task fields a task of <paramref name="kind"/> cannot do without.</summary>
+    public static string[] Required(string kind) => kind switch
+    {
+        Synthetic => ["n_row", "dim_in", "dim_hidden", "n_layers"],
+        Linear => ["n_row", "k"],
+        _ => ["path", "target"],
+    };
+
+    /// <summary>A field by its plain name (<c>n_row</c>) or its section-qualified one (<c>task.n_row</c>).</summary>
+    public static FieldDef? Find(string name)
+    {
+        var dot = name.IndexOf('.');
+        var section = dot < 0 ? null : name[..dot];
+        var plain = dot < 0 ? name : name[(dot + 1)..];
+        var field = All.FirstOrDefault(f => f.Name == plain);
+        if (field is null || section is null) return field;
+        return (section, field.Section) switch
+        {
+            ("task", FieldSection.Task) or ("budget", FieldSection.Budget) or ("optimizer", FieldSection.Optimizer) => field,
+            _ => null,
+        };
+    }
+
+    /// <summary>Reads one JSON value as <paramref name="field"/>'s type: a long, a double or a string; null and a
+    /// message when it has another type.</summary>
+    public static object? Read(FieldDef field, JsonElement value, out string? error)
+    {
+        error = null;
+        switch (field.Type)
+        {
+            case FieldType.Integer:
+                if (value.ValueKind == JsonValueKind.Number && value.TryGetInt64(out var whole))
+                {
+                    if (whole is >= int.MinValue and <= int.MaxValue || field.Name == "seed") return whole;
+                    error = $"must be at most {int.MaxValue}";
+                    return null;
+                }
+                error = value.ValueKind == JsonValueKind.Number ? "must be a whole number" : $"must be a whole number, not {Kind(value)}";
+                return null;
+            case FieldType.Number:
+                if (value.ValueKind == JsonValueKind.Number && value.TryGetDouble(out var number) && double.IsFinite(number)) return number;
+                error = value.ValueKind == JsonValueKind.Number ? "must be a finite number" : $"must be a number, not {Kind(value)}";
+                return null;
+            default:
+                if (value.ValueKind == JsonValueKind.String) return value.GetString()!;
+                error = $"must be a string, not {Kind(value)}";
+                return null;
+        }
+    }
+
+    public static string Kind(JsonElement value) => value.ValueKind switch
+    {
+        JsonValueKind.Object => "an object",
+        JsonValueKind.Array => "a list",
+        JsonValueKind.String => "a string",
+        JsonValueKind.Number => "a number",
+        JsonValueKind.True or JsonValueKind.False => "true/false",
+        _ => "null",
+    };
+
+    /// <summary>What is wrong with <paramref name="value"/> as a value of <paramref name="field"/> in a task of
+    /// <paramref name="taskKind"/>; the ranges come from the contracts' own checks.</summary>
+    public static IEnumerable<string> Check(FieldDef field, object value, string taskKind, string baseDirectory)
+    {
+        switch (field.Name)
+        {
+            case "optimizer":
+                if (!OptimizerNames.TryParse((string)value, out _))
+                    yield return Unknown("optimizer", (string)value, Enum.GetValues<OptimizerKind>().Select(k => k.Name()));
+                yield break;
+            case "variant":
+                if (!OptimizerNames.TryParseVariant((string)value, out _))
+                    yield return Unknown("variant", (string)value, Enum.GetValues<Variant>().Select(v => v.Name()));
+                yield break;
+            case "model":
+                if (!Models.Contains((string)value, StringComparer.OrdinalIgnoreCase)) yield return Unknown("model", (string)value, Models);
+                yield break;
+            case "seed":
+                if ((long)value < 0) yield return "must be 0 or more";
+                yield break;
+            case "path":
+                var path = (string)value;
+                if (path.Length > 0 && !File.Exists(Path.GetFullPath(path, baseDirectory)))
+                    yield return $"no such file (looked for {Path.GetFullPath(path, baseDirectory)})";
+                break;
+        }
+        var probe = TrialDraft.Probe(taskKind, field);
+        probe.Set(field, value);
+        foreach (var problem in probe.Build(baseDirectory).Problems())
+            if (problem.Field == field.ProblemField) yield return problem.Message;
+    }
+
+    public static string Unknown(string what, string value, IEnumerable<string> known)
+    {
+        var names = known.ToList();
+        var near = Suggest(value, names);
+        return $"unknown {what}{(near is null ? "" : $"; did you mean \"{near}\"?")} (one of {string.Join(", ", names)})";
+    }
+
+    /// <summary>The known name nearest to <paramref name="value"/>, if it is near enough to be a typo.</summary>
+    public static string? Suggest(string value, IEnumerable<string> known)
+    {
+        string? best = null;
+        var bestDistance = int.MaxValue;
+        foreach (var name in known)
+        {
+            var d = Distance(value.ToLowerInvariant(), name.ToLowerInvariant());
+            if (d < bestDistance) (best, bestDistance) = (name, d);
+        }
+        return best is not null && bestDistance <= Math.Max(2, best.Length / 3) && bestDistance < Math.Max(value.Length, 1) ? best : null;
+    }
+
+    static int Distance(string a, string b)
+    {
+        var previous = Enumerable.Range(0, b.Length + 1).ToArray();
+        for (var i = 1; i <= a.Length; i++)
+        {
+            var current = new int[b.Length + 1];
+            current[0] = i;
+            for (var j = 1; j <= b.Length; j++)
+                current[j] = Math.Min(Math.Min(current[j - 1] + 1, previous[j] + 1), previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1));
+            previous = current;
+        }
+        return previous[b.Length];
+    }
+
+    /// <summary>A value as results and messages show it.</summary>
+    public static string Format(object? value) => value switch
+    {
+        null => "null",
+        string s => $"\"{s}\"",
+        double d => d.ToString("R", CultureInfo.InvariantCulture),
+        IFormattable f => f.ToString(null, CultureInfo.InvariantCulture),
+        _ => value.ToString() ?? "",
+    };
+}
+
+/// <summary>The fields of one trial as the grid sets them, before they become a <see cref="TrialSpec"/>.</summary>
+sealed class TrialDraft
+{
+    readonly Dictionary<string, object> _values = new();
+
+    public TrialDraft(string taskKind) => TaskKind = taskKind;
+
+    public string TaskKind { get; }
+
+    public void Set(FieldDef field, object value) => _values[field.Name] = value;
+
+    public object? Get(string name) => _values.GetValueOrDefault(name);
+
+    public TrialDraft Copy()
+    {
+        var copy = new TrialDraft(TaskKind);
+        foreach (var (k, v) in _values) copy._values[k] = v;
+        return copy;
+    }
+
+    /// <summary>A draft that is valid except for what <paramref name="field"/> will be set to, so that the contracts'
+    /// checks of that one field can be asked for.</summary>
+    public static TrialDraft Probe(string taskKind, FieldDef field)
+    {
+        var draft = new TrialDraft(taskKind);
+        foreach (var name in Fields.Required(taskKind))
+            draft._values[name] = name is "path" or "target" ? "probe" : 1L;
+        if (taskKind == Fields.Csv) draft._values["model"] = "mlp";
+        var user = Enum.GetValues<OptimizerKind>().FirstOrDefault(k => k.HyperParameters().Contains(field.Name), OptimizerKind.Sgd);
+        draft._values["optimizer"] = user.Name();
+        return draft;
+    }
+
+    public OptimizerKind Optimizer => OptimizerNames.TryParse(Text("optimizer", "sgd"), out var kind) ? kind : OptimizerKind.Sgd;
+
+    /// <summary>The trial spec; CSV paths are made absolute against <paramref name="baseDirectory"/> (the grid file's
+    /// folder) so that where the client runs does not matter.</summary>
+    public TrialSpec Build(string baseDirectory)
+    {
+        TaskSpec task = TaskKind switch
+        {
+            Fields.Synthetic => new SyntheticTaskSpec(Int("n_row", 1), Int("dim_in", 1), Int("dim_hidden", 1), Int("n_layers", 0)),
+            Fields.Linear => new LinearTaskSpec(Int("n_row", 1), Int("k", 1), Number("noise", 0)),
+            _ => new CsvTaskSpec(
+                Text("path", "") is { Length: > 0 } path ? Path.GetFullPath(path, baseDirectory) : "",
+                Text("target", ""),
+                Text("model", "linear").Equals("mlp", StringComparison.OrdinalIgnoreCase) ? CsvModel.Mlp : CsvModel.Linear,
+                Int("dim_hidden", 10), Int("n_layers", 0)),
+        };
+        var defaults = new OptimizerSpec(Optimizer);
+        var optimizer = new OptimizerSpec(
+            Optimizer,
+            Number("lr", defaults.Lr),
+            Int("max_steps", defaults.MaxSteps),
+            Number("scale_i", defaults.ScaleI),
+            OptimizerNames.TryParseVariant(Text("variant", "seed"), out var variant) ? variant : Variant.Seed,
+            Int("history_size", defaults.HistorySize),
+            Int("max_parameters", defaults.MaxParameters));
+        var budget = new Budget(Int("steps", 100), _values.TryGetValue("seconds", out var s) ? (double)s : null,
+            _values.TryGetValue("target_loss", out var t) ? (double)t : null);
+        return new TrialSpec(task, optimizer.Normalized(), budget, _values.TryGetValue("seed", out var seed) ? (long)seed : 0);
+    }
+
+    int Int(string name, int fallback) => _values.TryGetValue(name, out var v) ? (int)(long)v : fallback;
+    double Number(string name, double fallback) => _values.TryGetValue(name, out var v) ? (double)v : fallback;
+    string Text(string name, string fallback) => _values.TryGetValue(name, out var v) ? (string)v : fallback;
+}

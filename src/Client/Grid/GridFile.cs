@@ -1,0 +1,638 @@
+using System.Text;
+using System.Text.Json;
+using Descent.Contracts.Sweeps;
+using Descent.Contracts.Trials;
+
+namespace Descent.Client.Grid;
+
+/// <summary>
+/// Reads a grid file (see README, "Grid files"): W&amp;B-style <c>method</c>, <c>metric</c> and <c>parameters</c>,
+/// plus the <c>task</c> and <c>budget</c> every trial shares, <c>per_optimizer</c> overrides, and <c>repeats</c>.
+/// Every problem is reported at once (<see cref="GridException"/>), each with its field, value, line and column.
+/// </summary>
+public static class GridFile
+{
+    public const int DefaultMaxTrials = 10_000;
+
+    static readonly JsonDocumentOptions DocumentOptions = new()
+    {
+        CommentHandling = JsonCommentHandling.Skip,
+        AllowDuplicateProperties = false,
+    };
+
+    public static SweepPlan Load(string path, int maxTrials = DefaultMaxTrials)
+    {
+        if (Directory.Exists(path)) throw new GridException(path, [new("file", Quote(path), "is a folder, not a grid file")]);
+        if (!File.Exists(path)) throw new GridException(path, [new("file", Quote(path), "no such file")]);
+        byte[] bytes;
+        try
+        {
+            bytes = File.ReadAllBytes(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new GridException(path, [new("file", Quote(path), $"cannot be read: {e.Message}")]);
+        }
+        var fullPath = Path.GetFullPath(path);
+        return Parse(bytes, path, Path.GetDirectoryName(fullPath)!, maxTrials);
+    }
+
+    /// <param name="path">Names the file in messages and gives the default sweep name.</param>
+    /// <param name="baseDirectory">Relative CSV paths are resolved against it.</param>
+    public static SweepPlan Parse(byte[] utf8, string path, string baseDirectory, int maxTrials = DefaultMaxTrials)
+    {
+        ReadOnlySpan<byte> bom = [0xEF, 0xBB, 0xBF];
+        if (utf8.AsSpan().StartsWith(bom)) utf8 = utf8[3..];
+        if (Encoding.UTF8.GetString(utf8).Trim().Length == 0)
+            throw new GridException(path, [new("file", Quote(path), "is empty; a grid file is a JSON object (see examples/grid.json)")]);
+
+        JsonDocument document;
+        try
+        {
+            document = JsonDocument.Parse(utf8, DocumentOptions);
+        }
+        catch (JsonException e)
+        {
+            throw new GridException(path, [new("file", Quote(path), $"is not valid JSON: {SyntaxMessage(e)}",
+                (int)(e.LineNumber ?? 0) + 1, (int)(e.BytePositionInLine ?? 0) + 1)]);
+        }
+        using (document)
+        {
+            var positions = new JsonPositions(utf8, new JsonReaderOptions { CommentHandling = JsonCommentHandling.Skip });
+            var name = Path.GetFileNameWithoutExtension(path);
+            return new GridReader(document.RootElement, positions, path, baseDirectory, maxTrials, name).Read();
+        }
+    }
+
+    static string SyntaxMessage(JsonException e)
+    {
+        var message = e.Message;
+        foreach (var cut in new[] { " Path:", " LineNumber:" })
+            if (message.IndexOf(cut, StringComparison.Ordinal) is > 0 and var i) message = message[..i];
+        return message.Trim();
+    }
+
+    static string Quote(string s) => $"\"{s}\"";
+}
+
+/// <summary>The values one field takes in a sweep: a list (grid and random) or a distribution (random only).</summary>
+sealed class Domain(FieldDef field, string path)
+{
+    public FieldDef Field { get; } = field;
+    public string Path { get; } = path;
+    public List<object> Values { get; } = [];
+    public string? Distribution { get; set; }
+    public object Min { get; set; } = 0.0;
+    public object Max { get; set; } = 0.0;
+
+    public int Count => Distribution is null ? Values.Count : 1;
+
+    public object Sample(Random random)
+    {
+        switch (Distribution)
+        {
+            case null:
+                return Values[random.Next(Values.Count)];
+            case "int_uniform":
+                return random.NextInt64((long)Min, (long)Max + 1);
+            case "uniform":
+                return (double)Min + random.NextDouble() * ((double)Max - (double)Min);
+            default:
+                var (low, high) = (Math.Log((double)Min), Math.Log((double)Max));
+                return Math.Exp(low + random.NextDouble() * (high - low));
+        }
+    }
+}
+
+sealed class GridReader(JsonElement root, JsonPositions positions, string path, string baseDirectory, int maxTrials, string defaultName)
+{
+    static readonly string[] TopKeys =
+        ["name", "description", "method", "task", "budget", "metric", "parameters", "per_optimizer", "repeats", "trials", "seed", "max_retries"];
+    static readonly string[] Methods = ["grid", "random"];
+    static readonly string[] DomainKeys = ["value", "values", "distribution", "min", "max"];
+    static readonly string[] Distributions = ["uniform", "log_uniform", "log_uniform_values", "int_uniform"];
+    static readonly string[] MetricKeys = ["name", "goal", "target"];
+    static readonly string[] MetricNames = ["final_loss", "time_to_target", "gradients_to_target"];
+
+    readonly List<GridProblem> _problems = [];
+    readonly List<(FieldDef Field, object Value)> _fixed = [];
+    readonly List<Domain> _parameters = [];
+    readonly Dictionary<OptimizerKind, List<Domain>> _perOptimizer = [];
+    string _method = "grid";
+    string _taskKind = Fields.Synthetic;
+
+    public SweepPlan Read()
+    {
+        if (root.ValueKind != JsonValueKind.Object)
+        {
+            Problem("file", root, "must be a JSON object with \"task\", \"method\" and \"parameters\" (see examples/grid.json)");
+            throw new GridException(path, _problems);
+        }
+        foreach (var property in root.EnumerateObject())
+            if (!TopKeys.Contains(property.Name)) UnknownKey(property.Name, property.Name, TopKeys, "key");
+
+        var name = Text("name") ?? defaultName;
+        if (name.Trim().Length == 0) Problem("name", root.GetProperty("name"), "must not be empty");
+        _method = Text("method") ?? "grid";
+        if (!Methods.Contains(_method))
+            Problem("method", root.GetProperty("method"), Fields.Unknown("method", _method, Methods));
+        Text("description");
+
+        ReadTask();
+        ReadBudget();
+        var metric = ReadMetric();
+        var repeats = Whole("repeats", 1, 1) ?? 1;
+        var maxRetries = Whole("max_retries", 2, 0) ?? 2;
+        int? trials = null;
+        long samplingSeed = 0;
+        if (_method == "random")
+        {
+            trials = Whole("trials", null, 1);
+            if (trials is null && !root.TryGetProperty("trials", out _))
+                Problem("trials", null, "missing; a random search needs the number of configurations to draw, e.g. \"trials\": 20");
+            samplingSeed = Whole("seed", 0, 0) ?? 0;
+        }
+        else
+        {
+            foreach (var key in new[] { "trials", "seed" })
+                if (root.TryGetProperty(key, out var value))
+                    Problem(key, value, $"only a random search takes \"{key}\" (\"method\": \"random\"); a grid runs every combination. The data's seed goes in \"task\"");
+        }
+        ReadParameters();
+        var optimizers = Optimizers();
+        ReadPerOptimizer(optimizers);
+        CheckRequiredTaskFields(optimizers);
+        if (_problems.Count > 0) throw new GridException(path, _problems);
+
+        var count = _method == "grid"
+            ? optimizers.Sum(o => Domains(o).Aggregate(1.0, (n, d) => n * d.Count)) * repeats
+            : (double)trials!.Value * repeats;
+        if (count > maxTrials)
+        {
+            Problem(_method == "grid" ? "parameters" : "trials", null,
+                $"the sweep expands to {count:N0} trials, past the cap of {maxTrials:N0} (raise it with --max-trials, or sweep fewer values)");
+            throw new GridException(path, _problems);
+        }
+
+        var drafts = _method == "grid" ? GridDrafts(optimizers) : RandomDrafts(optimizers, trials!.Value, samplingSeed);
+        var planned = new List<PlannedTrial>();
+        var seen = new HashSet<string>();
+        var expanded = 0;
+        foreach (var (draft, swept) in drafts)
+        {
+            for (var r = 0; r < repeats; r++)
+            {
+                var copy = draft.Copy();
+                if (repeats > 1) copy.Set(Fields.Find("seed")!, (long)(draft.Get("seed") ?? 0L) + r);
+                var spec = copy.Build(baseDirectory);
+                expanded++;
+                var id = TrialIdentity.Of(spec);
+                if (seen.Add(id)) planned.Add(new PlannedTrial(id, spec, Config(copy, spec, swept, repeats > 1)));
+            }
+        }
+        return new SweepPlan(name, _method, metric, maxRetries, planned, expanded);
+    }
+
+    // ---- sections ----
+
+    void ReadTask()
+    {
+        if (!root.TryGetProperty("task", out var task))
+        {
+            Problem("task", null, "missing; say what to train, e.g. {\"kind\": \"synthetic\", \"n_row\": 20000, \"dim_in\": 10, \"dim_hidden\": 10, \"n_layers\": 3}");
+            return;
+        }
+        if (task.ValueKind != JsonValueKind.Object)
+        {
+            Problem("task", task, $"must be an object, not {Fields.Kind(task)}");
+            return;
+        }
+        if (!task.TryGetProperty("kind", out var kind))
+        {
+            Problem("task.kind", null, $"missing; one of {string.Join(", ", Fields.TaskKinds)}");
+            return;
+        }
+        if (kind.ValueKind != JsonValueKind.String || !Fields.TaskKinds.Contains(kind.GetString()))
+        {
+            Problem("task.kind", kind, kind.ValueKind == JsonValueKind.String
+                ? Fields.Unknown("task kind", kind.GetString()!, Fields.TaskKinds)
+                : $"must be a string, one of {string.Join(", ", Fields.TaskKinds)}");
+            return;
+        }
+        _taskKind = kind.GetString()!;
+        foreach (var property in task.EnumerateObject())
+        {
+            if (property.Name == "kind") continue;
+            var field = Fields.Find(property.Name);
+            if (field is not { Section: FieldSection.Task } || !field.AppliesTo(_taskKind))
+            {
+                var known = Fields.All.Where(f => f.Section == FieldSection.Task && f.AppliesTo(_taskKind)).Select(f => f.Name).Append("kind");
+                UnknownKey("task." + property.Name, property.Name, known, $"field of {_taskKind} tasks");
+                continue;
+            }
+            if (Value(field, property.Value, "task." + property.Name) is { } value) _fixed.Add((field, value));
+        }
+    }
+
+    void ReadBudget()
+    {
+        if (!root.TryGetProperty("budget", out var budget)) return;
+        if (budget.ValueKind != JsonValueKind.Object)
+        {
+            Problem("budget", budget, $"must be an object such as {{\"steps\": 100}}, not {Fields.Kind(budget)}");
+            return;
+        }
+        foreach (var property in budget.EnumerateObject())
+        {
+            var field = Fields.Find(property.Name);
+            if (field is not { Section: FieldSection.Budget })
+            {
+                UnknownKey("budget." + property.Name, property.Name, Fields.All.Where(f => f.Section == FieldSection.Budget).Select(f => f.Name), "budget field");
+                continue;
+            }
+            if (Value(field, property.Value, "budget." + property.Name) is { } value) _fixed.Add((field, value));
+        }
+    }
+
+    RankMetric ReadMetric()
+    {
+        var metric = new RankMetric();
+        if (!root.TryGetProperty("metric", out var element)) return metric;
+        if (element.ValueKind == JsonValueKind.String) element = default;
+        if (element.ValueKind != JsonValueKind.Object)
+        {
+            Problem("metric", root.GetProperty("metric"), "must be an object such as {\"name\": \"final_loss\", \"goal\": \"minimize\"}");
+            return metric;
+        }
+        foreach (var property in element.EnumerateObject())
+            if (!MetricKeys.Contains(property.Name)) UnknownKey("metric." + property.Name, property.Name, MetricKeys, "metric field");
+        var kind = MetricKind.FinalLoss;
+        if (element.TryGetProperty("name", out var name))
+        {
+            var text = name.ValueKind == JsonValueKind.String ? name.GetString()! : null;
+            var index = text is null ? -1 : Array.IndexOf(MetricNames, text);
+            if (index < 0) Problem("metric.name", name, text is null ? "must be a string" : Fields.Unknown("metric", text, MetricNames));
+            else kind = (MetricKind)index;
+        }
+        if (element.TryGetProperty("goal", out var goal) && !(goal.ValueKind == JsonValueKind.String && goal.GetString() == "minimize"))
+            Problem("metric.goal", goal, "must be \"minimize\": every Descent metric is a loss, a time or a count, and less is better");
+        double? target = null;
+        if (element.TryGetProperty("target", out var t))
+        {
+            if (t.ValueKind == JsonValueKind.Number && t.TryGetDouble(out var value) && double.IsFinite(value)) target = value;
+            else Problem("metric.target", t, "must be a finite number");
+        }
+        // A target-based metric without its own target ranks against the budget's target loss.
+        target ??= _fixed.Where(f => f.Field.Name == "target_loss").Select(f => (double?)f.Value).FirstOrDefault();
+        metric = new RankMetric(kind, target);
+        foreach (var problem in metric.Problems())
+            Problem(problem.Field, element.TryGetProperty("target", out var v) ? v : null,
+                problem.Message + (target is null ? " (metric.target, or budget.target_loss)" : ""));
+        return metric;
+    }
+
+    void ReadParameters()
+    {
+        if (!root.TryGetProperty("parameters", out var parameters))
+        {
+            Problem("parameters", null, "missing; say what to sweep, at least {\"optimizer\": {\"values\": [\"sgd\", \"adam\"]}}");
+            return;
+        }
+        if (parameters.ValueKind != JsonValueKind.Object)
+        {
+            Problem("parameters", parameters, $"must be an object, not {Fields.Kind(parameters)}");
+            return;
+        }
+        _parameters.AddRange(ReadDomains(parameters, "parameters", allowOptimizer: true));
+        if (_parameters.All(d => d.Field.Name != "optimizer") && _problems.All(p => p.Field != "parameters.optimizer"))
+            Problem("parameters.optimizer", null, "missing; say which optimizers to run, e.g. {\"values\": [\"sgd\", \"adam\", \"keep-stepping\"]}");
+    }
+
+    List<OptimizerKind> Optimizers()
+    {
+        var domain = _parameters.FirstOrDefault(d => d.Field.Name == "optimizer");
+        if (domain is null) return [];
+        return [.. domain.Values.Select(v => OptimizerNames.TryParse((string)v, out var k) ? k : OptimizerKind.Sgd).Distinct()];
+    }
+
+    void ReadPerOptimizer(List<OptimizerKind> optimizers)
+    {
+        if (!root.TryGetProperty("per_optimizer", out var element)) return;
+        if (element.ValueKind != JsonValueKind.Object)
+        {
+            Problem("per_optimizer", element, "must be an object such as {\"sgd\": {\"steps\": 1000}}");
+            return;
+        }
+        foreach (var property in element.EnumerateObject())
+        {
+            var where = "per_optimizer." + property.Name;
+            if (!OptimizerNames.TryParse(property.Name, out var kind))
+            {
+                UnknownKey(where, property.Name, Enum.GetValues<OptimizerKind>().Select(k => k.Name()), "optimizer");
+                continue;
+            }
+            if (!optimizers.Contains(kind))
+            {
+                Problem(where, null, $"{kind.Name()} is not among parameters.optimizer's values, so this would change nothing");
+                continue;
+            }
+            if (property.Value.ValueKind != JsonValueKind.Object)
+            {
+                Problem(where, property.Value, "must be an object of parameters, such as {\"steps\": {\"value\": 1000}}");
+                continue;
+            }
+            var domains = ReadDomains(property.Value, where, allowOptimizer: false);
+            foreach (var domain in domains.Where(d => !d.Field.UsedBy(kind)))
+                Problem(domain.Path, null, $"{kind.Name()} does not read {domain.Field.Name} (it reads {string.Join(", ", kind.HyperParameters())})");
+            _perOptimizer[kind] = domains;
+        }
+    }
+
+    void CheckRequiredTaskFields(List<OptimizerKind> optimizers)
+    {
+        if (_problems.Any(p => p.Field.StartsWith("task", StringComparison.Ordinal))) return;
+        foreach (var name in Fields.Required(_taskKind))
+        {
+            var given = _fixed.Any(f => f.Field.Name == name) || _parameters.Any(d => d.Field.Name == name)
+                || (optimizers.Count > 0 && optimizers.All(o => _perOptimizer.GetValueOrDefault(o)?.Any(d => d.Field.Name == name) == true));
+            if (!given) Problem("task." + name, null, $"missing; a {_taskKind} task needs {string.Join(", ", Fields.Required(_taskKind))}");
+        }
+    }
+
+    // ---- domains and values ----
+
+    List<Domain> ReadDomains(JsonElement parameters, string at, bool allowOptimizer)
+    {
+        var domains = new List<Domain>();
+        foreach (var property in parameters.EnumerateObject())
+        {
+            var where = $"{at}.{property.Name}";
+            var field = Fields.Find(property.Name);
+            if (field is null)
+            {
+                var known = Fields.All.Where(f => f.Section != FieldSection.Task || f.AppliesTo(_taskKind)).Select(f => f.Name);
+                UnknownKey(where, property.Name, property.Name == "kind" ? [] : known, "parameter");
+                continue;
+            }
+            if (field.Name == "optimizer" && !allowOptimizer)
+            {
+                Problem(where, property.Value, "per_optimizer sets parameters of one optimizer; the optimizers themselves are swept in parameters.optimizer");
+                continue;
+            }
+            if (field.Section == FieldSection.Task && !field.AppliesTo(_taskKind))
+            {
+                Problem(where, null, $"not a field of {_taskKind} tasks (those are {string.Join(", ", Fields.All.Where(f => f.Section == FieldSection.Task && f.AppliesTo(_taskKind)).Select(f => f.Name))})");
+                continue;
+            }
+            // per_optimizer may override the task and budget (SGD gets 1000 steps where the others get 100).
+            if (allowOptimizer && _fixed.Any(f => f.Field == field))
+            {
+                Problem(where, null, $"is also set in {field.ProblemField}; give it in one place (per_optimizer can override it for one optimizer)");
+                continue;
+            }
+            if (domains.Any(d => d.Field == field))
+            {
+                Problem(where, null, $"{field.Name} is swept twice here");
+                continue;
+            }
+            if (ReadDomain(field, property.Value, where) is { } domain) domains.Add(domain);
+        }
+        return domains;
+    }
+
+    Domain? ReadDomain(FieldDef field, JsonElement element, string where)
+    {
+        var domain = new Domain(field, where);
+        var problems = _problems.Count;
+        switch (element.ValueKind)
+        {
+            case JsonValueKind.Array:
+                ReadValues(domain, element, where);
+                break;
+            case JsonValueKind.Object:
+                foreach (var property in element.EnumerateObject())
+                    if (!DomainKeys.Contains(property.Name)) UnknownKey($"{where}.{property.Name}", property.Name, DomainKeys, "key");
+                var forms = new[] { "value", "values", "distribution" }.Where(k => element.TryGetProperty(k, out _)).ToList();
+                if (forms.Count != 1)
+                {
+                    Problem(where, forms.Count == 0 ? element : null, forms.Count == 0
+                        ? "needs one of \"value\", \"values\" or \"distribution\""
+                        : $"has {string.Join(" and ", forms)}; give only one");
+                    return null;
+                }
+                if (forms[0] == "value")
+                {
+                    if (Value(field, element.GetProperty("value"), where + ".value") is { } value) domain.Values.Add(value);
+                }
+                else if (forms[0] == "values") ReadValues(domain, element.GetProperty("values"), where + ".values");
+                else ReadDistribution(domain, element, where);
+                break;
+            default:
+                if (Value(field, element, where) is { } single) domain.Values.Add(single);
+                break;
+        }
+        if (field.Name == "optimizer" && domain.Distribution is not null)
+            Problem(where, null, "optimizers are listed with \"values\"");
+        return _problems.Count == problems ? domain : null;
+    }
+
+    void ReadValues(Domain domain, JsonElement values, string where)
+    {
+        if (values.ValueKind != JsonValueKind.Array)
+        {
+            Problem(where, values, $"must be a list, not {Fields.Kind(values)}");
+            return;
+        }
+        if (values.GetArrayLength() == 0)
+        {
+            Problem(where, values, "must list at least one value");
+            return;
+        }
+        var i = 0;
+        foreach (var element in values.EnumerateArray())
+        {
+            if (Value(domain.Field, element, $"{where}[{i++}]") is { } value && !domain.Values.Contains(value))
+                domain.Values.Add(value);
+        }
+    }
+
+    void ReadDistribution(Domain domain, JsonElement element, string where)
+    {
+        var field = domain.Field;
+        var distribution = element.GetProperty("distribution");
+        var name = distribution.ValueKind == JsonValueKind.String ? distribution.GetString()! : "";
+        if (!Distributions.Contains(name))
+        {
+            Problem(where + ".distribution", distribution, Fields.Unknown("distribution", name, Distributions));
+            return;
+        }
+        if (_method != "random")
+        {
+            Problem(where + ".distribution", distribution, "a distribution needs \"method\": \"random\"; a grid takes \"values\"");
+            return;
+        }
+        if (field.Type == FieldType.Text)
+        {
+            Problem(where + ".distribution", distribution, $"{field.Name} is a name; list its choices with \"values\"");
+            return;
+        }
+        var integer = name == "int_uniform";
+        if (integer != (field.Type == FieldType.Integer))
+        {
+            Problem(where + ".distribution", distribution, integer
+                ? $"{field.Name} is a real number; use uniform or log_uniform"
+                : $"{field.Name} is a whole number; use int_uniform");
+            return;
+        }
+        domain.Distribution = name == "log_uniform_values" ? "log_uniform" : name;
+        object? min = null, max = null;
+        foreach (var bound in new[] { "min", "max" })
+        {
+            if (!element.TryGetProperty(bound, out var b))
+            {
+                Problem($"{where}.{bound}", null, $"missing; {name} draws between min and max");
+                continue;
+            }
+            var value = Value(field, b, $"{where}.{bound}");
+            if (bound == "min") min = value; else max = value;
+        }
+        if (min is null || max is null) return;
+        domain.Min = min;
+        domain.Max = max;
+        var (low, high) = (Convert.ToDouble(min), Convert.ToDouble(max));
+        if (integer ? high < low : high <= low)
+            Problem(where + ".max", element.GetProperty("max"), $"must be {(integer ? "at least" : "above")} min ({Fields.Format(min)})");
+        if (domain.Distribution == "log_uniform" && low <= 0)
+            Problem(where + ".min", element.GetProperty("min"), "log_uniform needs min above 0 (min and max are the values themselves, not their logarithms)");
+    }
+
+    object? Value(FieldDef field, JsonElement element, string where)
+    {
+        var value = Fields.Read(field, element, out var error);
+        if (value is null)
+        {
+            Problem(where, element, error!);
+            return null;
+        }
+        var problems = Fields.Check(field, value, _taskKind, baseDirectory).ToList();
+        foreach (var message in problems) Problem(where, element, message);
+        return problems.Count == 0 ? value : null;
+    }
+
+    // ---- expansion ----
+
+    /// <summary>The swept fields a trial of <paramref name="optimizer"/> reads: the grid's, with its per_optimizer
+    /// entries in their place.</summary>
+    List<Domain> Domains(OptimizerKind optimizer)
+    {
+        var overrides = _perOptimizer.GetValueOrDefault(optimizer) ?? [];
+        var domains = _parameters.Where(d => d.Field.Name != "optimizer")
+            .Select(d => overrides.FirstOrDefault(o => o.Field == d.Field) ?? d)
+            .Concat(overrides.Where(o => _parameters.All(d => d.Field != o.Field)));
+        return [.. domains.Where(d => d.Field.UsedBy(optimizer))];
+    }
+
+    TrialDraft Base(OptimizerKind optimizer)
+    {
+        var draft = new TrialDraft(_taskKind);
+        foreach (var (field, value) in _fixed) draft.Set(field, value);
+        draft.Set(Fields.Find("optimizer")!, optimizer.Name());
+        return draft;
+    }
+
+    IEnumerable<(TrialDraft, List<Domain>)> GridDrafts(List<OptimizerKind> optimizers)
+    {
+        foreach (var optimizer in optimizers)
+        {
+            var domains = Domains(optimizer);
+            IEnumerable<TrialDraft> drafts = [Base(optimizer)];
+            foreach (var domain in domains)
+            {
+                var current = domain;
+                drafts = drafts.SelectMany(d => current.Values.Select(v =>
+                {
+                    var copy = d.Copy();
+                    copy.Set(current.Field, v);
+                    return copy;
+                }));
+            }
+            foreach (var draft in drafts) yield return (draft, domains);
+        }
+    }
+
+    IEnumerable<(TrialDraft, List<Domain>)> RandomDrafts(List<OptimizerKind> optimizers, int trials, long seed)
+    {
+        var random = new Random(unchecked((int)seed ^ (int)(seed >> 32)));
+        for (var i = 0; i < trials; i++)
+        {
+            var optimizer = optimizers[random.Next(optimizers.Count)];
+            var domains = Domains(optimizer);
+            var draft = Base(optimizer);
+            foreach (var domain in domains) draft.Set(domain.Field, domain.Sample(random));
+            yield return (draft, domains);
+        }
+    }
+
+    static List<KeyValuePair<string, object?>> Config(TrialDraft draft, TrialSpec spec, List<Domain> swept, bool repeated)
+    {
+        var o = spec.Optimizer;
+        var uses = o.Kind.HyperParameters();
+        var config = new List<KeyValuePair<string, object?>>
+        {
+            new("optimizer", o.Kind.Name()),
+            new("variant", uses.Contains("variant") ? o.Variant.Name() : null),
+            new("lr", uses.Contains("lr") ? o.Lr : null),
+            new("max_steps", uses.Contains("max_steps") ? o.MaxSteps : null),
+            new("scale_i", uses.Contains("scale_i") ? o.ScaleI : null),
+        };
+        foreach (var domain in swept)
+            if (config.All(c => c.Key != domain.Field.Name)) config.Add(new(domain.Field.Name, draft.Get(domain.Field.Name)));
+        if (repeated && config.All(c => c.Key != "seed")) config.Add(new("seed", spec.Seed));
+        return config;
+    }
+
+    // ---- reading helpers and problems ----
+
+    string? Text(string key)
+    {
+        if (!root.TryGetProperty(key, out var value)) return null;
+        if (value.ValueKind == JsonValueKind.String) return value.GetString();
+        Problem(key, value, $"must be a string, not {Fields.Kind(value)}");
+        return null;
+    }
+
+    int? Whole(string key, int? fallback, int min)
+    {
+        if (!root.TryGetProperty(key, out var value)) return fallback;
+        if (value.ValueKind != JsonValueKind.Number || !value.TryGetInt32(out var n))
+        {
+            Problem(key, value, "must be a whole number");
+            return null;
+        }
+        if (n < min)
+        {
+            Problem(key, value, $"must be at least {min}");
+            return null;
+        }
+        return n;
+    }
+
+    void UnknownKey(string where, string key, IEnumerable<string> known, string what)
+    {
+        var near = Fields.Suggest(key, known);
+        Problem(where, null, $"unknown {what}{(near is null ? "" : $"; did you mean \"{near}\"?")}");
+    }
+
+    void Problem(string field, JsonElement? value, string message)
+    {
+        var shown = value is { } v ? Shorten(v.GetRawText()) : null;
+        var position = positions.Of(field);
+        _problems.Add(new GridProblem(field, shown, message, position?.Line, position?.Column));
+    }
+
+    static string Shorten(string json)
+    {
+        var flat = string.Join(' ', json.Split((char[])['\n', '\r', '\t', ' '], StringSplitOptions.RemoveEmptyEntries));
+        return flat.Length <= 60 ? flat : flat[..57] + "...";
+    }
+}

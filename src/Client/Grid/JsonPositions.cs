@@ -1,0 +1,74 @@
+using System.Text;
+using System.Text.Json;
+
+namespace Descent.Client.Grid;
+
+/// <summary>Line and column (1-based, in characters) of every value in a JSON document, by path
+/// (<c>parameters.lr.values[1]</c>), so that a problem found in the parsed document can point into the file.</summary>
+sealed class JsonPositions
+{
+    readonly Dictionary<string, (int Line, int Column)> _positions = new(StringComparer.Ordinal);
+
+    public JsonPositions(byte[] utf8, JsonReaderOptions options)
+    {
+        var lineStarts = new List<int> { 0 };
+        for (var i = 0; i < utf8.Length; i++)
+            if (utf8[i] == (byte)'\n') lineStarts.Add(i + 1);
+
+        var reader = new Utf8JsonReader(utf8, options);
+        // Each open container: its path, and the index of its next element (arrays) or -1 (objects).
+        var stack = new Stack<(string Path, int Next)>();
+        string? property = null;
+        while (reader.Read())
+        {
+            switch (reader.TokenType)
+            {
+                case JsonTokenType.PropertyName:
+                    property = reader.GetString();
+                    continue;
+                case JsonTokenType.EndObject:
+                case JsonTokenType.EndArray:
+                    stack.Pop();
+                    continue;
+            }
+            var path = NextPath(stack, property);
+            property = null;
+            _positions.TryAdd(path, Position(utf8, lineStarts, (int)reader.TokenStartIndex));
+            if (reader.TokenType is JsonTokenType.StartObject) stack.Push((path, -1));
+            else if (reader.TokenType is JsonTokenType.StartArray) stack.Push((path, 0));
+        }
+    }
+
+    static string NextPath(Stack<(string Path, int Next)> stack, string? property)
+    {
+        if (stack.Count == 0) return "";
+        var (parent, next) = stack.Pop();
+        if (next >= 0)
+        {
+            stack.Push((parent, next + 1));
+            return $"{parent}[{next}]";
+        }
+        stack.Push((parent, next));
+        return parent.Length == 0 ? property! : $"{parent}.{property}";
+    }
+
+    static (int, int) Position(byte[] utf8, List<int> lineStarts, int offset)
+    {
+        var line = lineStarts.BinarySearch(offset);
+        if (line < 0) line = ~line - 1;
+        var column = Encoding.UTF8.GetCharCount(utf8, lineStarts[line], offset - lineStarts[line]) + 1;
+        return (line + 1, column);
+    }
+
+    /// <summary>The position of <paramref name="path"/>, or of its nearest ancestor that is in the file.</summary>
+    public (int Line, int Column)? Of(string path)
+    {
+        while (true)
+        {
+            if (_positions.TryGetValue(path, out var position)) return position;
+            var cut = Math.Max(path.LastIndexOf('.'), path.LastIndexOf('['));
+            if (cut <= 0) return _positions.TryGetValue("", out var root) ? root : null;
+            path = path[..cut];
+        }
+    }
+}

@@ -1,0 +1,63 @@
+using Descent.Contracts.Sweeps;
+using Descent.Contracts.Trials;
+
+namespace Descent.Client.Grid;
+
+/// <summary>One trial of a plan: its spec and id, and its configuration as results show it: <c>optimizer</c>,
+/// <c>variant</c>, <c>lr</c>, <c>max_steps</c>, <c>scale_i</c> (null where the optimizer does not read it), then every
+/// other field the grid sweeps, in the grid's order.</summary>
+public sealed record PlannedTrial(string Id, TrialSpec Spec, IReadOnlyList<KeyValuePair<string, object?>> Config);
+
+/// <summary>A grid file, checked and expanded: what a sweep submits.</summary>
+/// <param name="Expanded">Trials before equal ones collapsed (a parameter an optimizer does not read makes copies).</param>
+public sealed record SweepPlan(
+    string Name,
+    string Method,
+    RankMetric Metric,
+    int MaxRetries,
+    IReadOnlyList<PlannedTrial> Trials,
+    int Expanded)
+{
+    public SweepSpec ToSweepSpec() => new(Name, [.. Trials.Select(t => t.Spec)], Metric, MaxRetries);
+
+    public PlannedTrial? Find(string trialId) => Trials.FirstOrDefault(t => t.Id == trialId);
+}
+
+/// <summary>Plans rebuilt from a submitted <see cref="SweepSpec"/> (for sweeps this client did not start).</summary>
+public static class SweepPlans
+{
+    /// <summary>The plan of <paramref name="spec"/>: each trial's configuration shows the optimizer's settings, the
+    /// seed, and every task or budget field that differs between trials.</summary>
+    public static SweepPlan FromSpec(SweepSpec spec)
+    {
+        var specs = spec.Trials.DistinctBy(TrialIdentity.Of).ToList();
+        var fields = specs.Select(s => Output.ResultsWriter.TaskFields(s).Concat(BudgetFields(s)).ToList()).ToList();
+        var varying = fields.SelectMany(f => f.Select(p => p.Key)).Distinct()
+            .Where(key => fields.Select(f => f.FirstOrDefault(p => p.Key == key).Value).Distinct().Count() > 1).ToList();
+        var trials = specs.Select((s, i) =>
+        {
+            var o = s.Optimizer;
+            var uses = o.Kind.HyperParameters();
+            var config = new List<KeyValuePair<string, object?>>
+            {
+                new("optimizer", o.Kind.Name()),
+                new("variant", uses.Contains("variant") ? o.Variant.Name() : null),
+                new("lr", uses.Contains("lr") ? o.Lr : null),
+                new("max_steps", uses.Contains("max_steps") ? o.MaxSteps : null),
+                new("scale_i", uses.Contains("scale_i") ? o.ScaleI : null),
+            };
+            if (uses.Contains("history_size")) config.Add(new("history_size", o.HistorySize));
+            if (uses.Contains("max_parameters")) config.Add(new("max_parameters", o.MaxParameters));
+            config.AddRange(fields[i].Where(p => varying.Contains(p.Key)));
+            return new PlannedTrial(TrialIdentity.Of(s), s, config);
+        }).ToList();
+        return new SweepPlan(spec.Name, "submitted", spec.Metric, spec.MaxRetries, trials, spec.Trials.Count);
+    }
+
+    static IEnumerable<KeyValuePair<string, object?>> BudgetFields(TrialSpec spec)
+    {
+        yield return new("steps", spec.Budget.Steps);
+        yield return new("seconds", spec.Budget.Seconds);
+        yield return new("target_loss", spec.Budget.TargetLoss);
+    }
+}

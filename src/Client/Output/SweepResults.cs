@@ -1,0 +1,248 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using Descent.Client.Grid;
+using Descent.Contracts.Sweeps;
+using Descent.Contracts.Trials;
+
+namespace Descent.Client.Output;
+
+/// <summary>One trial of a finished (or cancelled) sweep, as results show it: its plan and, if it ran, its record.</summary>
+public sealed record ResultRow(PlannedTrial Trial, TrialProgress? Progress, TrialRecord? Record)
+{
+    public TrialStatus? Status => Record?.Result.Status ?? (Progress?.State switch
+    {
+        TrialState.Completed => TrialStatus.Completed,
+        TrialState.Diverged => TrialStatus.Diverged,
+        TrialState.Failed => TrialStatus.Failed,
+        TrialState.Cancelled => TrialStatus.Cancelled,
+        _ => null,
+    });
+
+    public string StatusName => Status?.ToString().ToLowerInvariant() ?? Progress?.State.ToString().ToLowerInvariant() ?? "unknown";
+
+    /// <summary>The hyper-parameters and other swept fields, for tables: <c>lr=0.001 max_steps=50</c>.</summary>
+    public string Settings => string.Join(" ", Trial.Config.Where(c => c.Key != "optimizer" && c.Value is not null)
+        .Select(c => $"{c.Key}={Text(c.Value)}"));
+
+    static string Text(object? value) => value switch
+    {
+        double d => d.ToString("g6", CultureInfo.InvariantCulture),
+        IFormattable f => f.ToString(null, CultureInfo.InvariantCulture),
+        _ => value?.ToString() ?? "",
+    };
+}
+
+/// <summary>A sweep's outcome: the snapshot at its end, every planned trial with its result, and the ranking.</summary>
+public sealed record SweepResults(SweepSnapshot Sweep, IReadOnlyList<ResultRow> Trials, Leaderboard Leaderboard)
+{
+    public static SweepResults Of(SweepPlan plan, SweepSnapshot snapshot, IReadOnlyList<TrialRecord> records, Leaderboard leaderboard)
+    {
+        var byId = records.ToDictionary(r => r.TrialId);
+        var progress = snapshot.Trials.ToDictionary(t => t.TrialId);
+        var rows = plan.Trials.Select(t => new ResultRow(t, progress.GetValueOrDefault(t.Id), byId.GetValueOrDefault(t.Id))).ToList();
+        return new SweepResults(snapshot, rows, leaderboard);
+    }
+
+    public ResultRow? Row(string trialId) => Trials.FirstOrDefault(r => r.Trial.Id == trialId);
+}
+
+/// <summary>Writes <c>results.json</c> and <c>trials.csv</c> (formats in README, "Results"). Each file is written
+/// to a temporary name and renamed, so a reader never sees half a file.</summary>
+public static class ResultsWriter
+{
+    public static string Write(string outDirectory, SweepResults results)
+    {
+        var directory = Path.Combine(outDirectory, results.Sweep.Id);
+        Directory.CreateDirectory(directory);
+        WriteAtomically(Path.Combine(directory, "results.json"), stream => WriteJson(stream, results));
+        WriteAtomically(Path.Combine(directory, "trials.csv"), stream => WriteCsv(stream, results));
+        return directory;
+    }
+
+    static void WriteAtomically(string path, Action<Stream> write)
+    {
+        var temporary = path + ".tmp";
+        using (var stream = new FileStream(temporary, FileMode.Create, FileAccess.Write))
+        {
+            write(stream);
+            stream.Flush(flushToDisk: true);
+        }
+        File.Move(temporary, path, overwrite: true);
+    }
+
+    public static void WriteJson(Stream stream, SweepResults results)
+    {
+        using var json = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true });
+        var sweep = results.Sweep;
+        json.WriteStartObject();
+        json.WriteStartObject("sweep");
+        json.WriteString("id", sweep.Id);
+        json.WriteString("name", sweep.Name);
+        json.WriteString("status", sweep.Status.ToString().ToLowerInvariant());
+        WriteTime(json, "started_at", sweep.StartedAt);
+        WriteTime(json, "finished_at", sweep.FinishedAt);
+        json.WriteNumber("trial_count", results.Trials.Count);
+        json.WriteString("metric", results.Leaderboard.Metric.Name);
+        if (results.Leaderboard.Metric.Target is { } target) json.WriteNumber("metric_target", target);
+        json.WriteEndObject();
+
+        json.WriteStartArray("trials");
+        foreach (var row in results.Trials) WriteTrial(json, row);
+        json.WriteEndArray();
+
+        json.WriteStartArray("leaderboard");
+        foreach (var entry in results.Leaderboard.Rows)
+        {
+            json.WriteStartObject();
+            json.WriteNumber("rank", entry.Rank);
+            json.WriteString("trial", entry.TrialId);
+            json.WriteString("optimizer", entry.Optimizer);
+            // The metric's value under its own name; for final_loss that is the final_loss key itself.
+            if (results.Leaderboard.Metric.Kind != MetricKind.FinalLoss) Number(json, results.Leaderboard.Metric.Name, entry.MetricValue);
+            Number(json, "final_loss", entry.FinalLoss);
+            json.WriteString("status", entry.Status.ToString().ToLowerInvariant());
+            json.WriteEndObject();
+        }
+        json.WriteEndArray();
+        json.WriteEndObject();
+    }
+
+    static void WriteTrial(Utf8JsonWriter json, ResultRow row)
+    {
+        var spec = row.Trial.Spec;
+        var record = row.Record;
+        var result = record?.Result;
+        json.WriteStartObject();
+        json.WriteString("id", row.Trial.Id);
+        json.WriteStartObject("config");
+        foreach (var (key, value) in row.Trial.Config) Value(json, key, value);
+        json.WriteEndObject();
+        json.WriteStartObject("task");
+        foreach (var (key, value) in TaskFields(spec)) Value(json, key, value);
+        json.WriteEndObject();
+        json.WriteStartObject("budget");
+        json.WriteNumber("steps", spec.Budget.Steps);
+        Number(json, "seconds", spec.Budget.Seconds);
+        Number(json, "target_loss", spec.Budget.TargetLoss);
+        json.WriteEndObject();
+        json.WriteString("status", row.StatusName);
+        Value(json, "message", result?.Message ?? row.Progress?.Message);
+        Number(json, "final_loss", result?.FinalLoss);
+        Number(json, "best_loss", result?.BestLoss);
+        Number(json, "gradient_evaluations", result?.GradientEvaluations);
+        Number(json, "forward_passes", result?.ForwardPasses);
+        Number(json, "forward_seconds", result?.ForwardSeconds);
+        Number(json, "backward_seconds", result?.BackwardSeconds);
+        Number(json, "optimizer_seconds", result?.OptimizerSeconds);
+        Number(json, "backward_share", result?.BackwardShare);
+        Number(json, "wall_seconds", result?.WallSeconds);
+        Value(json, "silo", record?.Silo);
+        Value(json, "device", record?.Device);
+        json.WriteNumber("attempts", record?.Attempts ?? row.Progress?.Attempts ?? 0);
+        WriteTime(json, "started_at", record?.StartedAt);
+        WriteTime(json, "finished_at", record?.FinishedAt);
+        json.WriteStartArray("history");
+        foreach (var step in result?.History ?? [])
+        {
+            json.WriteStartObject();
+            json.WriteNumber("step", step.Step);
+            Number(json, "loss", step.Loss);
+            Number(json, "elapsed_seconds", step.ElapsedSeconds);
+            json.WriteNumber("forward_passes", step.ForwardPasses);
+            json.WriteNumber("gradient_evaluations", step.GradientEvaluations);
+            json.WriteEndObject();
+        }
+        json.WriteEndArray();
+        json.WriteEndObject();
+    }
+
+    /// <summary>The task's fields as grid files name them.</summary>
+    public static IEnumerable<KeyValuePair<string, object?>> TaskFields(TrialSpec spec)
+    {
+        yield return new("kind", spec.Task.Kind);
+        switch (spec.Task)
+        {
+            case SyntheticTaskSpec s:
+                yield return new("n_row", s.NRow);
+                yield return new("dim_in", s.DimIn);
+                yield return new("dim_hidden", s.DimHidden);
+                yield return new("n_layers", s.NLayers);
+                break;
+            case LinearTaskSpec l:
+                yield return new("n_row", l.NRow);
+                yield return new("k", l.Features);
+                yield return new("noise", l.Noise);
+                break;
+            case CsvTaskSpec c:
+                yield return new("path", c.Path);
+                yield return new("target", c.Target);
+                yield return new("model", c.Model.ToString().ToLowerInvariant());
+                yield return new("dim_hidden", c.DimHidden);
+                yield return new("n_layers", c.NLayers);
+                break;
+        }
+        yield return new("seed", spec.Seed);
+    }
+
+    static void WriteTime(Utf8JsonWriter json, string name, DateTimeOffset? time)
+    {
+        if (time is { } t) json.WriteString(name, t.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ss.fffZ", CultureInfo.InvariantCulture));
+        else json.WriteNull(name);
+    }
+
+    static void Number(Utf8JsonWriter json, string name, double? value)
+    {
+        // JSON has no NaN or infinity: a loss that diverged is null (the status says why).
+        if (value is { } v && double.IsFinite(v)) json.WriteNumber(name, v);
+        else json.WriteNull(name);
+    }
+
+    static void Value(Utf8JsonWriter json, string name, object? value)
+    {
+        switch (value)
+        {
+            case null: json.WriteNull(name); break;
+            case string s: json.WriteString(name, s); break;
+            case double d: Number(json, name, d); break;
+            case int i: json.WriteNumber(name, i); break;
+            case long l: json.WriteNumber(name, l); break;
+            default: json.WriteString(name, Convert.ToString(value, CultureInfo.InvariantCulture)); break;
+        }
+    }
+
+    public static void WriteCsv(Stream stream, SweepResults results)
+    {
+        var configKeys = results.Trials.SelectMany(r => r.Trial.Config.Select(c => c.Key)).Distinct().ToList();
+        string[] tail = ["task", "status", "final_loss", "best_loss", "gradient_evaluations", "forward_passes", "forward_seconds",
+            "backward_seconds", "optimizer_seconds", "backward_share", "wall_seconds", "silo", "device", "attempts"];
+        using var writer = new StreamWriter(stream, new UTF8Encoding(false), leaveOpen: true) { NewLine = "\n" };
+        writer.WriteLine(string.Join(",", new[] { "id" }.Concat(configKeys).Concat(tail)));
+        foreach (var row in results.Trials)
+        {
+            var config = row.Trial.Config.ToDictionary(c => c.Key, c => c.Value);
+            var result = row.Record?.Result;
+            var cells = new List<object?> { row.Trial.Id };
+            cells.AddRange(configKeys.Select(k => config.GetValueOrDefault(k)));
+            cells.AddRange([
+                row.Trial.Spec.Task.Kind, row.StatusName, result?.FinalLoss, result?.BestLoss, result?.GradientEvaluations,
+                result?.ForwardPasses, result?.ForwardSeconds, result?.BackwardSeconds, result?.OptimizerSeconds,
+                result?.BackwardShare, result?.WallSeconds, row.Record?.Silo, row.Record?.Device,
+                row.Record?.Attempts ?? row.Progress?.Attempts ?? 0,
+            ]);
+            writer.WriteLine(string.Join(",", cells.Select(Cell)));
+        }
+    }
+
+    static string Cell(object? value)
+    {
+        var text = value switch
+        {
+            null => "",
+            double d => double.IsFinite(d) ? d.ToString("R", CultureInfo.InvariantCulture) : "",
+            IFormattable f => f.ToString(null, CultureInfo.InvariantCulture),
+            _ => value.ToString() ?? "",
+        };
+        return text.IndexOfAny([',', '"', '\n', '\r']) >= 0 ? $"\"{text.Replace("\"", "\"\"")}\"" : text;
+    }
+}

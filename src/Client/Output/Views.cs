@@ -1,0 +1,114 @@
+using System.Globalization;
+using Descent.Client.Grid;
+using Descent.Contracts.Sweeps;
+using Spectre.Console;
+using Spectre.Console.Rendering;
+
+namespace Descent.Client.Output;
+
+/// <summary>The terminal: live progress where it is interactive, plain lines where it is not, and the tables.</summary>
+public static class Views
+{
+    /// <summary>Standard output; wide when redirected, so that tables do not wrap in files and pipes.</summary>
+    public static IAnsiConsole Out { get; } = Create(Console.Out, Console.IsOutputRedirected);
+
+    /// <summary>Standard error, for progress lines and problems.</summary>
+    public static IAnsiConsole Error { get; } = Create(Console.Error, Console.IsErrorRedirected);
+
+    static IAnsiConsole Create(TextWriter writer, bool redirected)
+    {
+        var console = AnsiConsole.Create(new AnsiConsoleSettings
+        {
+            Out = new AnsiConsoleOutput(writer),
+            Interactive = redirected ? InteractionSupport.No : InteractionSupport.Detect,
+            Ansi = redirected ? AnsiSupport.No : AnsiSupport.Detect,
+        });
+        if (redirected) console.Profile.Width = 200;
+        return console;
+    }
+
+    public static bool LiveProgress => !Console.IsOutputRedirected && Out.Profile.Capabilities.Interactive;
+
+    /// <summary>One line: <c>5/36 done (4 completed, 1 diverged), 2 running, ETA 45s</c>.</summary>
+    public static string Summary(SweepSnapshot snapshot, TimeSpan elapsed)
+    {
+        var ended = snapshot.Ended;
+        var parts = new List<string>();
+        foreach (var state in new[] { TrialState.Completed, TrialState.Diverged, TrialState.Failed, TrialState.Cancelled })
+            if (snapshot.Count(state) is > 0 and var n) parts.Add($"{n} {state.ToString().ToLowerInvariant()}");
+        var line = $"{ended}/{snapshot.TrialCount} done{(parts.Count > 0 ? $" ({string.Join(", ", parts)})" : "")}, "
+            + $"{snapshot.Count(TrialState.Running)} running, {snapshot.Count(TrialState.Queued)} queued, elapsed {Duration(elapsed)}";
+        if (snapshot.Status == SweepStatus.Running && ended > 0 && ended < snapshot.TrialCount)
+            line += $", ETA {Duration(elapsed / ended * (snapshot.TrialCount - ended))}";
+        return line;
+    }
+
+    public static string Duration(TimeSpan t) => t.TotalHours >= 1
+        ? $"{(int)t.TotalHours}h{t.Minutes:00}m"
+        : t.TotalMinutes >= 1 ? $"{(int)t.TotalMinutes}m{t.Seconds:00}s" : $"{Math.Max(0, (int)t.TotalSeconds)}s";
+
+    /// <summary>What the live display shows: the summary and the running trials with their current loss.</summary>
+    public static IRenderable Live(SweepPlan plan, SweepSnapshot snapshot, TimeSpan elapsed, string target, bool cancelling)
+    {
+        var header = new Markup(
+            $"[bold]{Markup.Escape(plan.Name)}[/] [grey]{Markup.Escape(snapshot.Id)} on {Markup.Escape(target)}[/]\n"
+            + Markup.Escape(Summary(snapshot, elapsed))
+            + (cancelling ? "\n[yellow]cancelling: running trials are stopping; finished results are kept (Ctrl-C again quits at once)[/]" : ""));
+        var running = snapshot.Trials.Where(t => t.State == TrialState.Running).ToList();
+        if (running.Count == 0) return header;
+        var table = new Table().Border(TableBorder.Simple).AddColumns("trial", "optimizer", "settings", "device", "step", "loss");
+        foreach (var t in running.Take(20))
+        {
+            var trial = plan.Find(t.TrialId);
+            var row = trial is null ? null : new ResultRow(trial, t, null);
+            table.AddRow(Markup.Escape(t.TrialId), Markup.Escape(trial?.Config[0].Value as string ?? ""),
+                Markup.Escape(row?.Settings ?? ""), Markup.Escape(t.Device ?? ""), t.Step.ToString(CultureInfo.InvariantCulture), Loss(t.Loss));
+        }
+        if (running.Count > 20) table.Caption($"... and {running.Count - 20} more running");
+        return new Rows(header, table);
+    }
+
+    /// <summary>The leaderboard: rank, optimizer, settings, status, final loss, gradient evaluations, forward passes,
+    /// wall seconds, backward share; at most <paramref name="top"/> rows.</summary>
+    public static Table Leaderboard(SweepResults results, int top)
+    {
+        var metric = results.Leaderboard.Metric;
+        var table = new Table().Border(TableBorder.Rounded)
+            .Title($"{Markup.Escape(results.Sweep.Name)}: {results.Sweep.Status.ToString().ToLowerInvariant()}, ranked by {metric.Name}")
+            .AddColumn("rank", c => c.RightAligned())
+            .AddColumn("trial")
+            .AddColumn("optimizer")
+            .AddColumn("settings")
+            .AddColumn("status");
+        if (metric.Kind != MetricKind.FinalLoss) table.AddColumn(metric.Name, c => c.RightAligned());
+        foreach (var name in new[] { "final loss", "gradients", "forward passes", "wall s", "backward share" })
+            table.AddColumn(name, c => c.RightAligned());
+        foreach (var entry in results.Leaderboard.Rows.Take(top))
+        {
+            var row = results.Row(entry.TrialId);
+            var result = row?.Record?.Result;
+            var cells = new List<string>
+            {
+                entry.Rank.ToString(CultureInfo.InvariantCulture), entry.TrialId, entry.Optimizer.Split('(')[0],
+                Markup.Escape(row?.Settings ?? ""), entry.Status.ToString().ToLowerInvariant(),
+            };
+            if (metric.Kind != MetricKind.FinalLoss) cells.Add(entry.MetricValue is { } v ? v.ToString("g4", CultureInfo.InvariantCulture) : "not reached");
+            cells.Add(Loss(entry.FinalLoss));
+            cells.Add(result?.GradientEvaluations.ToString(CultureInfo.InvariantCulture) ?? "");
+            cells.Add(result?.ForwardPasses.ToString(CultureInfo.InvariantCulture) ?? "");
+            cells.Add(result?.WallSeconds.ToString("F2", CultureInfo.InvariantCulture) ?? "");
+            cells.Add(result is { } r && double.IsFinite(r.BackwardShare) ? r.BackwardShare.ToString("P0", CultureInfo.InvariantCulture) : "");
+            table.AddRow([.. cells]);
+        }
+        if (results.Leaderboard.Rows.Count > top)
+            table.Caption($"{results.Leaderboard.Rows.Count - top} more rows in results.json");
+        return table;
+    }
+
+    public static string Loss(double? loss) => loss switch
+    {
+        null => "",
+        { } l when double.IsNaN(l) => "nan",
+        { } l => l.ToString("g5", CultureInfo.InvariantCulture),
+    };
+}

@@ -1,0 +1,112 @@
+using System.CommandLine;
+using Descent.Client.Cluster;
+using Descent.Client.Commands;
+using Descent.Client.Grid;
+using Descent.Contracts.Trials;
+
+// descent-client: runs hyper-parameter sweeps of Descent's optimizers, on an embedded silo (default) or a cluster.
+// Exit codes: 0 done, 1 runtime failure, 2 bad input, 130 cancelled.
+
+var cluster = new Option<string?>("--cluster")
+{
+    Description = $"Gateways of a running cluster, host:port[,host:port...] (default: ${ClusterTarget.ClusterVariable}; none: an embedded silo in this process)",
+    HelpName = "host:port",
+};
+var clusterId = new Option<string?>("--cluster-id")
+{
+    Description = $"The cluster's id (default: ${ClusterTarget.ClusterIdVariable}, else \"descent\")",
+};
+var json = new Option<bool>("--json") { Description = "Print machine-readable JSON on standard output (progress goes to standard error)" };
+var maxTrials = new Option<int>("--max-trials")
+{
+    Description = "Refuse grids that expand past this many trials",
+    DefaultValueFactory = _ => GridFile.DefaultMaxTrials,
+};
+var top = new Option<int>("--top") { Description = "Leaderboard rows to show", DefaultValueFactory = _ => 30 };
+var verbose = new Option<bool>("--verbose") { Description = "Show the embedded silo's or the client's log (standard error)" };
+var grid = new Argument<string>("grid") { Description = "The grid file (JSON; see examples/grid.json)" };
+var sweepId = new Argument<string>("sweep-id") { Description = "The sweep's id, as descent-client sweep printed it" };
+
+var sweep = new Command("sweep", "Run the sweep a grid file describes, follow it, and write results.json and trials.csv")
+{
+    grid,
+    new Option<string>("--out") { Description = "Where results go: DIR/<sweep-id>/", DefaultValueFactory = _ => "runs", HelpName = "DIR" },
+    cluster, clusterId,
+    new Option<int?>("--slots") { Description = "CPU slots of the embedded silo (default: one per two cores)", HelpName = "N" },
+    json, maxTrials, top, verbose,
+};
+sweep.SetAction((result, _) => Run(() => Actions.Sweep(new Actions.SweepOptions(
+    result.GetValue(grid)!, result.GetValue<string>("--out")!,
+    ClusterTarget.From(result.GetValue(cluster), result.GetValue(clusterId), result.GetValue<int?>("--slots"), result.GetValue(verbose)),
+    result.GetValue(json), Positive(result.GetValue(maxTrials), "--max-trials"), Positive(result.GetValue(top), "--top")))));
+
+var validate = new Command("validate", "Check a grid file and print how many trials it expands to; runs nothing") { grid, maxTrials, json };
+validate.SetAction((result, _) => Run(() => Task.FromResult(Actions.Validate(result.GetValue(grid)!, Positive(result.GetValue(maxTrials), "--max-trials"), result.GetValue(json)))));
+
+var status = new Command("status", "Show a sweep's progress on a cluster") { sweepId, cluster, clusterId, json, verbose };
+status.SetAction((result, _) => Run(() => Actions.Status(result.GetValue(sweepId)!, Target(result), result.GetValue(json))));
+
+var leaderboard = new Command("leaderboard", "Show a sweep's ranked results on a cluster (--json: results.json's content)")
+    { sweepId, cluster, clusterId, json, top, verbose };
+leaderboard.SetAction((result, _) => Run(() => Actions.Leaderboard(result.GetValue(sweepId)!, Target(result), result.GetValue(json), Positive(result.GetValue(top), "--top"))));
+
+var cancel = new Command("cancel", "Cancel a sweep on a cluster: running trials stop, finished results are kept") { sweepId, cluster, clusterId, verbose };
+cancel.SetAction((result, _) => Run(() => Actions.Cancel(result.GetValue(sweepId)!, Target(result))));
+
+var root = new RootCommand("descent-client: hyper-parameter sweeps of gradient-frugal optimizers on Orleans and TorchSharp")
+{
+    sweep, validate, status, leaderboard, cancel,
+};
+
+var parsed = root.Parse(args);
+if (parsed.Errors.Count > 0)
+{
+    foreach (var error in parsed.Errors) Console.Error.WriteLine($"descent-client: {error.Message}");
+    Console.Error.WriteLine("descent-client: see descent-client --help");
+    return ExitCodes.BadInput;
+}
+// The sweep command handles Ctrl-C itself (it cancels the sweep and keeps finished results).
+return await parsed.InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = null, EnableDefaultExceptionHandler = false });
+
+ClusterTarget Target(ParseResult result) =>
+    ClusterTarget.From(result.GetValue(cluster), result.GetValue(clusterId), null, result.GetValue(verbose));
+
+static int Positive(int value, string option) =>
+    value >= 1 ? value : throw new UsageException($"{option} = {value}: must be at least 1");
+
+// Every failure ends as one clear message and an exit code, never a stack trace.
+static async Task<int> Run(Func<Task<int>> action)
+{
+    try
+    {
+        return await action();
+    }
+    catch (GridException e)
+    {
+        Console.Error.WriteLine($"descent-client: {e.Path}: {e.Problems.Count} problem{(e.Problems.Count == 1 ? "" : "s")}; nothing was started or written");
+        foreach (var problem in e.Problems) Console.Error.WriteLine($"  {problem}");
+        return ExitCodes.BadInput;
+    }
+    catch (UsageException e)
+    {
+        Console.Error.WriteLine($"descent-client: {e.Message}");
+        return ExitCodes.BadInput;
+    }
+    catch (SpecException e)
+    {
+        Console.Error.WriteLine("descent-client: the cluster refused the sweep; nothing was started or written");
+        foreach (var problem in e.Problems) Console.Error.WriteLine($"  {problem}");
+        return ExitCodes.BadInput;
+    }
+    catch (Exception e) when (e is ClusterUnavailableException or ClusterLostException)
+    {
+        Console.Error.WriteLine($"descent-client: {e.Message}");
+        return ExitCodes.Failure;
+    }
+    catch (Exception e)
+    {
+        Console.Error.WriteLine($"descent-client: failed: {e.GetType().Name}: {e.Message}");
+        if (Environment.GetEnvironmentVariable("DESCENT_DEBUG") is "1") Console.Error.WriteLine(e);
+        return ExitCodes.Failure;
+    }
+}
