@@ -160,9 +160,11 @@ static class Fields
     /// <summary>The known name nearest to <paramref name="value"/>, if it is near enough to be a typo.</summary>
     public static string? Suggest(string value, IEnumerable<string> known)
     {
+        var names = known.ToList();
+        if (Aliases.TryGetValue(value.ToLowerInvariant(), out var alias) && names.Contains(alias)) return alias;
         string? best = null;
         var bestDistance = int.MaxValue;
-        foreach (var name in known)
+        foreach (var name in names)
         {
             var d = Distance(value.ToLowerInvariant(), name.ToLowerInvariant());
             if (d < bestDistance) (best, bestDistance) = (name, d);
@@ -170,18 +172,28 @@ static class Fields
         return best is not null && bestDistance <= Math.Max(2, best.Length / 3) && bestDistance < Math.Max(value.Length, 1) ? best : null;
     }
 
+    /// <summary>Names users bring from other tools.</summary>
+    static readonly Dictionary<string, string> Aliases = new()
+    {
+        ["learning_rate"] = "lr",
+        ["optimiser"] = "optimizer",
+        ["epochs"] = "steps",
+        ["iterations"] = "steps",
+    };
+
+    /// <summary>Edits between two names, a swap of neighbouring letters counting as one (optimal string alignment).</summary>
     static int Distance(string a, string b)
     {
-        var previous = Enumerable.Range(0, b.Length + 1).ToArray();
+        var d = new int[a.Length + 1, b.Length + 1];
+        for (var i = 0; i <= a.Length; i++) d[i, 0] = i;
+        for (var j = 0; j <= b.Length; j++) d[0, j] = j;
         for (var i = 1; i <= a.Length; i++)
+        for (var j = 1; j <= b.Length; j++)
         {
-            var current = new int[b.Length + 1];
-            current[0] = i;
-            for (var j = 1; j <= b.Length; j++)
-                current[j] = Math.Min(Math.Min(current[j - 1] + 1, previous[j] + 1), previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1));
-            previous = current;
+            d[i, j] = Math.Min(Math.Min(d[i - 1, j] + 1, d[i, j - 1] + 1), d[i - 1, j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1));
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) d[i, j] = Math.Min(d[i, j], d[i - 2, j - 2] + 1);
         }
-        return previous[b.Length];
+        return d[a.Length, b.Length];
     }
 
     /// <summary>A value as results and messages show it.</summary>

@@ -304,7 +304,7 @@ sealed class GridReader(JsonElement root, JsonPositions positions, string path, 
             return;
         }
         _parameters.AddRange(ReadDomains(parameters, "parameters", allowOptimizer: true));
-        if (_parameters.All(d => d.Field.Name != "optimizer") && _problems.All(p => p.Field != "parameters.optimizer"))
+        if (!parameters.TryGetProperty("optimizer", out _))
             Problem("parameters.optimizer", null, "missing; say which optimizers to run, e.g. {\"values\": [\"sgd\", \"adam\", \"keep-stepping\"]}");
     }
 

@@ -12,10 +12,10 @@ public sealed record GridProblem(string Field, string? Value, string Message, in
     }
 }
 
-/// <summary>Thrown by <see cref="GridFile"/> when the file cannot run; lists every problem.</summary>
-public sealed class GridException(string path, IReadOnlyList<GridProblem> problems)
-    : Exception($"{path}: {string.Join("; ", problems)}")
+/// <summary>Thrown by <see cref="GridFile"/> when the file cannot run; lists every problem, in file order.</summary>
+public sealed class GridException(string path, IEnumerable<GridProblem> problems) : Exception
 {
     public string Path { get; } = path;
-    public IReadOnlyList<GridProblem> Problems { get; } = problems;
+    public IReadOnlyList<GridProblem> Problems { get; } = [.. problems.OrderBy(p => p.Line ?? 0).ThenBy(p => p.Column ?? 0)];
+    public override string Message => $"{Path}: {string.Join("; ", Problems)}";
 }

@@ -23,7 +23,10 @@ public sealed record ResultRow(PlannedTrial Trial, TrialProgress? Progress, Tria
 
     /// <summary>The hyper-parameters and other swept fields, for tables: <c>lr=0.001 max_steps=50</c>.</summary>
     public string Settings => string.Join(" ", Trial.Config.Where(c => c.Key != "optimizer" && c.Value is not null)
-        .Select(c => $"{c.Key}={Text(c.Value)}"));
+        .OrderBy(c => c.Key == "variant").Select(c => $"{c.Key}={Text(c.Value)}"));
+
+    /// <summary>The optimizer and its settings: <c>keep-stepping lr=0.001 max_steps=50 scale_i=2 variant=seed</c>.</summary>
+    public string Configuration => $"{Trial.Config[0].Value} {Settings}".Trim();
 
     static string Text(object? value) => value switch
     {

@@ -56,19 +56,19 @@ public static class Views
             + (cancelling ? "\n[yellow]cancelling: running trials are stopping; finished results are kept (Ctrl-C again quits at once)[/]" : ""));
         var running = snapshot.Trials.Where(t => t.State == TrialState.Running).ToList();
         if (running.Count == 0) return header;
-        var table = new Table().Border(TableBorder.Simple).AddColumns("trial", "optimizer", "settings", "device", "step", "loss");
+        var table = new Table().Border(TableBorder.Simple).AddColumns("trial", "configuration", "device", "step", "loss");
         foreach (var t in running.Take(20))
         {
             var trial = plan.Find(t.TrialId);
             var row = trial is null ? null : new ResultRow(trial, t, null);
-            table.AddRow(Markup.Escape(t.TrialId), Markup.Escape(trial?.Config[0].Value as string ?? ""),
-                Markup.Escape(row?.Settings ?? ""), Markup.Escape(t.Device ?? ""), t.Step.ToString(CultureInfo.InvariantCulture), Loss(t.Loss));
+            table.AddRow(Markup.Escape(t.TrialId), Markup.Escape(row?.Configuration ?? ""), Markup.Escape(t.Device ?? ""),
+                t.Step.ToString(CultureInfo.InvariantCulture), Loss(t.Loss));
         }
         if (running.Count > 20) table.Caption($"... and {running.Count - 20} more running");
         return new Rows(header, table);
     }
 
-    /// <summary>The leaderboard: rank, optimizer, settings, status, final loss, gradient evaluations, forward passes,
+    /// <summary>The leaderboard: rank, trial, optimizer with its settings, status, final loss, gradient evaluations, forward passes,
     /// wall seconds, backward share; at most <paramref name="top"/> rows.</summary>
     public static Table Leaderboard(SweepResults results, int top)
     {
@@ -77,8 +77,7 @@ public static class Views
             .Title($"{Markup.Escape(results.Sweep.Name)}: {results.Sweep.Status.ToString().ToLowerInvariant()}, ranked by {metric.Name}")
             .AddColumn("rank", c => c.RightAligned())
             .AddColumn("trial")
-            .AddColumn("optimizer")
-            .AddColumn("settings")
+            .AddColumn("configuration")
             .AddColumn("status");
         if (metric.Kind != MetricKind.FinalLoss) table.AddColumn(metric.Name, c => c.RightAligned());
         foreach (var name in new[] { "final loss", "gradients", "forward passes", "wall s", "backward share" })
@@ -89,8 +88,8 @@ public static class Views
             var result = row?.Record?.Result;
             var cells = new List<string>
             {
-                entry.Rank.ToString(CultureInfo.InvariantCulture), entry.TrialId, entry.Optimizer.Split('(')[0],
-                Markup.Escape(row?.Settings ?? ""), entry.Status.ToString().ToLowerInvariant(),
+                entry.Rank.ToString(CultureInfo.InvariantCulture), entry.TrialId,
+                Markup.Escape(row?.Configuration ?? entry.Optimizer), entry.Status.ToString().ToLowerInvariant(),
             };
             if (metric.Kind != MetricKind.FinalLoss) cells.Add(entry.MetricValue is { } v ? v.ToString("g4", CultureInfo.InvariantCulture) : "not reached");
             cells.Add(Loss(entry.FinalLoss));

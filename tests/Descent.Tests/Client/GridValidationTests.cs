@@ -1,0 +1,229 @@
+using Descent.Client.Grid;
+using static Descent.Tests.Client.GridFiles;
+
+namespace Descent.Tests.Client;
+
+/// <summary>Every problem a grid file can have is reported, all at once, naming the field, the value and where.</summary>
+public class GridValidationTests
+{
+    static GridProblem One(IReadOnlyList<GridProblem> problems, string field)
+    {
+        var matching = problems.Where(p => p.Field == field).ToList();
+        Assert.True(matching.Count == 1, $"expected one problem at {field}, got: {string.Join(" | ", problems)}");
+        return matching[0];
+    }
+
+    [Fact]
+    public void A_missing_file_an_empty_file_and_a_folder_are_named()
+    {
+        var folder = Folder();
+        var missing = Assert.Throws<GridException>(() => GridFile.Load(Path.Combine(folder, "nope.json"))).Problems;
+        Assert.Contains("no such file", One(missing, "file").Message);
+        Assert.Contains("nope.json", missing[0].Value);
+
+        var empty = Assert.Throws<GridException>(() => GridFile.Load(Write("  \n", folder, "empty.json"))).Problems;
+        Assert.Contains("is empty", One(empty, "file").Message);
+
+        Assert.Contains("folder", Assert.Throws<GridException>(() => GridFile.Load(folder)).Problems[0].Message);
+    }
+
+    [Fact]
+    public void A_json_syntax_error_gives_line_and_column()
+    {
+        var problem = One(Problems("{\n  \"name\": \"x\",\n  \"task\": {\"kind\": \"synthetic\",, }\n}"), "file");
+        Assert.Contains("not valid JSON", problem.Message);
+        Assert.Equal(3, problem.Line);
+        Assert.Equal(32, problem.Column);
+        Assert.StartsWith("line 3, column 32: file", problem.ToString());
+
+        var duplicate = One(Problems("{\"name\": \"a\", \"name\": \"b\"}"), "file");
+        Assert.Contains("not valid JSON", duplicate.Message);
+
+        Assert.Contains("must be a JSON object", One(Problems("[1, 2]"), "file").Message);
+    }
+
+    [Fact]
+    public void Unknown_keys_are_reported_with_the_near_match()
+    {
+        var problems = Problems("""
+            {"name": "t",
+             "task": {"kind": "synthetic", "n_rows": 50, "dim_in": 3, "dim_hidden": 4, "n_layers": 1},
+             "budget": {"step": 3},
+             "paramters": {},
+             "parameters": {"optimizer": ["sgd"], "learning_rate": [0.1], "lr": {"vlaues": [0.1]}},
+             "metric": {"name": "final_loss", "goals": "minimize"}}
+            """);
+        Assert.Contains("did you mean \"parameters\"?", One(problems, "paramters").Message);
+        Assert.Contains("did you mean \"n_row\"?", One(problems, "task.n_rows").Message);
+        Assert.Contains("did you mean \"steps\"?", One(problems, "budget.step").Message);
+        Assert.Contains("did you mean \"lr\"?", One(problems, "parameters.learning_rate").Message);
+        Assert.Contains("did you mean \"values\"?", One(problems, "parameters.lr.vlaues").Message);
+        Assert.Contains("did you mean \"goal\"?", One(problems, "metric.goals").Message);
+        var position = One(problems, "budget.step");
+        Assert.Equal((3, 21), (position.Line, position.Column));
+    }
+
+    [Fact]
+    public void Unknown_optimizer_method_task_kind_variant_and_distribution_are_named()
+    {
+        var problems = Problems("""
+            {"task": {"kind": "synthetc", "n_row": 5},
+             "method": "bayes",
+             "parameters": {"optimizer": {"values": ["sgd", "keep-steping"]}, "variant": ["seed", "fixed"]}}
+            """);
+        Assert.Contains("did you mean \"synthetic\"?", One(problems, "task.kind").Message);
+        Assert.Equal("\"synthetc\"", One(problems, "task.kind").Value);
+        Assert.Contains("unknown method", One(problems, "method").Message);
+        Assert.Contains("grid, random", One(problems, "method").Message);
+        var optimizer = One(problems, "parameters.optimizer.values[1]");
+        Assert.Equal("\"keep-steping\"", optimizer.Value);
+        Assert.Contains("did you mean \"keep-stepping\"?", optimizer.Message);
+        Assert.Contains("unknown variant", One(problems, "parameters.variant[1]").Message);
+
+        var distribution = Problems(Grid("\"optimizer\": \"sgd\", \"lr\": {\"distribution\": \"normal\", \"min\": 1, \"max\": 2}", "\"method\": \"random\", \"trials\": 3,"));
+        Assert.Contains("unknown distribution", One(distribution, "parameters.lr.distribution").Message);
+    }
+
+    [Fact]
+    public void Out_of_range_values_name_field_and_value()
+    {
+        var problems = Problems("""
+            {"task": {"kind": "synthetic", "n_row": 0, "dim_in": 3, "dim_hidden": -1, "n_layers": 1, "seed": -5},
+             "budget": {"steps": 0, "seconds": -1},
+             "parameters": {"optimizer": ["keep-stepping"], "lr": [0.1, 0, -0.5], "max_steps": [0], "scale_i": [-1]},
+             "repeats": 0, "max_retries": -1}
+            """);
+        Assert.Equal("0", One(problems, "task.n_row").Value);
+        Assert.Contains("at least 1", One(problems, "task.n_row").Message);
+        Assert.Equal("-1", One(problems, "task.dim_hidden").Value);
+        Assert.Contains("0 or more", One(problems, "task.seed").Message);
+        Assert.Contains("at least 1", One(problems, "budget.steps").Message);
+        Assert.Contains("above 0", One(problems, "budget.seconds").Message);
+        Assert.Contains("above 0", One(problems, "parameters.lr[1]").Message);
+        Assert.Equal("-0.5", One(problems, "parameters.lr[2]").Value);
+        Assert.DoesNotContain(problems, p => p.Field == "parameters.lr[0]");
+        Assert.Contains("at least 1", One(problems, "parameters.max_steps[0]").Message);
+        Assert.Contains("0 or more", One(problems, "parameters.scale_i[0]").Message);
+        Assert.Contains("at least 1", One(problems, "repeats").Message);
+        Assert.Contains("at least 0", One(problems, "max_retries").Message);
+        Assert.Equal(11, problems.Count);
+    }
+
+    [Fact]
+    public void Wrong_types_are_named()
+    {
+        var problems = Problems("""
+            {"name": 3, "task": {"kind": "synthetic", "n_row": "many", "dim_in": 2.5, "dim_hidden": 4, "n_layers": 1},
+             "budget": [100],
+             "parameters": {"optimizer": {"values": "sgd"}, "lr": {"value": true}, "max_steps": [{"a": 1}]}}
+            """);
+        Assert.Contains("must be a string", One(problems, "name").Message);
+        Assert.Contains("whole number, not a string", One(problems, "task.n_row").Message);
+        Assert.Contains("whole number", One(problems, "task.dim_in").Message);
+        Assert.Contains("must be an object", One(problems, "budget").Message);
+        Assert.Contains("must be a list", One(problems, "parameters.optimizer.values").Message);
+        Assert.Contains("must be a number, not true/false", One(problems, "parameters.lr.value").Message);
+        Assert.Contains("not an object", One(problems, "parameters.max_steps[0]").Message);
+    }
+
+    [Fact]
+    public void Missing_sections_and_task_fields_are_named()
+    {
+        var problems = Problems("{\"name\": \"x\"}");
+        Assert.Contains("missing", One(problems, "task").Message);
+        Assert.Contains("missing", One(problems, "parameters").Message);
+
+        var fields = Problems("""{"task": {"kind": "linear", "n_row": 5}, "parameters": {"lr": [0.1]}}""");
+        Assert.Contains("missing", One(fields, "task.k").Message);
+        Assert.Contains("missing", One(fields, "parameters.optimizer").Message);
+
+        Assert.Contains("missing", One(Problems("""{"task": {"n_row": 5}, "parameters": {"optimizer": "sgd"}}"""), "task.kind").Message);
+    }
+
+    [Fact]
+    public void A_csv_task_whose_file_is_missing_is_named()
+    {
+        var problem = One(Problems(Grid("\"optimizer\": \"sgd\"", task: """{"kind": "csv", "path": "no-such.csv", "target": "y"}""")), "task.path");
+        Assert.Equal("\"no-such.csv\"", problem.Value);
+        Assert.Contains("no such file", problem.Message);
+    }
+
+    [Fact]
+    public void Fields_that_do_not_fit_the_task_or_method_are_named()
+    {
+        var problems = Problems(Grid("""
+            "optimizer": "sgd",
+            "k": [3],
+            "lr": {"distribution": "uniform", "min": 0.1, "max": 0.2},
+            "n_layers": [2]
+            """, "\"trials\": 5,"));
+        Assert.Contains("not a field of synthetic tasks", One(problems, "parameters.k").Message);
+        Assert.Contains("needs \"method\": \"random\"", One(problems, "parameters.lr.distribution").Message);
+        Assert.Contains("give it in one place", One(problems, "parameters.n_layers").Message);
+        Assert.Contains("only a random search", One(problems, "trials").Message);
+
+        var random = Problems(Grid("""
+            "optimizer": {"distribution": "uniform", "min": 0, "max": 1},
+            "max_steps": {"distribution": "uniform", "min": 1, "max": 5},
+            "lr": {"distribution": "log_uniform", "min": 0, "max": 0.1},
+            "scale_i": {"distribution": "uniform", "min": 3, "max": 1}
+            """, "\"method\": \"random\","));
+        Assert.Contains("missing", One(random, "trials").Message);
+        Assert.Contains("choices with \"values\"", One(random, "parameters.optimizer.distribution").Message);
+        Assert.Contains("use int_uniform", One(random, "parameters.max_steps.distribution").Message);
+        Assert.Contains("above 0", Assert.Single(random.Where(p => p.Field == "parameters.lr.min"), p => p.Message.Contains("finite")).Message);
+        Assert.Contains("above min", One(random, "parameters.scale_i.max").Message);
+    }
+
+    [Fact]
+    public void Metric_problems_are_named()
+    {
+        var maximize = Problems(Grid("\"optimizer\": \"sgd\"", "\"metric\": {\"name\": \"final_loss\", \"goal\": \"maximize\"},"));
+        Assert.Contains("must be \"minimize\"", One(maximize, "metric.goal").Message);
+        var noTarget = Problems(Grid("\"optimizer\": \"sgd\"", "\"metric\": {\"name\": \"time_to_target\"},"));
+        Assert.Contains("needs a target", One(noTarget, "metric.target").Message);
+        var unknown = Problems(Grid("\"optimizer\": \"sgd\"", "\"metric\": {\"name\": \"final-loss\"},"));
+        Assert.Contains("did you mean \"final_loss\"?", One(unknown, "metric.name").Message);
+    }
+
+    [Fact]
+    public void Per_optimizer_problems_are_named()
+    {
+        var problems = Problems(Grid("\"optimizer\": [\"sgd\", \"adam\"]", """
+            "per_optimizer": {"sgdd": {"steps": 10}, "adam": {"max_steps": [5], "optimizer": "sgd"}, "newton": {"steps": 1}},
+            """));
+        Assert.Contains("did you mean \"sgd\"?", One(problems, "per_optimizer.sgdd").Message);
+        Assert.Contains("adam does not read max_steps", One(problems, "per_optimizer.adam.max_steps").Message);
+        Assert.Contains("parameters.optimizer", One(problems, "per_optimizer.adam.optimizer").Message);
+        Assert.Contains("not among", One(problems, "per_optimizer.newton").Message);
+    }
+
+    [Fact]
+    public void A_grid_past_the_cap_is_refused_before_it_is_expanded()
+    {
+        // 6 x 10^6 combinations: refused from the counts alone.
+        var values = string.Join(", ", Enumerable.Range(1, 100).Select(i => (i * 1e-4).ToString(System.Globalization.CultureInfo.InvariantCulture)));
+        var grid = Grid($"\"optimizer\": [\"keep-stepping\"], \"lr\": [{values}], \"max_steps\": [{string.Join(", ", Enumerable.Range(1, 100))}], \"scale_i\": [{string.Join(", ", Enumerable.Range(0, 100))}]",
+            "\"repeats\": 6,");
+        var problem = One(Problems(grid), "parameters");
+        Assert.Contains("6,000,000 trials", problem.Message);
+        Assert.Contains("cap of 10,000", problem.Message);
+
+        var small = Grid("\"optimizer\": [\"sgd\"], \"lr\": [0.1, 0.2, 0.3]");
+        Assert.Equal(3, Plan(small, maxTrials: 3).Trials.Count);
+        Assert.Contains("cap of 2", One(Problems(small, maxTrials: 2), "parameters").Message);
+        Assert.Contains("cap of 4", One(Problems(Grid("\"optimizer\": [\"sgd\"]", "\"method\": \"random\", \"trials\": 5,"), maxTrials: 4), "trials").Message);
+    }
+
+    [Fact]
+    public void Every_problem_is_reported_at_once()
+    {
+        var problems = Problems("""
+            {"task": {"kind": "synthetic", "n_row": -1, "dim_in": 3, "dim_hidden": 4, "n_layers": 1},
+             "method": "grids",
+             "parameters": {"optimizer": ["sgd", "adamw"], "lr": [-1]}, "extra": 1}
+            """);
+        Assert.Equal(["task.n_row", "method", "parameters.optimizer[1]", "parameters.lr[0]", "extra"], problems.Select(p => p.Field));
+        Assert.All(problems, p => Assert.NotNull(p.Line));
+    }
+}
