@@ -103,10 +103,12 @@ public sealed class ClusterConnection : IAsyncDisposable
                 Devices = { CpuSlots = target.Slots },
             });
         }
-        else
+        var retries = new ConnectRetries();
+        if (!target.Embedded)
         {
             builder.UseOrleansClient(client =>
             {
+                client.UseConnectionRetryFilter(retries.ShouldRetry);
                 client.UseStaticClustering([.. target.Gateways]);
                 client.Configure<ClusterOptions>(o => (o.ClusterId, o.ServiceId) = (target.ClusterId, target.ServiceId));
                 client.Configure<GatewayOptions>(o => o.GatewayListRefreshPeriod = TimeSpan.FromSeconds(10));
@@ -124,9 +126,12 @@ public sealed class ClusterConnection : IAsyncDisposable
         {
             try { await host.StopAsync(TimeSpan.FromSeconds(5)); } catch (Exception) { /* already failing */ }
             host.Dispose();
+            var reason = e is OperationCanceledException && !cancellation.IsCancellationRequested
+                ? $"no answer within 60 s{(retries.Last is { } last ? $" ({last.Message})" : "")}"
+                : e.Message;
             throw new ClusterUnavailableException(target.Embedded
-                ? $"cannot start the embedded silo: {e.Message}"
-                : $"cannot reach the {target.Describe} (cluster id \"{target.ClusterId}\"): {e.Message}", e);
+                ? $"cannot start the embedded silo: {reason}"
+                : $"cannot reach the {target.Describe} (cluster id \"{target.ClusterId}\"): {reason}", e);
         }
     }
 
@@ -146,6 +151,24 @@ public sealed class ClusterConnection : IAsyncDisposable
         finally
         {
             _host.Dispose();
+        }
+    }
+
+    /// <summary>A few quick attempts to reach a gateway, then the client gives up with the last error (Orleans'
+    /// default is to fail at once; a cluster still starting deserves a few seconds).</summary>
+    sealed class ConnectRetries
+    {
+        const int Attempts = 5;
+        int _failures;
+
+        public Exception? Last { get; private set; }
+
+        public async Task<bool> ShouldRetry(Exception exception, CancellationToken cancellation)
+        {
+            Last = exception;
+            if (++_failures >= Attempts) return false;
+            await Task.Delay(TimeSpan.FromSeconds(1), cancellation);
+            return true;
         }
     }
 

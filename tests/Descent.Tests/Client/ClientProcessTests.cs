@@ -1,0 +1,237 @@
+using System.Text.Json;
+using Descent.Client.Grid;
+using Descent.Contracts.Trials;
+using Descent.Grains.Training;
+using static Descent.Tests.Client.GridFiles;
+
+namespace Descent.Tests.Client;
+
+[CollectionDefinition(nameof(ClientProcessTests), DisableParallelization = true)]
+public sealed class ClientProcessCollection;
+
+/// <summary>The real descent-client process, end to end: embedded silo, exit codes, table, results on disk, Ctrl-C,
+/// and a real descent-silo process as the cluster.</summary>
+[Collection(nameof(ClientProcessTests))]
+public class ClientProcessTests
+{
+    static readonly TimeSpan Timeout = TimeSpan.FromMinutes(3);
+
+    const string Quick = """
+        {"name": "quick sweep", "task": {"kind": "synthetic", "n_row": 200, "dim_in": 4, "dim_hidden": 4, "n_layers": 1, "seed": 3},
+         "budget": {"steps": 20}, "method": "grid", "metric": {"name": "final_loss", "goal": "minimize"},
+         "parameters": {"optimizer": {"values": ["sgd", "adam", "keep-stepping"]}, "lr": {"value": 0.01},
+                        "max_steps": {"values": [3, 5]}, "scale_i": {"value": 0}}}
+        """;
+
+    static JsonElement Results(string outDirectory)
+    {
+        var sweep = Assert.Single(Directory.GetDirectories(outDirectory));
+        Assert.Equal(["results.json", "trials.csv"], Directory.GetFiles(sweep).Select(Path.GetFileName).Order());
+        return JsonDocument.Parse(File.ReadAllText(Path.Combine(sweep, "results.json"))).RootElement;
+    }
+
+    [Fact]
+    public async Task Sweep_runs_on_an_embedded_silo_prints_the_leaderboard_and_writes_the_results()
+    {
+        var folder = Folder();
+        var grid = Write(Quick, folder);
+        var (exit, stdout, stderr) = await RunningProcess.RunClient(folder, Timeout, "sweep", grid, "--out", "runs", "--slots", "2");
+        Assert.True(exit == 0, $"exit {exit}\n{stdout}\n{stderr}");
+        Assert.DoesNotContain("   at ", stderr);
+        foreach (var header in new[] { "rank", "configuration", "final loss", "gradients", "forward passes", "wall s", "backward share" })
+            Assert.Contains(header, stdout);
+        Assert.Contains("keep-stepping lr=0.01 max_steps=5 scale_i=0 variant=seed", stdout);
+        Assert.Contains("4/4 done (4 completed)", stderr);
+
+        var results = Results(Path.Combine(folder, "runs"));
+        var sweep = results.GetProperty("sweep");
+        Assert.Equal("quick sweep", sweep.GetProperty("name").GetString());
+        Assert.Equal("done", sweep.GetProperty("status").GetString());
+        Assert.Equal(4, sweep.GetProperty("trial_count").GetInt32());
+        Assert.StartsWith("quick-sweep-", sweep.GetProperty("id").GetString());
+        Assert.True(sweep.GetProperty("finished_at").GetDateTimeOffset() >= sweep.GetProperty("started_at").GetDateTimeOffset());
+
+        var plan = GridFile.Load(grid);
+        var trials = results.GetProperty("trials").EnumerateArray().ToList();
+        Assert.Equal(plan.Trials.Select(t => t.Id), trials.Select(t => t.GetProperty("id").GetString()));
+        foreach (var trial in trials)
+        {
+            Assert.Equal("completed", trial.GetProperty("status").GetString());
+            Assert.Equal(["optimizer", "variant", "lr", "max_steps", "scale_i"], trial.GetProperty("config").EnumerateObject().Select(p => p.Name));
+            Assert.Equal("synthetic", trial.GetProperty("task").GetProperty("kind").GetString());
+            Assert.Equal(200, trial.GetProperty("task").GetProperty("n_row").GetInt32());
+            Assert.Equal(20, trial.GetProperty("gradient_evaluations").GetInt64());
+            Assert.Equal(1, trial.GetProperty("attempts").GetInt32());
+            Assert.StartsWith("cpu:", trial.GetProperty("device").GetString());
+            Assert.False(string.IsNullOrEmpty(trial.GetProperty("silo").GetString()));
+            foreach (var key in new[] { "final_loss", "best_loss", "forward_passes", "forward_seconds", "backward_seconds", "wall_seconds" })
+                Assert.Equal(JsonValueKind.Number, trial.GetProperty(key).ValueKind);
+            var history = trial.GetProperty("history").EnumerateArray().ToList();
+            Assert.Equal(Enumerable.Range(1, 20), history.Select(h => h.GetProperty("step").GetInt32()));
+            Assert.Equal(Enumerable.Range(1, 20).Select(i => (long)i), history.Select(h => h.GetProperty("gradient_evaluations").GetInt64()));
+        }
+        var sgd = trials.Single(t => t.GetProperty("config").GetProperty("optimizer").GetString() == "sgd");
+        Assert.Equal(JsonValueKind.Null, sgd.GetProperty("config").GetProperty("max_steps").ValueKind);
+
+        // history[k].loss is the loss at the start of step k+1: the same trial trained here gives the same losses.
+        var spec = plan.Trials.Single(t => t.Spec.Optimizer.Kind == OptimizerKind.Sgd).Spec;
+        var local = Trainer.Run(spec);
+        var remote = sgd.GetProperty("history").EnumerateArray().Select(h => h.GetProperty("loss").GetDouble()).ToList();
+        Assert.Equal(local.History.Select(h => h.Loss), remote, (a, b) => Math.Abs(a - b) <= 1e-5 * Math.Max(1, Math.Abs(a)));
+        Assert.Equal(local.FinalLoss, sgd.GetProperty("final_loss").GetDouble(), 1e-5);
+
+        var leaderboard = results.GetProperty("leaderboard").EnumerateArray().ToList();
+        Assert.Equal([1, 2, 3, 4], leaderboard.Select(r => r.GetProperty("rank").GetInt32()));
+        var losses = leaderboard.Select(r => r.GetProperty("final_loss").GetDouble()).ToList();
+        Assert.Equal(losses.Order(), losses);
+        foreach (var row in leaderboard)
+        {
+            var trial = trials.Single(t => t.GetProperty("id").GetString() == row.GetProperty("trial").GetString());
+            Assert.Equal(trial.GetProperty("final_loss").GetDouble(), row.GetProperty("final_loss").GetDouble());
+        }
+
+        var csv = File.ReadAllLines(Path.Combine(Directory.GetDirectories(Path.Combine(folder, "runs"))[0], "trials.csv"));
+        Assert.Equal(5, csv.Length);
+        Assert.StartsWith("id,optimizer,variant,lr,max_steps,scale_i,task,status,final_loss,", csv[0]);
+    }
+
+    [Fact]
+    public async Task Json_prints_the_results_document_and_validate_counts_trials()
+    {
+        var folder = Folder();
+        var grid = Write(Quick, folder);
+        var (exit, stdout, stderr) = await RunningProcess.RunClient(folder, Timeout, "sweep", grid, "--json", "--out", "out");
+        Assert.True(exit == 0, $"exit {exit}\n{stdout}\n{stderr}");
+        var printed = JsonDocument.Parse(stdout).RootElement;
+        var written = Results(Path.Combine(folder, "out"));
+        Assert.Equal(written.GetProperty("sweep").GetProperty("id").GetString(), printed.GetProperty("sweep").GetProperty("id").GetString());
+        Assert.Equal(4, printed.GetProperty("trials").GetArrayLength());
+
+        (exit, stdout, stderr) = await RunningProcess.RunClient(folder, Timeout, "validate", grid);
+        Assert.True(exit == 0, stderr);
+        Assert.Contains("runs 4 trials", stdout);
+        (exit, stdout, _) = await RunningProcess.RunClient(folder, Timeout, "validate", grid, "--json");
+        Assert.Equal(0, exit);
+        Assert.Equal(4, JsonDocument.Parse(stdout).RootElement.GetProperty("trials").GetInt32());
+    }
+
+    [Fact]
+    public async Task Bad_input_exits_2_naming_field_and_value_without_a_stack_trace_or_any_file()
+    {
+        var folder = Folder();
+        var bad = Write("""
+            {"task": {"kind": "synthetic", "n_row": 0, "dim_in": 3, "dim_hidden": 4, "n_layers": 1},
+             "parameters": {"optimizer": ["sgd", "keep-steping"], "lr": [-0.1]}}
+            """, folder, "bad.json");
+        var good = Write(Quick, folder);
+        var cases = new (string[] Args, string Expected)[]
+        {
+            (["sweep", bad, "--out", "runs"], "task.n_row = 0: must be at least 1"),
+            (["sweep", bad, "--out", "runs"], "parameters.optimizer[1] = \"keep-steping\": unknown optimizer; did you mean \"keep-stepping\"?"),
+            (["sweep", bad, "--out", "runs"], "line 2, column 62: parameters.lr[0] = -0.1: must be a finite number above 0"),
+            (["validate", bad], "3 problems; nothing was started or written"),
+            (["sweep", Path.Combine(folder, "missing.json"), "--out", "runs"], "no such file"),
+            (["sweep", Write("{\"task\": ", folder, "broken.json"), "--out", "runs"], "line 1, column 10"),
+            (["sweep", good, "--out", "runs", "--slots", "0"], "--slots = 0: must be at least 1"),
+            (["sweep", good, "--out", "runs", "--max-trials", "3"], "cap of 3"),
+            (["sweep", good, "--out", "runs", "--cluster", "nowhere"], "--cluster = \"nowhere\": expected a gateway as host:port"),
+            (["sweep", good, "--out", good], "is a file"),
+            (["sweep", good, "--out", "runs", "--bogus"], "--bogus"),
+            (["status", "some-sweep"], "status needs a cluster"),
+            (["frobnicate"], "frobnicate"),
+        };
+        foreach (var (args, expected) in cases)
+        {
+            var (exit, stdout, stderr) = await RunningProcess.RunClient(folder, Timeout, args);
+            Assert.True(exit == 2, $"{string.Join(" ", args)}: exit {exit}\n{stdout}\n{stderr}");
+            Assert.True(stderr.Contains(expected, StringComparison.Ordinal), $"{string.Join(" ", args)}: expected \"{expected}\" in\n{stderr}");
+            Assert.DoesNotContain("   at ", stderr + stdout);
+        }
+        Assert.False(Directory.Exists(Path.Combine(folder, "runs")));
+    }
+
+    [Fact]
+    public async Task An_unreachable_cluster_is_a_runtime_failure()
+    {
+        var folder = Folder();
+        var (exit, _, stderr) = await RunningProcess.RunClient(folder, Timeout,
+            "sweep", Write(Quick, folder), "--out", "runs", "--cluster", $"127.0.0.1:{RunningProcess.FreePort()}");
+        Assert.True(exit == 1, stderr);
+        Assert.Contains("cannot reach the cluster", stderr);
+        Assert.DoesNotContain("   at ", stderr);
+        Assert.False(Directory.Exists(Path.Combine(folder, "runs")));
+    }
+
+    /// <summary>One CPU slot: a quick trial, then a long one, then a long one waiting. Ctrl-C after the first ends.</summary>
+    const string Interruptible = """
+        {"name": "interrupted", "task": {"kind": "synthetic", "n_row": 500, "dim_in": 4, "dim_hidden": 4, "n_layers": 1},
+         "budget": {"steps": 20},
+         "parameters": {"optimizer": ["sgd", "adam", "keep-stepping"]},
+         "per_optimizer": {"adam": {"steps": 1000000}, "keep-stepping": {"steps": 1000000}}}
+        """;
+
+    [Fact]
+    public async Task Ctrl_C_cancels_the_sweep_keeps_finished_results_and_exits_130()
+    {
+        var folder = Folder();
+        using var client = RunningProcess.Client(folder, "sweep", Write(Interruptible, folder), "--out", "runs", "--slots", "1");
+        await client.WaitFor(err => err.Contains("1/3 done (1 completed)"), Timeout);
+        await Task.Delay(1000); // adam is a few hundred steps in
+        client.Interrupt();
+        var exit = await client.Exit(Timeout);
+        Assert.True(exit == 130, $"exit {exit}\n{client.Out}\n{client.Err}");
+        Assert.Contains("cancelling", client.Err);
+        Assert.DoesNotContain("   at ", client.Err);
+
+        var results = Results(Path.Combine(folder, "runs"));
+        Assert.Equal("cancelled", results.GetProperty("sweep").GetProperty("status").GetString());
+        var trials = results.GetProperty("trials").EnumerateArray().ToDictionary(t => t.GetProperty("config").GetProperty("optimizer").GetString()!);
+        Assert.Equal("completed", trials["sgd"].GetProperty("status").GetString());
+        Assert.Equal(20, trials["sgd"].GetProperty("history").GetArrayLength());
+        var adam = trials["adam"];
+        Assert.Equal("cancelled", adam.GetProperty("status").GetString());
+        Assert.InRange(adam.GetProperty("history").GetArrayLength(), 1, 999_999);
+        Assert.Equal(JsonValueKind.Number, adam.GetProperty("final_loss").ValueKind);
+        var waiting = trials["keep-stepping"];
+        Assert.Equal("cancelled", waiting.GetProperty("status").GetString());
+        Assert.Equal(0, waiting.GetProperty("history").GetArrayLength());
+        Assert.Equal(JsonValueKind.Null, waiting.GetProperty("started_at").ValueKind); // placed in its silo's line, never started
+        Assert.Contains("sgd lr=0.001", client.Out); // the leaderboard of what finished
+    }
+
+    [Fact]
+    public async Task Against_a_running_silo_sweep_status_leaderboard_and_cancel_work()
+    {
+        var folder = Folder();
+        var gateway = RunningProcess.FreePort();
+        using var silo = RunningProcess.Start("descent-silo.dll", folder, "--Descent:SiloPort=" + RunningProcess.FreePort(),
+            "--Descent:GatewayPort=" + gateway, "--Descent:Devices:CpuSlots=1", "--Descent:ClusterId=e2e");
+        await silo.WaitFor(o => o.Contains("Application started"), Timeout, onStdout: true);
+        string[] cluster = ["--cluster", $"127.0.0.1:{gateway}", "--cluster-id", "e2e"];
+
+        using var client = RunningProcess.Client(folder, ["sweep", Write(Interruptible, folder), "--out", "runs", .. cluster]);
+        await client.WaitFor(err => err.Contains("1/3 done (1 completed)"), Timeout);
+        var id = client.Err.Split('(', ')')[1];
+
+        var (exit, stdout, stderr) = await RunningProcess.RunClient(folder, Timeout, ["status", id, .. cluster]);
+        Assert.True(exit == 0, stderr);
+        Assert.Contains("1/3 done (1 completed), 1 running, 1 queued", stdout);
+        Assert.Contains("adam lr=0.001", stdout);
+
+        (exit, stdout, stderr) = await RunningProcess.RunClient(folder, Timeout, ["leaderboard", id, "--json", .. cluster]);
+        Assert.True(exit == 0, stderr);
+        var board = JsonDocument.Parse(stdout).RootElement;
+        Assert.Equal("running", board.GetProperty("sweep").GetProperty("status").GetString());
+        Assert.Equal("sgd", Assert.Single(board.GetProperty("leaderboard").EnumerateArray()).GetProperty("optimizer").GetString()!.Split('(')[0]);
+
+        (exit, stdout, stderr) = await RunningProcess.RunClient(folder, Timeout, ["cancel", id, .. cluster]);
+        Assert.True(exit == 0, stderr);
+        Assert.Contains("cancelled", stdout);
+        Assert.Equal(130, await client.Exit(Timeout));
+        Assert.Equal("cancelled", Results(Path.Combine(folder, "runs")).GetProperty("sweep").GetProperty("status").GetString());
+
+        (exit, _, stderr) = await RunningProcess.RunClient(folder, Timeout, ["status", "no-such-sweep", .. cluster]);
+        Assert.Equal(2, exit);
+        Assert.Contains("sweep id = \"no-such-sweep\": no such sweep", stderr);
+    }
+}

@@ -1,0 +1,101 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+
+namespace Descent.Tests.Client;
+
+/// <summary>The real descent-client and descent-silo, run as processes from the test's output folder.</summary>
+sealed class RunningProcess : IDisposable
+{
+    readonly Process _process;
+    readonly StringBuilder _out = new(), _err = new();
+    readonly Lock _lock = new();
+
+    RunningProcess(Process process)
+    {
+        _process = process;
+        _process.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (_lock) _out.AppendLine(e.Data); };
+        _process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (_lock) _err.AppendLine(e.Data); };
+        _process.Start();
+        _process.BeginOutputReadLine();
+        _process.BeginErrorReadLine();
+    }
+
+    public static RunningProcess Start(string assembly, string workingDirectory, params string[] args)
+    {
+        var info = new ProcessStartInfo(Dotnet, [Path.Combine(AppContext.BaseDirectory, assembly), .. args])
+        {
+            WorkingDirectory = workingDirectory,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        info.Environment.Remove("DESCENT_CLUSTER");
+        info.Environment.Remove("DESCENT_CLUSTER_ID");
+        return new RunningProcess(new Process { StartInfo = info });
+    }
+
+    public static RunningProcess Client(string workingDirectory, params string[] args) => Start("descent-client.dll", workingDirectory, args);
+
+    /// <summary>Runs descent-client to its end.</summary>
+    public static async Task<(int Exit, string Out, string Err)> RunClient(string workingDirectory, TimeSpan timeout, params string[] args)
+    {
+        using var process = Client(workingDirectory, args);
+        var exit = await process.Exit(timeout);
+        return (exit, process.Out, process.Err);
+    }
+
+    static string Dotnet => Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host && File.Exists(host) ? host : "dotnet";
+
+    public string Out { get { lock (_lock) return _out.ToString(); } }
+    public string Err { get { lock (_lock) return _err.ToString(); } }
+
+    public async Task<int> Exit(TimeSpan timeout)
+    {
+        using var cancel = new CancellationTokenSource(timeout);
+        try
+        {
+            await _process.WaitForExitAsync(cancel.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            _process.Kill(entireProcessTree: true);
+            throw new TimeoutException($"process did not exit within {timeout}; stdout:\n{Out}\nstderr:\n{Err}");
+        }
+        _process.WaitForExit(); // drains the output
+        return _process.ExitCode;
+    }
+
+    public async Task WaitFor(Func<string, bool> condition, TimeSpan timeout, bool onStdout = false)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (!condition(onStdout ? Out : Err))
+        {
+            if (_process.HasExited) throw new InvalidOperationException($"process exited ({_process.ExitCode}) first; stdout:\n{Out}\nstderr:\n{Err}");
+            if (DateTime.UtcNow > deadline) throw new TimeoutException($"condition not met within {timeout}; stdout:\n{Out}\nstderr:\n{Err}");
+            await Task.Delay(100);
+        }
+    }
+
+    /// <summary>Sends the signal Ctrl-C sends.</summary>
+    public void Interrupt()
+    {
+        using var kill = Process.Start("kill", ["-INT", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+        kill.WaitForExit();
+        if (kill.ExitCode != 0) throw new InvalidOperationException($"kill -INT {_process.Id} failed ({kill.ExitCode})");
+    }
+
+    public static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    public void Dispose()
+    {
+        if (!_process.HasExited) _process.Kill(entireProcessTree: true);
+        _process.Dispose();
+    }
+}
