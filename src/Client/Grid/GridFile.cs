@@ -575,16 +575,7 @@ sealed class GridReader(JsonElement root, JsonPositions positions, string path, 
 
     static List<KeyValuePair<string, object?>> Config(TrialDraft draft, TrialSpec spec, List<Domain> swept, bool repeated)
     {
-        var o = spec.Optimizer;
-        var uses = o.Kind.HyperParameters();
-        var config = new List<KeyValuePair<string, object?>>
-        {
-            new("optimizer", o.Kind.Name()),
-            new("variant", uses.Contains("variant") ? o.Variant.Name() : null),
-            new("lr", uses.Contains("lr") ? o.Lr : null),
-            new("max_steps", uses.Contains("max_steps") ? o.MaxSteps : null),
-            new("scale_i", uses.Contains("scale_i") ? o.ScaleI : null),
-        };
+        var config = PlannedTrial.OptimizerConfig(spec.Optimizer);
         foreach (var domain in swept)
             if (config.All(c => c.Key != domain.Field.Name)) config.Add(new(domain.Field.Name, draft.Get(domain.Field.Name)));
         if (repeated && config.All(c => c.Key != "seed")) config.Add(new("seed", spec.Seed));

@@ -6,7 +6,23 @@ namespace Descent.Client.Grid;
 /// <summary>One trial of a plan: its spec and id, and its configuration as results show it: <c>optimizer</c>,
 /// <c>variant</c>, <c>lr</c>, <c>max_steps</c>, <c>scale_i</c> (null where the optimizer does not read it), then every
 /// other field the grid sweeps, in the grid's order.</summary>
-public sealed record PlannedTrial(string Id, TrialSpec Spec, IReadOnlyList<KeyValuePair<string, object?>> Config);
+public sealed record PlannedTrial(string Id, TrialSpec Spec, IReadOnlyList<KeyValuePair<string, object?>> Config)
+{
+    /// <summary>The configuration's first keys, always present: <c>optimizer</c>, <c>variant</c>, <c>lr</c>,
+    /// <c>max_steps</c>, <c>scale_i</c>, each null where the optimizer does not read it.</summary>
+    public static List<KeyValuePair<string, object?>> OptimizerConfig(OptimizerSpec o)
+    {
+        var uses = o.Kind.HyperParameters();
+        return
+        [
+            new("optimizer", o.Kind.Name()),
+            new("variant", uses.Contains("variant") ? o.Variant.Name() : null),
+            new("lr", uses.Contains("lr") ? o.Lr : null),
+            new("max_steps", uses.Contains("max_steps") ? o.MaxSteps : null),
+            new("scale_i", uses.Contains("scale_i") ? o.ScaleI : null),
+        ];
+    }
+}
 
 /// <summary>A grid file, checked and expanded: what a sweep submits.</summary>
 /// <param name="Expanded">Trials before equal ones collapsed (a parameter an optimizer does not read makes copies).</param>
@@ -38,14 +54,7 @@ public static class SweepPlans
         {
             var o = s.Optimizer;
             var uses = o.Kind.HyperParameters();
-            var config = new List<KeyValuePair<string, object?>>
-            {
-                new("optimizer", o.Kind.Name()),
-                new("variant", uses.Contains("variant") ? o.Variant.Name() : null),
-                new("lr", uses.Contains("lr") ? o.Lr : null),
-                new("max_steps", uses.Contains("max_steps") ? o.MaxSteps : null),
-                new("scale_i", uses.Contains("scale_i") ? o.ScaleI : null),
-            };
+            var config = PlannedTrial.OptimizerConfig(o);
             if (uses.Contains("history_size")) config.Add(new("history_size", o.HistorySize));
             if (uses.Contains("max_parameters")) config.Add(new("max_parameters", o.MaxParameters));
             config.AddRange(fields[i].Where(p => varying.Contains(p.Key)));
