@@ -45,15 +45,17 @@ static class Actions
             var live = !o.Json && Views.LiveProgress;
             var end = await new SweepFollower(coordinator, plan, o.Target.Describe, live).Follow(first, signals.Token);
             var results = await Fetch(connection, plan, end);
-            var directory = ResultsWriter.Write(o.Out, results);
+            var (directory, saved) = Save(o.Out, results);
             Report(results, o.Json, o.Top);
             Console.Error.WriteLine($"descent-client: results in {Path.Combine(directory, "results.json")} and {Path.Combine(directory, "trials.csv")}");
+            if (!saved) return ExitCodes.Failure;
             if (end.Status == SweepStatus.Done) return ExitCodes.Done;
             if (end.Status == SweepStatus.Cancelled)
             {
+                var finished = end.Count(TrialState.Completed) + end.Count(TrialState.Diverged) + end.Count(TrialState.Failed);
                 var unsettled = end.Count(TrialState.Running);
-                Console.Error.WriteLine($"descent-client: sweep cancelled; {end.Count(TrialState.Completed) + end.Count(TrialState.Diverged) + end.Count(TrialState.Failed)} finished trials kept"
-                    + (unsettled > 0 ? $", {unsettled} still stopping (not in the results)" : ""));
+                Console.Error.WriteLine($"descent-client: sweep cancelled; finished trials kept: {finished}"
+                    + (unsettled > 0 ? $"; still stopping when the client stopped waiting: {unsettled} (their rows say running)" : ""));
                 return ExitCodes.Cancelled;
             }
             return ExitCodes.Failure;
@@ -170,6 +172,22 @@ static class Actions
         var coordinator = connection.Grains.GetGrain<ISweepCoordinatorGrain>(sweepId);
         var spec = await coordinator.GetSpec();
         return spec is null ? throw new UsageException($"sweep id = \"{sweepId}\": no such sweep on the {connection.Target.Describe}") : (coordinator, spec);
+    }
+
+    /// <summary>Writes the results to <paramref name="outDirectory"/>, or, when that fails (a full disk, a folder
+    /// made read-only meanwhile), to a folder under the temporary directory, so that a finished sweep is never lost.</summary>
+    static (string Directory, bool Saved) Save(string outDirectory, SweepResults results)
+    {
+        try
+        {
+            return (ResultsWriter.Write(outDirectory, results), true);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            var fallback = Path.Combine(Path.GetTempPath(), "descent-runs");
+            Console.Error.WriteLine($"descent-client: cannot write the results to --out = \"{outDirectory}\" ({e.Message}); writing them to {fallback} instead");
+            return (ResultsWriter.Write(fallback, results), false);
+        }
     }
 
     /// <summary>Fails before anything runs if the results could not be written there.</summary>

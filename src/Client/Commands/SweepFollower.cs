@@ -63,9 +63,9 @@ sealed class SweepFollower(ISweepCoordinatorGrain coordinator, SweepPlan plan, s
             {
                 if (cancelRequested.IsCancellationRequested && cancelSentAt is null)
                 {
-                    cancelSentAt = _clock.Elapsed;
                     show(snapshot, true);
                     snapshot = await coordinator.Cancel();
+                    cancelSentAt = _clock.Elapsed;
                 }
                 else snapshot = await coordinator.GetSnapshot();
                 failures = 0;
@@ -75,7 +75,7 @@ sealed class SweepFollower(ISweepCoordinatorGrain coordinator, SweepPlan plan, s
                 if (++failures >= MaxFailures)
                     throw new ClusterLostException($"lost contact with the cluster while following sweep {snapshot.Id}: {e.Message}");
             }
-            show(snapshot, cancelSentAt is not null);
+            show(snapshot, cancelRequested.IsCancellationRequested);
             var running = snapshot.Count(TrialState.Running);
             if (snapshot.Status is SweepStatus.Done or SweepStatus.Failed or SweepStatus.Cancelled && running == 0) return snapshot;
             if (cancelSentAt is { } sent && _clock.Elapsed - sent > CancelGrace) return snapshot;

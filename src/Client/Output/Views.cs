@@ -76,7 +76,7 @@ public static class Views
         var table = new Table().Border(TableBorder.Rounded)
             .Title($"{Markup.Escape(results.Sweep.Name)}: {results.Sweep.Status.ToString().ToLowerInvariant()}, ranked by {metric.Name}")
             .AddColumn("rank", c => c.RightAligned())
-            .AddColumn("trial")
+            .AddColumn("trial", c => c.NoWrap())
             .AddColumn("configuration")
             .AddColumn("status");
         if (metric.Kind != MetricKind.FinalLoss) table.AddColumn(metric.Name, c => c.RightAligned());
