@@ -53,9 +53,20 @@ leaderboard.SetAction((result, _) => Run(() => Actions.Leaderboard(result.GetVal
 var cancel = new Command("cancel", "Cancel a sweep on a cluster: running trials stop, finished results are kept") { sweepId, cluster, clusterId, verbose };
 cancel.SetAction((result, _) => Run(() => Actions.Cancel(result.GetValue(sweepId)!, Target(result))));
 
+var results = new Argument<string>("results") { Description = "A results.json, a sweep's results folder, or a sweep id (looked up under --out)" };
+var runs = new Option<string>("--out") { Description = "Where sweeps' results are: DIR/<sweep-id>/", DefaultValueFactory = _ => "runs", HelpName = "DIR" };
+var plot = new Command("plot", "Draw a sweep's figures (loss against time and against gradient evaluations, backward share) as PNG and SVG next to its results.json")
+    { results, runs };
+plot.SetAction((result, _) => Run(() => Task.FromResult(Actions.Plot(result.GetValue(results)!, result.GetValue(runs)!))));
+
+var target = new Option<double?>("--target") { Description = "The target loss the K-optimizers race Adam and SGD to (default: the metric's target, else the largest final loss of the completed Adam and SGD trials)", HelpName = "LOSS" };
+var report = new Command("report", "Write report.md next to a sweep's results.json: leaderboard, figures, and the post's claims tested with its numbers")
+    { results, runs, target };
+report.SetAction((result, _) => Run(() => Task.FromResult(Actions.Report(result.GetValue(results)!, result.GetValue(runs)!, result.GetValue(target)))));
+
 var root = new RootCommand("descent-client: hyper-parameter sweeps of gradient-frugal optimizers on Orleans and TorchSharp")
 {
-    sweep, validate, status, leaderboard, cancel,
+    sweep, validate, status, leaderboard, cancel, plot, report,
 };
 
 var parsed = root.Parse(args);
@@ -85,6 +96,11 @@ static async Task<int> Run(Func<Task<int>> action)
     {
         Console.Error.WriteLine($"descent-client: {e.Path}: {e.Problems.Count} problem{(e.Problems.Count == 1 ? "" : "s")}; nothing was started or written");
         foreach (var problem in e.Problems) Console.Error.WriteLine($"  {problem}");
+        return ExitCodes.BadInput;
+    }
+    catch (Descent.Client.Reports.ReportInputException e)
+    {
+        Console.Error.WriteLine($"descent-client: {e.Message}");
         return ExitCodes.BadInput;
     }
     catch (UsageException e)

@@ -4,6 +4,7 @@ using System.Text.Json;
 using Descent.Client.Cluster;
 using Descent.Client.Grid;
 using Descent.Client.Output;
+using Descent.Client.Reports;
 using Descent.Contracts.Sweeps;
 using Descent.Contracts.Trials;
 using Spectre.Console;
@@ -48,6 +49,7 @@ static class Actions
             var (directory, saved) = Save(o.Out, results);
             Report(results, o.Json, o.Top);
             Console.Error.WriteLine($"descent-client: results in {Path.Combine(directory, "results.json")} and {Path.Combine(directory, "trials.csv")}");
+            DrawAndReport(directory);
             if (!saved) return ExitCodes.Failure;
             if (end.Status == SweepStatus.Done) return ExitCodes.Done;
             if (end.Status == SweepStatus.Cancelled)
@@ -139,6 +141,30 @@ static class Actions
         return ExitCodes.Done;
     }
 
+    public static int Plot(string results, string runs)
+    {
+        var file = ResultsFile.Load(Locate(results, runs));
+        foreach (var path in Figures.Draw(file, Path.GetDirectoryName(Path.GetFullPath(file.Path))!))
+            Console.Out.WriteLine(path);
+        return ExitCodes.Done;
+    }
+
+    public static int Report(string results, string runs, double? target)
+    {
+        if (target is { } t && !(t >= 0 && double.IsFinite(t))) throw new UsageException($"--target = {t}: must be a finite loss of 0 or more");
+        Console.Out.WriteLine(Reports.Report.Write(ResultsFile.Load(Locate(results, runs)), target));
+        return ExitCodes.Done;
+    }
+
+    /// <summary>A results.json from what the user named: the file, its folder, or a sweep id under <paramref name="runs"/>.</summary>
+    static string Locate(string results, string runs)
+    {
+        if (File.Exists(results)) return results;
+        foreach (var candidate in new[] { Path.Combine(results, "results.json"), Path.Combine(runs, results, "results.json") })
+            if (File.Exists(candidate)) return candidate;
+        throw new ReportInputException($"results = \"{results}\": neither a results.json, nor a folder with one, nor a sweep id under --out = \"{runs}\"");
+    }
+
     static async Task<SweepResults> Fetch(ClusterConnection connection, SweepPlan plan, SweepSnapshot snapshot)
     {
         var leaderboard = connection.Grains.GetGrain<ILeaderboardGrain>(snapshot.Id);
@@ -172,6 +198,22 @@ static class Actions
         var coordinator = connection.Grains.GetGrain<ISweepCoordinatorGrain>(sweepId);
         var spec = await coordinator.GetSpec();
         return spec is null ? throw new UsageException($"sweep id = \"{sweepId}\": no such sweep on the {connection.Target.Describe}") : (coordinator, spec);
+    }
+
+    /// <summary>Figures and report.md next to results.json. The results are already on disk: a failure here is
+    /// reported and does not change the exit code (<c>descent-client report</c> can try again).</summary>
+    static void DrawAndReport(string directory)
+    {
+        try
+        {
+            Reports.Report.Write(ResultsFile.Load(Path.Combine(directory, "results.json")), null);
+            Console.Error.WriteLine($"descent-client: figures and report in {directory}");
+        }
+        catch (Exception e)
+        {
+            Console.Error.WriteLine($"descent-client: the results are saved, but the figures or the report could not be drawn ({e.GetType().Name}: {e.Message}); "
+                + $"try again with: descent-client report {directory}");
+        }
     }
 
     /// <summary>Writes the results to <paramref name="outDirectory"/>, or, when that fails (a full disk, a folder

@@ -1,0 +1,96 @@
+using ScottPlot;
+using ScottPlot.TickGenerators;
+
+namespace Descent.Client.Reports;
+
+/// <summary>
+/// The post's figure and two more, drawn from results.json with ScottPlot: mean squared error against wall-clock
+/// time and against gradient evaluations (one line per trial, log scale), and each trial's backward share. Each is
+/// written as PNG and SVG next to results.json.
+/// </summary>
+public static class Figures
+{
+    public const string LossVsTime = "loss_vs_time", LossVsGradients = "loss_vs_gradients", BackwardShare = "backward_share";
+    public static readonly string[] Names = [LossVsTime, LossVsGradients, BackwardShare];
+    const int Width = 1400, Height = 700;
+
+    /// <summary>Draws the three figures into <paramref name="directory"/>; returns the files written.</summary>
+    public static IReadOnlyList<string> Draw(ResultsFile results, string directory)
+    {
+        Directory.CreateDirectory(directory);
+        var files = new List<string>();
+        files.AddRange(Save(LossPlot(results, "time (s)", p => p.ElapsedSeconds, "mean squared error against wall-clock time"), directory, LossVsTime));
+        files.AddRange(Save(LossPlot(results, "gradient evaluations", p => p.GradientEvaluations, "mean squared error against gradient evaluations"), directory, LossVsGradients));
+        files.AddRange(Save(SharePlot(results), directory, BackwardShare));
+        return files;
+    }
+
+    static Plot LossPlot(ResultsFile results, string xLabel, Func<HistoryPoint, double> x, string title)
+    {
+        var plot = new Plot();
+        var palette = new ScottPlot.Palettes.Category20();
+        var drawn = 0;
+        foreach (var trial in results.Trials)
+        {
+            // The loss at the start of step k+1, at the time (or count) when step k ended, as the post plots it.
+            var points = trial.History.Where(p => p.Loss is > 0 && double.IsFinite(p.Loss.Value)).ToList();
+            if (points.Count == 0) continue;
+            var line = plot.Add.ScatterLine(points.Select(x).ToArray(), points.Select(p => Math.Log10(p.Loss!.Value)).ToArray());
+            line.LegendText = Label(trial);
+            line.LineWidth = 2;
+            line.Color = palette.GetColor(drawn++);
+        }
+        plot.Axes.Left.TickGenerator = new NumericAutomatic
+        {
+            MinorTickGenerator = new LogMinorTickGenerator(),
+            IntegerTicksOnly = true,
+            LabelFormatter = y => $"1e{y:0}",
+        };
+        Style(plot, title, results, xLabel, "mean squared error (log scale)");
+        if (drawn == 0) plot.Add.Annotation("no trial recorded a positive, finite loss");
+        return plot;
+    }
+
+    static Plot SharePlot(ResultsFile results)
+    {
+        var plot = new Plot();
+        var trials = results.Trials.Where(t => t.BackwardShare is { } s && double.IsFinite(s)).ToList();
+        // Horizontal bars, the first trial on top, so that long configurations read as plain labels.
+        var bars = trials.Select((t, i) => new Bar { Position = trials.Count - 1 - i, Value = t.BackwardShare!.Value * 100, FillColor = Colors.SteelBlue }).ToList();
+        var barPlot = plot.Add.Bars(bars);
+        barPlot.Horizontal = true;
+        plot.Axes.Left.SetTicks([.. trials.Select((_, i) => (double)(trials.Count - 1 - i))], [.. trials.Select(Label)]);
+        plot.Axes.SetLimitsX(0, 100);
+        var post = plot.Add.VerticalLine(80);
+        post.LinePattern = LinePattern.Dashed;
+        post.Color = Colors.Gray;
+        post.LegendText = "the post's ~80%";
+        Style(plot, "backward pass as a share of forward + backward time", results, "backward share (%); optimizer probes count as forward time", "");
+        if (trials.Count == 0) plot.Add.Annotation("no trial measured forward and backward time");
+        return plot;
+    }
+
+    static void Style(Plot plot, string title, ResultsFile results, string xLabel, string yLabel)
+    {
+        plot.Font.Set(Fonts.Detect("DejaVu Sans"));
+        plot.Title($"{results.Name}: {title}");
+        plot.XLabel(xLabel);
+        plot.YLabel(yLabel);
+        plot.ShowLegend(Edge.Right);
+    }
+
+    /// <summary>A trial's legend entry: its configuration, and its status when it did not complete.</summary>
+    static string Label(TrialOutcome trial) => trial.Completed ? trial.Configuration : $"{trial.Configuration} ({trial.Status})";
+
+    static IEnumerable<string> Save(Plot plot, string directory, string name)
+    {
+        var png = Path.Combine(directory, name + ".png");
+        var svg = Path.Combine(directory, name + ".svg");
+        // Written to temporary names and renamed: a reader never sees half an image.
+        plot.SavePng(png + ".tmp.png", Width, Height);
+        File.Move(png + ".tmp.png", png, overwrite: true);
+        plot.SaveSvg(svg + ".tmp.svg", Width, Height);
+        File.Move(svg + ".tmp.svg", svg, overwrite: true);
+        return [png, svg];
+    }
+}
