@@ -26,7 +26,8 @@ public class ClientProcessTests
     static JsonElement Results(string outDirectory)
     {
         var sweep = Assert.Single(Directory.GetDirectories(outDirectory));
-        Assert.Equal(["results.json", "trials.csv"], Directory.GetFiles(sweep).Select(Path.GetFileName).Order());
+        Assert.Equal(["backward_share.png", "backward_share.svg", "loss_vs_gradients.png", "loss_vs_gradients.svg", "loss_vs_time.png",
+            "loss_vs_time.svg", "report.md", "results.json", "trials.csv"], Directory.GetFiles(sweep).Select(Path.GetFileName).Order());
         return JsonDocument.Parse(File.ReadAllText(Path.Combine(sweep, "results.json"))).RootElement;
     }
 
@@ -90,7 +91,26 @@ public class ClientProcessTests
             Assert.Equal(trial.GetProperty("final_loss").GetDouble(), row.GetProperty("final_loss").GetDouble());
         }
 
-        var csv = File.ReadAllLines(Path.Combine(Directory.GetDirectories(Path.Combine(folder, "runs"))[0], "trials.csv"));
+        // report.md, written at the end of the sweep, shows results.json's numbers.
+        var sweepFolder = Directory.GetDirectories(Path.Combine(folder, "runs"))[0];
+        var report = File.ReadAllText(Path.Combine(sweepFolder, "report.md"));
+        foreach (var row in leaderboard)
+            Assert.Contains($"| {row.GetProperty("rank").GetInt32()} | `{row.GetProperty("trial").GetString()}` |", report);
+        foreach (var trial in trials)
+            Assert.Contains($" {Descent.Client.Reports.Report.Number(trial.GetProperty("final_loss").GetDouble())} | 20 | ", report);
+        Assert.Contains("figures and report in", stderr);
+
+        // plot draws the figures again from the sweep's id.
+        File.Delete(Path.Combine(sweepFolder, "loss_vs_time.png"));
+        var (plotExit, plotOut, plotErr) = await RunningProcess.RunClient(folder, Timeout, "plot", Path.GetFileName(sweepFolder), "--out", "runs");
+        Assert.True(plotExit == 0, plotErr);
+        Assert.Contains("loss_vs_time.png", plotOut);
+        Assert.True(File.Exists(Path.Combine(sweepFolder, "loss_vs_time.png")));
+        (plotExit, _, plotErr) = await RunningProcess.RunClient(folder, Timeout, "report", "no-such-sweep");
+        Assert.Equal(2, plotExit);
+        Assert.Contains("results = \"no-such-sweep\"", plotErr);
+
+        var csv = File.ReadAllLines(Path.Combine(sweepFolder, "trials.csv"));
         Assert.Equal(5, csv.Length);
         Assert.StartsWith("id,optimizer,variant,lr,max_steps,scale_i,task,status,final_loss,", csv[0]);
     }

@@ -1,0 +1,147 @@
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using System.Xml.Linq;
+using Descent.Client.Reports;
+
+namespace Descent.Tests.Client;
+
+/// <summary>Figures and report.md from a results.json written here, with numbers chosen so that every claim of the
+/// report has a known answer.</summary>
+public class ReportTests
+{
+    /// <summary>A trial in results.json's format. <paramref name="losses"/>[k] is the loss at the start of step k+1;
+    /// each step takes <paramref name="secondsPerStep"/>.</summary>
+    static JsonObject Trial(string id, string optimizer, double[] losses, double secondsPerStep, double forward, double backward,
+        double? finalLoss = null, string status = "completed", long forwardPerStep = 1)
+    {
+        var history = new JsonArray();
+        for (var k = 0; k < losses.Length; k++)
+            history.Add(new JsonObject
+            {
+                ["step"] = k + 1, ["loss"] = losses[k], ["elapsed_seconds"] = (k + 1) * secondsPerStep,
+                ["forward_passes"] = (k + 1) * forwardPerStep, ["gradient_evaluations"] = k + 1,
+            });
+        var final = finalLoss ?? losses[^1] / 2;
+        return new JsonObject
+        {
+            ["id"] = id,
+            ["config"] = new JsonObject { ["optimizer"] = optimizer, ["variant"] = optimizer.StartsWith("keep", StringComparison.Ordinal) ? "seed" : null, ["lr"] = 0.01, ["max_steps"] = null, ["scale_i"] = null },
+            ["task"] = new JsonObject { ["kind"] = optimizer == "newton" ? "linear" : "synthetic", ["seed"] = 0 },
+            ["budget"] = new JsonObject { ["steps"] = losses.Length },
+            ["status"] = status, ["message"] = null, ["final_loss"] = final, ["best_loss"] = Math.Min(final, losses.Min()),
+            ["gradient_evaluations"] = losses.Length, ["forward_passes"] = losses.Length * forwardPerStep,
+            ["forward_seconds"] = forward, ["backward_seconds"] = backward, ["optimizer_seconds"] = 0.01,
+            ["backward_share"] = backward / (forward + backward), ["wall_seconds"] = losses.Length * secondsPerStep,
+            ["silo"] = "s", ["device"] = "cpu:0", ["attempts"] = 1, ["history"] = history,
+        };
+    }
+
+    static JsonObject Results(params JsonObject[] trials) => new()
+    {
+        ["sweep"] = new JsonObject { ["id"] = "fixture-1", ["name"] = "fixture", ["status"] = "done", ["trial_count"] = trials.Length, ["metric"] = "final_loss" },
+        ["trials"] = new JsonArray([.. trials]),
+        ["leaderboard"] = new JsonArray([.. trials.OrderBy(t => (double)t["final_loss"]!).Select((t, i) => (JsonNode)new JsonObject
+        {
+            ["rank"] = i + 1, ["trial"] = (string)t["id"]!, ["optimizer"] = (string)t["config"]!["optimizer"]!,
+            ["final_loss"] = (double)t["final_loss"]!, ["status"] = (string)t["status"]!,
+        })]),
+    };
+
+    static ResultsFile Save(JsonObject results)
+    {
+        var path = Path.Combine(GridFiles.Folder(), "results.json");
+        File.WriteAllText(path, results.ToJsonString());
+        return ResultsFile.Load(path);
+    }
+
+    static JsonObject Fixture() => Results(
+        // adam reaches 0.5 at the start of step 5 (after 4 steps: 0.4 s, 4 gradients)
+        Trial("adam1", "adam", [10, 5, 2, 1, 0.5, 0.2], 0.1, forward: 1, backward: 3),
+        // sgd reaches 0.5 at the start of step 8 (after 7 steps: 1.4 s)
+        Trial("sgd1", "sgd", [10, 8, 6, 4, 2, 1, 0.8, 0.5], 0.2, forward: 1, backward: 1, finalLoss: 0.5),
+        // keep-stepping reaches it at the start of step 3: 2 gradients, but 1.0 s (slower than adam, faster than sgd)
+        Trial("ks1", "keep-stepping", [10, 1, 0.4, 0.1], 0.5, forward: 4, backward: 1, forwardPerStep: 10),
+        // keep-vaulting never reaches it
+        Trial("kv1", "keep-vaulting", [10, 9, 8], 0.05, forward: 2, backward: 1),
+        // newton: after one step at its best
+        Trial("newton1", "newton", [25, 0.25, 0.25], 0.01, forward: 0.1, backward: 0.2, finalLoss: 0.25));
+
+    [Fact]
+    public void The_report_tests_the_posts_claims_with_the_results_numbers()
+    {
+        var results = Save(Fixture());
+        // The default target: the largest final loss of completed adam and sgd trials (sgd's 0.5; adam's is 0.1).
+        Assert.Equal(0.5, Report.DefaultTarget(results));
+        var report = Report.Render(results, Report.DefaultTarget(results));
+
+        // Backward share over adam and sgd: (3 + 1) / (1 + 3 + 1 + 1).
+        Assert.Contains($"took **{(4.0 / 6 * 100).ToString("F1", CultureInfo.InvariantCulture)}%** of forward plus backward time (4.00 s of 6.00 s; per trial 50.0% to 75.0%)", report);
+        Assert.Contains("The post measured about 80%: here the backward pass is a smaller share", report);
+        Assert.Contains("their backward share was 20.0% to 33.3%", report);
+
+        Assert.Contains("| `newton1` | {\"kind\":\"linear\",\"seed\":0} | completed | 25 | 0.25 | 0.25 | yes |", report);
+
+        Assert.Contains("Target loss: **0.5**", report);
+        Assert.Contains("- adam: fastest in time 0.40 s (`adam1`), fewest gradient evaluations 4 (`adam1`)", report);
+        Assert.Contains("- sgd: fastest in time 1.40 s (`sgd1`), fewest gradient evaluations 7 (`sgd1`)", report);
+        Assert.Contains("| keep-stepping lr=0.01 variant=seed | `ks1` | 1.00 | 2 | no | yes | yes | yes |", report);
+        Assert.Contains("| keep-vaulting lr=0.01 variant=seed | `kv1` | not reached | not reached | no | no | no | no |", report);
+        Assert.Contains("**0 of 2** K-optimizer trials reached the target before both baselines in wall-clock time, **1 of 2** with fewer gradient evaluations", report);
+
+        // The leaderboard shows results.json's ranks and final losses.
+        Assert.Contains("| 2 | `adam1` | adam lr=0.01 | completed | 0.1 | 6 | 0.60 | 75.0% |", report);
+        Assert.Contains("| 5 | `kv1` | keep-vaulting lr=0.01 variant=seed | completed | 4 | 3 | 0.15 | 33.3% |", report);
+
+        // A given target changes the race: at 0.1 only adam (after 5 steps) and keep-stepping (after 3) get there.
+        var strict = Report.Render(results, 0.1);
+        Assert.Contains("- sgd: never reached it", strict);
+        Assert.Contains("| keep-stepping lr=0.01 variant=seed | `ks1` | 1.50 | 3 | no | yes | yes | yes |", strict);
+    }
+
+    [Fact]
+    public void Without_baselines_or_newton_the_report_says_so()
+    {
+        var report = Report.Render(Save(Results(Trial("ks1", "keep-stepping", [1, 0.5], 0.1, 1, 1))), null);
+        Assert.Contains("No Adam or SGD trial measured its forward and backward time", report);
+        Assert.Contains("No `newton` trial in this sweep.", report);
+        Assert.Contains("No target loss", report);
+    }
+
+    [Fact]
+    public void Figures_are_valid_png_and_svg_files_that_change_with_the_data()
+    {
+        var first = Save(Fixture());
+        var firstDir = Path.GetDirectoryName(first.Path)!;
+        var files = Figures.Draw(first, firstDir);
+        Assert.Equal(6, files.Count);
+        foreach (var name in Figures.Names)
+        {
+            var png = File.ReadAllBytes(Path.Combine(firstDir, name + ".png"));
+            Assert.Equal(new byte[] { 0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A }, png[..8]);
+            Assert.Equal(1400, System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(png.AsSpan(16, 4)));
+            Assert.Equal(700, System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(png.AsSpan(20, 4)));
+            var svg = XDocument.Load(Path.Combine(firstDir, name + ".svg"));
+            Assert.Equal("svg", svg.Root!.Name.LocalName);
+        }
+        Assert.Contains("adam lr=0.01", File.ReadAllText(Path.Combine(firstDir, "loss_vs_time.svg")));
+        Assert.Empty(Directory.GetFiles(firstDir, "*.tmp*"));
+
+        var changed = Fixture();
+        changed["trials"]![0]!["history"]![3]!["loss"] = 1e-6;
+        changed["trials"]![1]!["backward_share"] = 0.9;
+        var second = Save(changed);
+        var secondDir = Path.GetDirectoryName(second.Path)!;
+        Figures.Draw(second, secondDir);
+        Assert.NotEqual(File.ReadAllBytes(Path.Combine(firstDir, "loss_vs_time.png")), File.ReadAllBytes(Path.Combine(secondDir, "loss_vs_time.png")));
+        Assert.NotEqual(File.ReadAllBytes(Path.Combine(firstDir, "backward_share.png")), File.ReadAllBytes(Path.Combine(secondDir, "backward_share.png")));
+    }
+
+    [Fact]
+    public void A_file_that_is_not_a_results_file_is_named()
+    {
+        var path = GridFiles.Write("{\"sweep\": {}}", name: "results.json");
+        Assert.Contains("not a Descent results.json", Assert.Throws<ReportInputException>(() => ResultsFile.Load(path)).Message);
+        Assert.Contains("no such file", Assert.Throws<ReportInputException>(() => ResultsFile.Load(path + ".missing")).Message);
+    }
+}
