@@ -1,4 +1,5 @@
 using Descent.Grains.Devices;
+using Descent.Grains.Telemetry;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 
@@ -8,9 +9,10 @@ public static class DescentSiloBuilderExtensions
 {
     /// <summary>Descent's silo services: the device inventory (configured by <paramref name="devices"/>).
     /// Grain storage named <see cref="Sweeps.SweepStorage.Name"/> must be added by the host.</summary>
-    public static ISiloBuilder AddDescent(this ISiloBuilder builder, Action<DeviceOptions>? devices = null)
+    public static ISiloBuilder AddDescent(this ISiloBuilder builder, Action<DeviceOptions>? devices = null, Action<TracingOptions>? tracing = null)
     {
         builder.Services.AddOptions<DeviceOptions>().Configure(o => devices?.Invoke(o));
+        builder.Services.AddOptions<TracingOptions>().Configure(o => tracing?.Invoke(o));
         builder.Services.AddSingleton<DeviceInventory>();
         builder.Services.AddHostedService<DeviceDiscovery>();
         return builder;

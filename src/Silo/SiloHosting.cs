@@ -20,9 +20,12 @@ public static class SiloHosting
 
         // Running trials get this long to hand themselves back when the silo is asked to stop.
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(60));
+        builder.Services.AddSiloTelemetry();
         builder.UseOrleans(silo =>
         {
             silo.Configure<ClusterOptions>(o => (o.ClusterId, o.ServiceId) = (settings.ClusterId, settings.ServiceId));
+            // Trace context flows with grain calls (the trial spans' parent, the sweep span, is passed explicitly).
+            silo.AddActivityPropagation();
             switch (settings.Clustering)
             {
                 case "localhost":
@@ -44,6 +47,10 @@ public static class SiloHosting
                 o.CpuSlots = settings.Devices.CpuSlots;
                 o.TrialsPerDevice = settings.Devices.TrialsPerDevice;
                 o.UseCuda = settings.Devices.UseCuda;
+            }, o =>
+            {
+                o.FirstSteps = settings.Tracing.FirstSteps;
+                o.EveryStep = settings.Tracing.EveryStep;
             });
         });
         return builder;

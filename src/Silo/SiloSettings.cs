@@ -1,3 +1,4 @@
+using Descent.Grains.Telemetry;
 using Descent.Grains.Devices;
 using Microsoft.Extensions.Configuration;
 
@@ -27,6 +28,9 @@ public sealed class SiloSettings
 
     public DeviceOptions Devices { get; set; } = new();
 
+    /// <summary>Which steps of a trial get spans: the first <c>FirstSteps</c>, then every <c>EveryStep</c>-th.</summary>
+    public TracingOptions Tracing { get; set; } = new();
+
     static readonly string[] Clusterings = ["localhost"];
     static readonly string[] Storages = ["memory", "process"];
 
@@ -44,6 +48,8 @@ public sealed class SiloSettings
         foreach (var (name, port) in new[] { ("SiloPort", (int?)SiloPort), ("GatewayPort", GatewayPort), ("PrimarySiloPort", PrimarySiloPort) })
             if (port is { } p && (p < 1 || p > 65535)) problems.Add($"Descent:{name} = {p}: expected a port between 1 and 65535");
         if (Devices.CpuSlots is < 1) problems.Add($"Descent:Devices:CpuSlots = {Devices.CpuSlots}: must be at least 1");
+        if (Tracing.FirstSteps < 0) problems.Add($"Descent:Tracing:FirstSteps = {Tracing.FirstSteps}: must be 0 or more");
+        if (Tracing.EveryStep < 0) problems.Add($"Descent:Tracing:EveryStep = {Tracing.EveryStep}: must be 0 or more (0: no step spans after the first ones)");
         if (Devices.TrialsPerDevice < 1) problems.Add($"Descent:Devices:TrialsPerDevice = {Devices.TrialsPerDevice}: must be at least 1");
         return problems;
     }

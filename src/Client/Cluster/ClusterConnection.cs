@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using Descent.Silo;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -83,6 +84,10 @@ public sealed class ClusterConnection : IAsyncDisposable
     {
         // An empty builder: no appsettings.json or environment of the working folder changes what the client does.
         var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
+        // ...except OpenTelemetry's standard variables, which the exporters read from configuration.
+        builder.Configuration.AddInMemoryCollection(Environment.GetEnvironmentVariables().Cast<System.Collections.DictionaryEntry>()
+            .Where(e => ((string)e.Key).StartsWith("OTEL_", StringComparison.Ordinal))
+            .Select(e => new KeyValuePair<string, string?>((string)e.Key, (string?)e.Value)));
         // The log is for --verbose: what goes wrong is reported by the command itself, and a silo that stops while
         // trials run (a second Ctrl-C) logs errors that are expected then.
         builder.Logging.AddSimpleConsole(o => o.SingleLine = true)
@@ -109,6 +114,7 @@ public sealed class ClusterConnection : IAsyncDisposable
             builder.UseOrleansClient(client =>
             {
                 client.UseConnectionRetryFilter(retries.ShouldRetry);
+                client.AddActivityPropagation();
                 client.UseStaticClustering([.. target.Gateways]);
                 client.Configure<ClusterOptions>(o => (o.ClusterId, o.ServiceId) = (target.ClusterId, target.ServiceId));
                 client.Configure<GatewayOptions>(o => o.GatewayListRefreshPeriod = TimeSpan.FromSeconds(10));

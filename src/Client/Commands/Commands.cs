@@ -5,6 +5,9 @@ using Descent.Client.Cluster;
 using Descent.Client.Grid;
 using Descent.Client.Output;
 using Descent.Client.Reports;
+using Descent.Contracts;
+using Descent.Silo;
+using System.Diagnostics;
 using Descent.Contracts.Sweeps;
 using Descent.Contracts.Trials;
 using Spectre.Console;
@@ -27,6 +30,8 @@ static class Actions
         CheckOutDirectory(o.Out);
         var plan = GridFile.Load(o.Grid, o.MaxTrials);
         using var signals = new CancelSignals();
+        // Flushed (disposed) last, after the embedded silo has stopped and flushed the trial spans.
+        using var tracer = TelemetryExport.StartClient(orleans: !o.Target.Embedded);
         var sweepId = SweepIds.New(plan.Name);
         Console.Error.WriteLine($"descent-client: sweep \"{plan.Name}\" ({sweepId}): {plan.Trials.Count} trials on the {o.Target.Describe}");
         ClusterConnection connection;
@@ -42,9 +47,21 @@ static class Actions
         await using (connection)
         {
             var coordinator = connection.Grains.GetGrain<ISweepCoordinatorGrain>(sweepId);
-            var first = await coordinator.Start(plan.ToSweepSpec());
-            var live = !o.Json && Views.LiveProgress;
-            var end = await new SweepFollower(coordinator, plan, o.Target.Describe, live).Follow(first, signals.Token);
+            SweepSnapshot end;
+            using (var span = DescentTelemetry.Client.StartActivity("sweep", ActivityKind.Client))
+            {
+                span?.SetTag("descent.sweep.id", sweepId);
+                span?.SetTag("descent.sweep.name", plan.Name);
+                span?.SetTag("descent.sweep.method", plan.Method);
+                span?.SetTag("descent.sweep.trials", plan.Trials.Count);
+                span?.SetTag("descent.cluster", o.Target.Describe);
+                var first = await coordinator.Start(plan.ToSweepSpec(), DescentTelemetry.TraceParent(span));
+                var live = !o.Json && Views.LiveProgress;
+                end = await new SweepFollower(coordinator, plan, o.Target.Describe, live).Follow(first, signals.Token);
+                span?.SetTag("descent.sweep.status", end.Status.ToString().ToLowerInvariant());
+                foreach (var state in new[] { TrialState.Completed, TrialState.Diverged, TrialState.Failed, TrialState.Cancelled })
+                    span?.SetTag($"descent.sweep.{state.ToString().ToLowerInvariant()}", end.Count(state));
+            }
             var results = await Fetch(connection, plan, end);
             var (directory, saved) = Save(o.Out, results);
             Report(results, o.Json, o.Top);

@@ -8,7 +8,8 @@ namespace Descent.Contracts.Sweeps;
 public interface ISweepCoordinatorGrain : IGrainWithStringKey
 {
     /// <summary>Accepts the sweep and starts placing trials; submitting the same sweep again changes nothing.</summary>
-    Task<SweepSnapshot> Start(SweepSpec spec);
+    /// <param name="traceParent">The W3C trace context of the client's sweep span: every trial span becomes its child.</param>
+    Task<SweepSnapshot> Start(SweepSpec spec, string? traceParent = null);
     /// <summary>Only reads, so it interleaves with the sweep's transitions instead of waiting behind them (and
     /// they do not wait behind its queries to running trials).</summary>
     [AlwaysInterleave]

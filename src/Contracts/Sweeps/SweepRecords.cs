@@ -161,7 +161,8 @@ public sealed record TrialAssignment(
     [property: Id(0)] string SweepId,
     [property: Id(1)] string TrialId,
     [property: Id(2)] TrialSpec Spec,
-    [property: Id(3)] int Attempt);
+    [property: Id(3)] int Attempt,
+    [property: Id(4)] string? TraceParent = null);
 
 /// <summary>A trial a silo accepted: running on <see cref="Slot"/>, or (null) next in line for the silo's first
 /// free device, so that a device never waits for a round trip to the coordinator.</summary>

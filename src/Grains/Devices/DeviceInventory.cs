@@ -23,8 +23,15 @@ public sealed class DeviceOptions
 /// This silo's device slots, discovered at start, and which trial holds each. A slot is claimed by the silo
 /// worker for one trial and released by that trial when it ends; a claim never succeeds on a held slot.
 /// </summary>
-public sealed class DeviceInventory
+public sealed class DeviceInventory : IDisposable
 {
+    // One gauge for every inventory of this process (a test cluster runs several silos in one process).
+    static readonly System.Collections.Concurrent.ConcurrentDictionary<DeviceInventory, string> Live = new();
+    static readonly System.Diagnostics.Metrics.ObservableGauge<int> Busy = Descent.Contracts.DescentTelemetry.Meter.CreateObservableGauge(
+        "descent.devices.busy",
+        () => Live.Select(i => new System.Diagnostics.Metrics.Measurement<int>(i.Key.Slots.Count - i.Key.Free, new KeyValuePair<string, object?>("descent.silo", i.Value))),
+        "{device}", "Device slots holding a trial");
+
     readonly Lock _lock = new();
     readonly string?[] _holders;
 
@@ -50,6 +57,7 @@ public sealed class DeviceInventory
         Slots = [.. devices.SelectMany(d => Enumerable.Range(0, o.TrialsPerDevice).Select(_ => d))
             .Select((d, i) => new DeviceSlot(address, i, d.Device, o.TrialsPerDevice == 1 ? d.Name : $"{d.Name}#{i % o.TrialsPerDevice}"))];
         _holders = new string?[Slots.Count];
+        Live[this] = address;
         log.LogInformation("Silo {Silo} offers {Count} device slot(s): {Slots}", address, Slots.Count, string.Join(", ", Slots.Select(s => s.Name)));
     }
 
@@ -84,6 +92,8 @@ public sealed class DeviceInventory
             if (IsLocal(slot) && _holders[slot.Index] == trialKey) _holders[slot.Index] = null;
         }
     }
+
+    public void Dispose() => Live.TryRemove(this, out _);
 
     bool IsLocal(DeviceSlot slot) => slot.Index < Slots.Count && Slots[slot.Index].Silo == slot.Silo;
 }

@@ -1,3 +1,5 @@
+using Descent.Contracts;
+using System.Diagnostics;
 using Descent.Contracts.Sweeps;
 using Descent.Contracts.Trials;
 using Microsoft.Extensions.Logging;
@@ -14,6 +16,8 @@ public sealed class SweepState
     [Id(3)] public DateTimeOffset? FinishedAt { get; set; }
     /// <summary>Trials in submission order.</summary>
     [Id(4)] public List<TrialEntry> Trials { get; set; } = [];
+    /// <summary>The client's sweep span (W3C trace context), parent of every trial span.</summary>
+    [Id(5)] public string? TraceParent { get; set; }
 }
 
 [GenerateSerializer, Alias("descent.trial-entry")]
@@ -67,7 +71,7 @@ public sealed class SweepCoordinatorGrain(
         return Task.CompletedTask;
     }
 
-    public async Task<SweepSnapshot> Start(SweepSpec spec)
+    public async Task<SweepSnapshot> Start(SweepSpec spec, string? traceParent = null)
     {
         if (state.State.Spec is { } existing)
         {
@@ -79,6 +83,7 @@ public sealed class SweepCoordinatorGrain(
         if (problems.Count > 0) throw new SpecException(problems);
 
         state.State.Spec = spec;
+        state.State.TraceParent = traceParent ?? DescentTelemetry.TraceParent(Activity.Current);
         state.State.Status = SweepStatus.Running;
         state.State.StartedAt = DateTimeOffset.UtcNow;
         var seen = new HashSet<string>();
@@ -216,7 +221,7 @@ public sealed class SweepCoordinatorGrain(
         {
             var queued = state.State.Trials.Where(t => t.State == TrialState.Queued && t.Silo is null).Take(OfferBatch).ToList();
             if (queued.Count == 0) break;
-            var offer = queued.Select(t => new TrialAssignment(Id, t.Id, state.State.Spec!.Trials[t.Index], t.Attempts + 1)).ToList();
+            var offer = queued.Select(t => new TrialAssignment(Id, t.Id, state.State.Spec!.Trials[t.Index], t.Attempts + 1, state.State.TraceParent)).ToList();
             IReadOnlyList<Placement> placed;
             try
             {

@@ -1,8 +1,10 @@
 using Descent.Contracts.Sweeps;
 using Descent.Contracts.Trials;
 using Descent.Grains.Devices;
+using Descent.Grains.Telemetry;
 using Descent.Grains.Training;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 using Orleans.Concurrency;
 using Orleans.Runtime;
 
@@ -15,7 +17,8 @@ namespace Descent.Grains.Sweeps;
 /// On a graceful silo shutdown it stops the trainer and hands the trial back to be placed elsewhere.
 /// </summary>
 [Orleans.Placement.PreferLocalPlacement]
-public sealed class TrialGrain(DeviceInventory devices, ILocalSiloDetails silo, IGrainFactory grains, ILogger<TrialGrain> log)
+public sealed class TrialGrain(DeviceInventory devices, ILocalSiloDetails silo, IGrainFactory grains, IOptions<TracingOptions> tracing,
+    ILogger<TrialGrain> log)
     : Grain, ITrialGrain
 {
     TrialAssignment? _assignment;
@@ -43,7 +46,9 @@ public sealed class TrialGrain(DeviceInventory devices, ILocalSiloDetails silo, 
         (_assignment, _slot, _last, _ended, _handingBack, _startedAt) = (assignment, slot, null, null, false, DateTimeOffset.UtcNow);
         _cancel = new CancellationTokenSource();
         var token = _cancel.Token;
-        _run = TrialThread.Run(() => Trainer.Run(assignment.Spec, slot.Device, step => Volatile.Write(ref _last, step), token), key);
+        var steps = tracing.Value.Steps;
+        _run = TrialThread.Run(() => TrialTelemetry.Run(assignment, slot,
+            () => Trainer.Run(assignment.Spec, slot.Device, step => Volatile.Write(ref _last, step), token, steps)), key);
         _watch = ReportWhenDone(_run);
         DelayDeactivation(TimeSpan.FromDays(7)); // idle collection must not take a running trial
         return Task.FromResult(true);

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Descent.Contracts;
 using Descent.Contracts.Trials;
 using Descent.Grains.Training.Optimizers;
 using Descent.Grains.Training.Tasks;
@@ -17,9 +18,10 @@ public static class Trainer
 {
     /// <param name="device">"cpu" or "cuda:N".</param>
     /// <param name="onStep">Called after every outer step, on this thread.</param>
-    public static TrialResult Run(TrialSpec spec, string device = "cpu", Action<StepRecord>? onStep = null, CancellationToken cancellation = default)
+    public static TrialResult Run(TrialSpec spec, string device = "cpu", Action<StepRecord>? onStep = null, CancellationToken cancellation = default,
+        StepTracing? tracing = null)
     {
-        var run = new TrialRun(onStep);
+        var run = new TrialRun(onStep, tracing ?? StepTracing.Default);
         try
         {
             spec.Validate();
@@ -43,8 +45,9 @@ public static class Trainer
     }
 
     /// <summary>The clocks and counters of one trial.</summary>
-    sealed class TrialRun(Action<StepRecord>? onStep)
+    sealed class TrialRun(Action<StepRecord>? onStep, StepTracing tracing)
     {
+        bool _traced; // this step has spans: its probes get theirs
         readonly long _start = Stopwatch.GetTimestamp();
         readonly List<StepRecord> _history = [];
         long _forwardTicks, _backwardTicks, _optimizerTicks, _forwardPasses, _gradientEvaluations;
@@ -64,25 +67,37 @@ public static class Trainer
                     return ended;
 
                 using var scope = NewDisposeScope();
+                // Spans (when something listens and the step is sampled): step > forward, backward, optimizer > probe.
+                using var stepSpan = tracing.Traces(step) ? DescentTelemetry.Silo.StartActivity("step") : null;
+                _traced = stepSpan is not null;
+                stepSpan?.SetTag("descent.step", step);
+                var span = Span("forward");
                 var t0 = Stopwatch.GetTimestamp();
                 var loss = problem.Loss();
                 var value = loss.item<float>(); // copies to the host: the device has finished the forward pass
                 _forwardTicks += Stopwatch.GetTimestamp() - t0;
                 _forwardPasses++;
+                span?.Dispose();
+                stepSpan?.SetTag("descent.loss", value);
                 if (Ends(value, budget, step) is { } end)
                     return end;
 
+                span = Span("backward");
                 t0 = Stopwatch.GetTimestamp();
                 optimizer.Backward(loss);
                 Devices.Synchronize(device);
                 _backwardTicks += Stopwatch.GetTimestamp() - t0;
                 _gradientEvaluations++;
+                span?.Dispose();
 
+                span = Span("optimizer");
                 var probeTicksBefore = _forwardTicks;
                 t0 = Stopwatch.GetTimestamp();
                 known = optimizer.Step(value, Probe);
                 Devices.Synchronize(device);
                 _optimizerTicks += Stopwatch.GetTimestamp() - t0 - (_forwardTicks - probeTicksBefore);
+                span?.Dispose();
+                _traced = false;
 
                 var record = new StepRecord(step, value, Elapsed(_start), _forwardPasses, _gradientEvaluations);
                 _history.Add(record);
@@ -102,8 +117,11 @@ public static class Trainer
         }
 
         /// <summary>A loss-only forward pass, counted and timed as forward.</summary>
+        Activity? Span(string name) => _traced ? DescentTelemetry.Silo.StartActivity(name) : null;
+
         float Probe()
         {
+            using var span = Span("probe");
             var t0 = Stopwatch.GetTimestamp();
             float value;
             using (no_grad())
@@ -136,4 +154,14 @@ public static class Trainer
         static double Seconds(long ticks) => (double)ticks / Stopwatch.Frequency;
         static double Elapsed(long since) => Seconds(Stopwatch.GetTimestamp() - since);
     }
+}
+
+/// <summary>Which outer steps of a trial get spans (a 1000-step trial must not drown the trace): the first
+/// <see cref="FirstSteps"/>, then every <see cref="Every"/>-th (0: none after the first). The trial span always
+/// carries the exact totals. Silo settings <c>Descent:Tracing:FirstSteps</c> and <c>Descent:Tracing:EveryStep</c>.</summary>
+public sealed record StepTracing(int FirstSteps = 10, int Every = 100)
+{
+    public static readonly StepTracing Default = new();
+
+    public bool Traces(int step) => step <= FirstSteps || (Every > 0 && step % Every == 0);
 }

@@ -22,7 +22,12 @@ sealed class RunningProcess : IDisposable
         _process.BeginErrorReadLine();
     }
 
-    public static RunningProcess Start(string assembly, string workingDirectory, params string[] args)
+    public static RunningProcess Start(string assembly, string workingDirectory, params string[] args) =>
+        Launch(assembly, workingDirectory, null, args);
+
+    /// <summary>Starts <paramref name="assembly"/> with <paramref name="environment"/> added to a clean environment
+    /// (no cluster or telemetry variables of the machine running the tests).</summary>
+    public static RunningProcess Launch(string assembly, string workingDirectory, IReadOnlyDictionary<string, string>? environment, params string[] args)
     {
         var info = new ProcessStartInfo(Dotnet, [Path.Combine(AppContext.BaseDirectory, assembly), .. args])
         {
@@ -31,8 +36,10 @@ sealed class RunningProcess : IDisposable
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        info.Environment.Remove("DESCENT_CLUSTER");
-        info.Environment.Remove("DESCENT_CLUSTER_ID");
+        foreach (var name in info.Environment.Keys.Where(k => k.StartsWith("DESCENT", StringComparison.Ordinal) || k.StartsWith("OTEL_", StringComparison.Ordinal)).ToList())
+            info.Environment.Remove(name);
+        foreach (var (name, value) in environment ?? new Dictionary<string, string>())
+            info.Environment[name] = value;
         return new RunningProcess(new Process { StartInfo = info });
     }
 

@@ -1,0 +1,81 @@
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
+using Descent.Contracts;
+using Descent.Contracts.Sweeps;
+using Descent.Contracts.Trials;
+using Descent.Grains.Training;
+
+namespace Descent.Grains.Telemetry;
+
+/// <summary>Which steps get spans; silo settings <c>Descent:Tracing:FirstSteps</c> and <c>Descent:Tracing:EveryStep</c>.</summary>
+public sealed class TracingOptions
+{
+    public int FirstSteps { get; set; } = StepTracing.Default.FirstSteps;
+    public int EveryStep { get; set; } = StepTracing.Default.Every;
+
+    public StepTracing Steps => new(FirstSteps, EveryStep);
+}
+
+/// <summary>A trial's span and metrics: the <c>trial</c> span (child of the client's sweep span) carries the
+/// configuration, where it ran, and the exact totals; the Descent meter counts trials by outcome and times them.</summary>
+public static class TrialTelemetry
+{
+    static readonly Counter<long> Started = DescentTelemetry.Meter.CreateCounter<long>("descent.trials.started", "{trial}", "Trials started on a device");
+    static readonly Counter<long> Completed = DescentTelemetry.Meter.CreateCounter<long>("descent.trials.completed", "{trial}", "Trials that ran until their budget ended them");
+    static readonly Counter<long> Diverged = DescentTelemetry.Meter.CreateCounter<long>("descent.trials.diverged", "{trial}", "Trials whose loss became NaN or infinite");
+    static readonly Counter<long> Failed = DescentTelemetry.Meter.CreateCounter<long>("descent.trials.failed", "{trial}", "Trials that could not run");
+    static readonly Counter<long> Cancelled = DescentTelemetry.Meter.CreateCounter<long>("descent.trials.cancelled", "{trial}", "Trials stopped on request");
+    static readonly Histogram<double> Duration = DescentTelemetry.Meter.CreateHistogram<double>("descent.trial.duration", "s", "Wall-clock time of a trial");
+    static readonly Counter<double> ForwardTime = DescentTelemetry.Meter.CreateCounter<double>("descent.trial.forward_time", "s", "Time in forward passes, probes included");
+    static readonly Counter<double> BackwardTime = DescentTelemetry.Meter.CreateCounter<double>("descent.trial.backward_time", "s", "Time in backward passes");
+
+    /// <summary>Runs <paramref name="train"/> (on the trial's own thread) inside the trial span.</summary>
+    public static TrialResult Run(TrialAssignment assignment, DeviceSlot slot, Func<TrialResult> train)
+    {
+        var spec = assignment.Spec;
+        var tags = new TagList { { "descent.optimizer", spec.Optimizer.Kind.Name() }, { "descent.device", slot.Name } };
+        Started.Add(1, tags);
+        using var span = DescentTelemetry.Silo.StartActivity("trial", ActivityKind.Internal, DescentTelemetry.ParentContext(assignment.TraceParent));
+        if (span is not null)
+        {
+            span.SetTag("descent.sweep.id", assignment.SweepId);
+            span.SetTag("descent.trial.id", assignment.TrialId);
+            span.SetTag("descent.attempt", assignment.Attempt);
+            span.SetTag("descent.configuration", spec.Optimizer.ToString());
+            span.SetTag("descent.optimizer", spec.Optimizer.Kind.Name());
+            span.SetTag("descent.task", spec.Task.Kind);
+            span.SetTag("descent.seed", spec.Seed);
+            span.SetTag("descent.budget.steps", spec.Budget.Steps);
+            span.SetTag("descent.silo", slot.Silo);
+            span.SetTag("descent.device", slot.Name);
+        }
+        var result = train();
+        var outcome = result.Status.ToString().ToLowerInvariant();
+        if (span is not null)
+        {
+            span.SetTag("descent.status", outcome);
+            span.SetTag("descent.final_loss", result.FinalLoss);
+            span.SetTag("descent.best_loss", result.BestLoss);
+            span.SetTag("descent.gradient_evaluations", result.GradientEvaluations);
+            span.SetTag("descent.forward_passes", result.ForwardPasses);
+            span.SetTag("descent.forward_seconds", result.ForwardSeconds);
+            span.SetTag("descent.backward_seconds", result.BackwardSeconds);
+            span.SetTag("descent.optimizer_seconds", result.OptimizerSeconds);
+            span.SetTag("descent.backward_share", result.BackwardShare);
+            span.SetTag("descent.wall_seconds", result.WallSeconds);
+            if (result.Status == TrialStatus.Failed) span.SetStatus(ActivityStatusCode.Error, result.Message);
+        }
+        tags.Add("descent.status", outcome);
+        (result.Status switch
+        {
+            TrialStatus.Completed => Completed,
+            TrialStatus.Diverged => Diverged,
+            TrialStatus.Failed => Failed,
+            _ => Cancelled,
+        }).Add(1, tags);
+        Duration.Record(result.WallSeconds, tags);
+        ForwardTime.Add(result.ForwardSeconds, tags);
+        BackwardTime.Add(result.BackwardSeconds, tags);
+        return result;
+    }
+}
