@@ -31,6 +31,12 @@ public static class SiloHosting
                 case "localhost":
                     var primary = settings.PrimarySiloPort is { } port ? new IPEndPoint(IPAddress.Loopback, port) : null;
                     silo.UseLocalhostClustering(settings.SiloPort, settings.GatewayPort, primary, settings.ServiceId, settings.ClusterId);
+                    if (settings.ListenOnAllInterfaces)
+                        silo.Configure<EndpointOptions>(o =>
+                        {
+                            o.SiloListeningEndpoint = new IPEndPoint(IPAddress.Any, settings.SiloPort);
+                            o.GatewayListeningEndpoint = new IPEndPoint(IPAddress.Any, settings.GatewayPort);
+                        });
                     break;
             }
             switch (settings.Storage)

@@ -26,6 +26,10 @@ public sealed class SiloSettings
     /// <summary>The primary silo's port for localhost clustering of several silos on one machine (null: this silo is the primary).</summary>
     public int? PrimarySiloPort { get; set; }
 
+    /// <summary>Listen on every interface instead of loopback only (in a container, whose ports are published),
+    /// still advertising loopback to localhost clustering.</summary>
+    public bool ListenOnAllInterfaces { get; set; }
+
     public DeviceOptions Devices { get; set; } = new();
 
     /// <summary>Which steps of a trial get spans: the first <c>FirstSteps</c>, then every <c>EveryStep</c>-th.</summary>
