@@ -14,6 +14,10 @@ public static class Figures
     public static readonly string[] Names = [LossVsTime, LossVsGradients, BackwardShare];
     const int Width = 1400, Height = 700;
 
+    /// <summary>A sans-serif face where the machine has one (DejaVu Sans on Debian), else ScottPlot's default.</summary>
+    static readonly string SansSerif = new[] { "DejaVu Sans", "Liberation Sans", "Arial" }
+        .FirstOrDefault(name => Fonts.GetTypeface(name, bold: false, italic: false) is { } face && face.FamilyName == name) ?? Fonts.Default;
+
     /// <summary>Draws the three figures into <paramref name="directory"/>; returns the files written.</summary>
     public static IReadOnlyList<string> Draw(ResultsFile results, string directory)
     {
@@ -72,7 +76,7 @@ public static class Figures
 
     static void Style(Plot plot, string title, ResultsFile results, string xLabel, string yLabel)
     {
-        plot.Font.Set(Fonts.Detect("DejaVu Sans"));
+        plot.Font.Set(SansSerif);
         plot.Title($"{results.Name}: {title}");
         plot.XLabel(xLabel);
         plot.YLabel(yLabel);

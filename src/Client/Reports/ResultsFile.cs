@@ -82,7 +82,7 @@ public sealed record ResultsFile(
         var settings = config.EnumerateObject()
             .Where(p => p.Name != "optimizer" && p.Value.ValueKind != JsonValueKind.Null)
             .OrderBy(p => p.Name == "variant")
-            .Select(p => $"{p.Name}={(p.Value.ValueKind == JsonValueKind.String ? p.Value.GetString() : p.Value.GetRawText())}");
+            .Select(p => $"{p.Name}={Setting(p.Value)}");
         var task = t.GetProperty("task");
         var history = t.GetProperty("history").EnumerateArray().Select(h => new HistoryPoint(
             h.GetProperty("step").GetInt32(), Number(h, "loss"), h.GetProperty("elapsed_seconds").GetDouble(),
@@ -101,6 +101,15 @@ public sealed record ResultsFile(
             task.GetRawText(),
             history);
     }
+
+    /// <summary>A setting as legends and tables show it: whole numbers as they are, others to four significant digits.</summary>
+    static string Setting(JsonElement value) => value.ValueKind switch
+    {
+        JsonValueKind.String => value.GetString()!,
+        JsonValueKind.Number when value.TryGetInt64(out var whole) => whole.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        JsonValueKind.Number => value.GetDouble().ToString("g4", System.Globalization.CultureInfo.InvariantCulture),
+        _ => value.GetRawText(),
+    };
 
     static double? Number(JsonElement e, string name) =>
         e.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Number ? v.GetDouble() : null;

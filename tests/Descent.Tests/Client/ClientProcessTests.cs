@@ -39,6 +39,9 @@ public class ClientProcessTests
         var (exit, stdout, stderr) = await RunningProcess.RunClient(folder, Timeout, "sweep", grid, "--out", "runs", "--slots", "2");
         Assert.True(exit == 0, $"exit {exit}\n{stdout}\n{stderr}");
         Assert.DoesNotContain("   at ", stderr);
+        // No OTEL_EXPORTER_OTLP_ENDPOINT: nothing exported, nothing said about it.
+        Assert.DoesNotContain("OpenTelemetry", stderr);
+        Assert.DoesNotContain("OTLP", stderr);
         foreach (var header in new[] { "rank", "configuration", "final loss", "gradients", "forward passes", "wall s", "backward share" })
             Assert.Contains(header, stdout);
         Assert.Contains("keep-stepping lr=0.01 max_steps=5 scale_i=0 variant=seed", stdout);

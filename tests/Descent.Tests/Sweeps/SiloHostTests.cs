@@ -57,11 +57,17 @@ public class SiloHostTests
     [Fact]
     public void Bad_settings_name_the_setting_and_the_value()
     {
-        var settings = new SiloSettings { Clustering = "zookeeper", Storage = "disk", GatewayPort = 70000, Devices = new() { CpuSlots = 0 } };
+        var settings = new SiloSettings
+        {
+            Clustering = "zookeeper", Storage = "disk", GatewayPort = 70000, Devices = new() { CpuSlots = 0 },
+            Tracing = new() { FirstSteps = -1, EveryStep = -5 },
+        };
         var e = Assert.Throws<SiloSettingsException>(() => Host.CreateApplicationBuilder().AddDescentSilo(settings));
         Assert.Contains("Descent:Clustering = \"zookeeper\"", e.Message);
         Assert.Contains("Descent:Storage = \"disk\"", e.Message);
         Assert.Contains("Descent:GatewayPort = 70000", e.Message);
         Assert.Contains("Descent:Devices:CpuSlots = 0", e.Message);
+        Assert.Contains("Descent:Tracing:FirstSteps = -1", e.Message);
+        Assert.Contains("Descent:Tracing:EveryStep = -5", e.Message);
     }
 }
