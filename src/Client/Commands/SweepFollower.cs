@@ -70,7 +70,7 @@ sealed class SweepFollower(ISweepCoordinatorGrain coordinator, SweepPlan plan, s
                 else snapshot = await coordinator.GetSnapshot();
                 failures = 0;
             }
-            catch (Exception e) when (e is not OperationCanceledException)
+            catch (Exception e)
             {
                 if (++failures >= MaxFailures)
                     throw new ClusterLostException($"lost contact with the cluster while following sweep {snapshot.Id}: {e.Message}");
@@ -81,7 +81,8 @@ sealed class SweepFollower(ISweepCoordinatorGrain coordinator, SweepPlan plan, s
             if (cancelSentAt is { } sent && _clock.Elapsed - sent > CancelGrace) return snapshot;
             try
             {
-                await Task.Delay(Poll, cancelSentAt is null ? cancelRequested : CancellationToken.None);
+                // Until Ctrl-C, a delay that Ctrl-C ends; after it, a plain one (also while the cancel is retried).
+                await Task.Delay(Poll, cancelRequested.IsCancellationRequested ? CancellationToken.None : cancelRequested);
             }
             catch (OperationCanceledException)
             {

@@ -89,13 +89,10 @@ static class Fields
         switch (field.Type)
         {
             case FieldType.Integer:
-                if (value.ValueKind == JsonValueKind.Number && value.TryGetInt64(out var whole))
-                {
-                    if (whole is >= int.MinValue and <= int.MaxValue || field.Name == "seed") return whole;
-                    error = $"must be at most {int.MaxValue}";
-                    return null;
-                }
-                error = value.ValueKind == JsonValueKind.Number ? "must be a whole number" : $"must be a whole number, not {Kind(value)}";
+                if (!TryWhole(value, out var whole, out error)) return null;
+                var (min, max) = field.Name == "seed" ? (long.MinValue, MaxSeed) : (int.MinValue, int.MaxValue);
+                if (whole >= min && whole <= max) return whole;
+                error = whole < min ? $"must be at least {min}" : $"must be at most {max}";
                 return null;
             case FieldType.Number:
                 if (value.ValueKind == JsonValueKind.Number && value.TryGetDouble(out var number) && double.IsFinite(number)) return number;
@@ -106,6 +103,32 @@ static class Fields
                 error = $"must be a string, not {Kind(value)}";
                 return null;
         }
+    }
+
+    /// <summary>Seeds stay below 2^53, where every whole number is exact in JSON readers, and sums of a seed and
+    /// a repeat index cannot overflow.</summary>
+    public const long MaxSeed = 1L << 53;
+
+    /// <summary>A whole number, also written as <c>1e3</c> or <c>1000.0</c>; otherwise a message saying what it is.</summary>
+    public static bool TryWhole(JsonElement value, out long whole, out string? error)
+    {
+        error = null;
+        whole = 0;
+        if (value.ValueKind != JsonValueKind.Number)
+        {
+            error = $"must be a whole number, not {Kind(value)}";
+            return false;
+        }
+        if (value.TryGetInt64(out whole)) return true;
+        if (value.TryGetDouble(out var d) && double.IsFinite(d) && Math.Floor(d) == d && Math.Abs(d) <= MaxSeed)
+        {
+            whole = (long)d;
+            return true;
+        }
+        error = double.TryParse(value.GetRawText(), System.Globalization.NumberStyles.Float, CultureInfo.InvariantCulture, out var big) && Math.Floor(big) == big
+            ? "is too large"
+            : "must be a whole number";
+        return false;
     }
 
     public static string Kind(JsonElement value) => value.ValueKind switch
@@ -140,6 +163,11 @@ static class Fields
                 yield break;
             case "path":
                 var path = (string)value;
+                if (path.Contains('\0'))
+                {
+                    yield return "must not contain a NUL character";
+                    yield break;
+                }
                 if (path.Length > 0 && !File.Exists(Path.GetFullPath(path, baseDirectory)))
                     yield return $"no such file (looked for {Path.GetFullPath(path, baseDirectory)})";
                 break;

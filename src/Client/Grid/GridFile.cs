@@ -17,7 +17,8 @@ public static class GridFile
     static readonly JsonDocumentOptions DocumentOptions = new()
     {
         CommentHandling = JsonCommentHandling.Skip,
-        AllowDuplicateProperties = false,
+        // Duplicate keys are found by JsonPositions, which knows where they are.
+        AllowDuplicateProperties = true,
     };
 
     public static SweepPlan Load(string path, int maxTrials = DefaultMaxTrials)
@@ -46,6 +47,11 @@ public static class GridFile
         if (Encoding.UTF8.GetString(utf8).Trim().Length == 0)
             throw new GridException(path, [new("file", Quote(path), "is empty; a grid file is a JSON object (see examples/grid.json)")]);
 
+        if (!System.Text.Unicode.Utf8.IsValid(utf8))
+        {
+            var (line, column) = JsonPositions.Locate(utf8, FirstInvalidByte(utf8));
+            throw new GridException(path, [new("file", Quote(path), "is not UTF-8 text (save it as UTF-8)", line, column)]);
+        }
         JsonDocument document;
         try
         {
@@ -53,15 +59,36 @@ public static class GridFile
         }
         catch (JsonException e)
         {
+            // BytePositionInLine counts bytes; the column counts characters, as editors do.
+            var lineStart = 0;
+            for (var line = 0; line < (e.LineNumber ?? 0); line++)
+                lineStart = Array.IndexOf(utf8, (byte)'\n', lineStart) + 1;
+            var bytes = (int)Math.Min(e.BytePositionInLine ?? 0, utf8.Length - lineStart);
             throw new GridException(path, [new("file", Quote(path), $"is not valid JSON: {SyntaxMessage(e)}",
-                (int)(e.LineNumber ?? 0) + 1, (int)(e.BytePositionInLine ?? 0) + 1)]);
+                (int)(e.LineNumber ?? 0) + 1, Encoding.UTF8.GetCharCount(utf8, lineStart, bytes) + 1)]);
         }
         using (document)
         {
             var positions = new JsonPositions(utf8, new JsonReaderOptions { CommentHandling = JsonCommentHandling.Skip });
+            if (positions.InvalidText is { } invalid)
+                throw new GridException(path, [new("file", Quote(path), "has a string that is not valid text (a lone UTF-16 surrogate such as \\uD800)",
+                    invalid.Line, invalid.Column)]);
+            if (positions.Duplicates.Count > 0)
+                throw new GridException(path, positions.Duplicates.Select(d => new GridProblem(d.Path, null, "is given twice; give each key once", d.Line, d.Column)));
             var name = Path.GetFileNameWithoutExtension(path);
-            return new GridReader(document.RootElement, positions, path, baseDirectory, maxTrials, name).Read();
+            return new GridReader(document.RootElement, positions, path, baseDirectory, maxTrials, name.Length > 0 ? name : "sweep").Read();
         }
+    }
+
+    static int FirstInvalidByte(byte[] utf8)
+    {
+        var offset = 0;
+        while (offset < utf8.Length)
+        {
+            if (System.Text.Rune.DecodeFromUtf8(utf8.AsSpan(offset), out _, out var consumed) != System.Buffers.OperationStatus.Done) return offset;
+            offset += consumed;
+        }
+        return offset;
     }
 
     static string SyntaxMessage(JsonException e)
@@ -120,6 +147,7 @@ sealed class GridReader(JsonElement root, JsonPositions positions, string path, 
     readonly Dictionary<OptimizerKind, List<Domain>> _perOptimizer = [];
     string _method = "grid";
     string _taskKind = Fields.Synthetic;
+    bool _taskKindKnown; // false: task fields are not checked against a kind (that would only repeat the kind's problem)
 
     public SweepPlan Read()
     {
@@ -132,7 +160,7 @@ sealed class GridReader(JsonElement root, JsonPositions positions, string path, 
             if (!TopKeys.Contains(property.Name)) UnknownKey(property.Name, property.Name, TopKeys, "key");
 
         var name = Text("name") ?? defaultName;
-        if (name.Trim().Length == 0) Problem("name", root.GetProperty("name"), "must not be empty");
+        if (name.Trim().Length == 0 && root.TryGetProperty("name", out var given)) Problem("name", given, "must not be empty");
         _method = Text("method") ?? "grid";
         if (!Methods.Contains(_method))
             Problem("method", root.GetProperty("method"), Fields.Unknown("method", _method, Methods));
@@ -220,6 +248,7 @@ sealed class GridReader(JsonElement root, JsonPositions positions, string path, 
             return;
         }
         _taskKind = kind.GetString()!;
+        _taskKindKnown = true;
         foreach (var property in task.EnumerateObject())
         {
             if (property.Name == "kind") continue;
@@ -228,6 +257,11 @@ sealed class GridReader(JsonElement root, JsonPositions positions, string path, 
             {
                 var known = Fields.All.Where(f => f.Section == FieldSection.Task && f.AppliesTo(_taskKind)).Select(f => f.Name).Append("kind");
                 UnknownKey("task." + property.Name, property.Name, known, $"field of {_taskKind} tasks");
+                continue;
+            }
+            if (_fixed.Any(f => f.Field == field))
+            {
+                Problem("task." + property.Name, null, $"{field.Name} is given twice in task");
                 continue;
             }
             if (Value(field, property.Value, "task." + property.Name) is { } value) _fixed.Add((field, value));
@@ -248,6 +282,11 @@ sealed class GridReader(JsonElement root, JsonPositions positions, string path, 
             if (field is not { Section: FieldSection.Budget })
             {
                 UnknownKey("budget." + property.Name, property.Name, Fields.All.Where(f => f.Section == FieldSection.Budget).Select(f => f.Name), "budget field");
+                continue;
+            }
+            if (_fixed.Any(f => f.Field == field))
+            {
+                Problem("budget." + property.Name, null, $"{field.Name} is given twice in budget");
                 continue;
             }
             if (Value(field, property.Value, "budget." + property.Name) is { } value) _fixed.Add((field, value));
@@ -285,9 +324,13 @@ sealed class GridReader(JsonElement root, JsonPositions positions, string path, 
         // A target-based metric without its own target ranks against the budget's target loss.
         target ??= _fixed.Where(f => f.Field.Name == "target_loss").Select(f => (double?)f.Value).FirstOrDefault();
         metric = new RankMetric(kind, target);
+        var sweptTarget = root.TryGetProperty("parameters", out var p) && p.ValueKind == JsonValueKind.Object
+            && (p.TryGetProperty("target_loss", out _) || p.TryGetProperty("budget.target_loss", out _));
         foreach (var problem in metric.Problems())
             Problem(problem.Field, element.TryGetProperty("target", out var v) ? v : null,
-                problem.Message + (target is null ? " (metric.target, or budget.target_loss)" : ""));
+                problem.Message + (target is not null ? ""
+                    : sweptTarget ? " (give metric.target: budget.target_loss is swept, so it cannot stand in for it)"
+                    : " (metric.target, or budget.target_loss)"));
         return metric;
     }
 
@@ -329,6 +372,11 @@ sealed class GridReader(JsonElement root, JsonPositions positions, string path, 
             if (!OptimizerNames.TryParse(property.Name, out var kind))
             {
                 UnknownKey(where, property.Name, Enum.GetValues<OptimizerKind>().Select(k => k.Name()), "optimizer");
+                continue;
+            }
+            if (_perOptimizer.ContainsKey(kind))
+            {
+                Problem(where, null, $"{kind.Name()} is given twice in per_optimizer");
                 continue;
             }
             if (!optimizers.Contains(kind))
@@ -379,7 +427,7 @@ sealed class GridReader(JsonElement root, JsonPositions positions, string path, 
                 Problem(where, property.Value, "per_optimizer sets parameters of one optimizer; the optimizers themselves are swept in parameters.optimizer");
                 continue;
             }
-            if (field.Section == FieldSection.Task && !field.AppliesTo(_taskKind))
+            if (field.Section == FieldSection.Task && _taskKindKnown && !field.AppliesTo(_taskKind))
             {
                 Problem(where, null, $"not a field of {_taskKind} tasks (those are {string.Join(", ", Fields.All.Where(f => f.Section == FieldSection.Task && f.AppliesTo(_taskKind)).Select(f => f.Name))})");
                 continue;
@@ -420,6 +468,10 @@ sealed class GridReader(JsonElement root, JsonPositions positions, string path, 
                         : $"has {string.Join(" and ", forms)}; give only one");
                     return null;
                 }
+                if (forms[0] != "distribution")
+                    foreach (var bound in new[] { "min", "max" })
+                        if (element.TryGetProperty(bound, out var stray))
+                            Problem($"{where}.{bound}", stray, $"{bound} goes with a distribution, not with \"{forms[0]}\"");
                 if (forms[0] == "value")
                 {
                     if (Value(field, element.GetProperty("value"), where + ".value") is { } value) domain.Values.Add(value);
@@ -577,10 +629,18 @@ sealed class GridReader(JsonElement root, JsonPositions positions, string path, 
     {
         var config = PlannedTrial.OptimizerConfig(spec.Optimizer);
         foreach (var domain in swept)
-            if (config.All(c => c.Key != domain.Field.Name)) config.Add(new(domain.Field.Name, draft.Get(domain.Field.Name)));
+            if (config.All(c => c.Key != domain.Field.Name)) config.Add(new(domain.Field.Name, AsRun(domain.Field.Name, draft, spec)));
         if (repeated && config.All(c => c.Key != "seed")) config.Add(new("seed", spec.Seed));
         return config;
     }
+
+    /// <summary>A swept value as the trial runs it: CSV paths absolute, model names in lower case.</summary>
+    static object? AsRun(string name, TrialDraft draft, TrialSpec spec) => (name, spec.Task) switch
+    {
+        ("path", CsvTaskSpec csv) => csv.Path,
+        ("model", CsvTaskSpec csv) => csv.Model.ToString().ToLowerInvariant(),
+        _ => draft.Get(name),
+    };
 
     // ---- reading helpers and problems ----
 
@@ -595,17 +655,17 @@ sealed class GridReader(JsonElement root, JsonPositions positions, string path, 
     int? Whole(string key, int? fallback, int min)
     {
         if (!root.TryGetProperty(key, out var value)) return fallback;
-        if (value.ValueKind != JsonValueKind.Number || !value.TryGetInt32(out var n))
+        if (!Fields.TryWhole(value, out var n, out var error))
         {
-            Problem(key, value, "must be a whole number");
+            Problem(key, value, error!);
             return null;
         }
-        if (n < min)
+        if (n < min || n > int.MaxValue)
         {
-            Problem(key, value, $"must be at least {min}");
+            Problem(key, value, n < min ? $"must be at least {min}" : $"must be at most {int.MaxValue}");
             return null;
         }
-        return n;
+        return (int)n;
     }
 
     void UnknownKey(string where, string key, IEnumerable<string> known, string what)

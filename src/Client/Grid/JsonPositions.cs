@@ -9,6 +9,12 @@ sealed class JsonPositions
 {
     readonly Dictionary<string, (int Line, int Column)> _positions = new(StringComparer.Ordinal);
 
+    /// <summary>Keys given twice in one object: the path and the position of the second.</summary>
+    public List<(string Path, int Line, int Column)> Duplicates { get; } = [];
+
+    /// <summary>The first string that is not valid text (a lone UTF-16 surrogate such as <c>\uD800</c>).</summary>
+    public (int Line, int Column)? InvalidText { get; private set; }
+
     public JsonPositions(byte[] utf8, JsonReaderOptions options)
     {
         var lineStarts = new List<int> { 0 };
@@ -24,8 +30,11 @@ sealed class JsonPositions
             switch (reader.TokenType)
             {
                 case JsonTokenType.PropertyName:
-                    property = reader.GetString();
+                    property = Text(ref reader, utf8, lineStarts) ?? "?";
                     continue;
+                case JsonTokenType.String:
+                    Text(ref reader, utf8, lineStarts);
+                    break;
                 case JsonTokenType.EndObject:
                 case JsonTokenType.EndArray:
                     stack.Pop();
@@ -33,10 +42,33 @@ sealed class JsonPositions
             }
             var path = NextPath(stack, property);
             property = null;
-            _positions.TryAdd(path, Position(utf8, lineStarts, (int)reader.TokenStartIndex));
+            var position = Position(utf8, lineStarts, (int)reader.TokenStartIndex);
+            if (!_positions.TryAdd(path, position)) Duplicates.Add((path, position.Item1, position.Item2));
             if (reader.TokenType is JsonTokenType.StartObject) stack.Push((path, -1));
             else if (reader.TokenType is JsonTokenType.StartArray) stack.Push((path, 0));
         }
+    }
+
+    string? Text(ref Utf8JsonReader reader, byte[] utf8, List<int> lineStarts)
+    {
+        try
+        {
+            return reader.GetString();
+        }
+        catch (InvalidOperationException)
+        {
+            InvalidText ??= Position(utf8, lineStarts, (int)reader.TokenStartIndex);
+            return null;
+        }
+    }
+
+    /// <summary>Line and column (1-based, in characters) of a byte offset.</summary>
+    public static (int Line, int Column) Locate(byte[] utf8, int offset)
+    {
+        var lineStarts = new List<int> { 0 };
+        for (var i = 0; i < offset && i < utf8.Length; i++)
+            if (utf8[i] == (byte)'\n') lineStarts.Add(i + 1);
+        return Position(utf8, lineStarts, Math.Min(offset, utf8.Length));
     }
 
     static string NextPath(Stack<(string Path, int Next)> stack, string? property)

@@ -36,8 +36,9 @@ public class GridValidationTests
         Assert.Equal(32, problem.Column);
         Assert.StartsWith("line 3, column 32: file", problem.ToString());
 
-        var duplicate = One(Problems("{\"name\": \"a\", \"name\": \"b\"}"), "file");
-        Assert.Contains("not valid JSON", duplicate.Message);
+        var duplicate = One(Problems("{\"name\": \"a\", \"name\": \"b\"}"), "name");
+        Assert.Contains("given twice", duplicate.Message);
+        Assert.Equal((1, 23), (duplicate.Line, duplicate.Column));
 
         Assert.Contains("must be a JSON object", One(Problems("[1, 2]"), "file").Message);
     }
@@ -225,5 +226,92 @@ public class GridValidationTests
             """);
         Assert.Equal(["task.n_row", "method", "parameters.optimizer[1]", "parameters.lr[0]", "extra"], problems.Select(p => p.Field));
         Assert.All(problems, p => Assert.NotNull(p.Line));
+    }
+
+    [Fact]
+    public void Text_that_is_not_text_is_named_with_its_position()
+    {
+        var folder = Folder();
+        var bytes = "{\"name\": \"a\",\n \"task\": \"x\uFFFD\"}"u8.ToArray();
+        var broken = bytes.Select(b => b).ToList();
+        var at = Array.IndexOf(bytes, (byte)0xEF); // the replacement character's first byte: make it an invalid one
+        broken[at] = 0xFF;
+        File.WriteAllBytes(Path.Combine(folder, "latin1.json"), [.. broken]);
+        var invalid = One(Assert.Throws<GridException>(() => GridFile.Load(Path.Combine(folder, "latin1.json"))).Problems, "file");
+        Assert.Contains("not UTF-8", invalid.Message);
+        Assert.Equal((2, 12), (invalid.Line, invalid.Column));
+
+        var surrogate = One(Problems("{\"name\": \"\\uD800\"}"), "file");
+        Assert.Contains("lone UTF-16 surrogate", surrogate.Message);
+        Assert.Equal((1, 10), (surrogate.Line, surrogate.Column));
+
+        var nul = One(Problems(Grid("\"optimizer\": \"sgd\"", task: """{"kind": "csv", "path": "a\u0000b", "target": "y"}""")), "task.path");
+        Assert.Contains("NUL", nul.Message);
+    }
+
+    [Fact]
+    public void Columns_count_characters_and_duplicate_keys_are_placed()
+    {
+        var syntax = One(Problems("{\"name\": \"h\u00e9llo w\u00f6rld \u2603\u2603\u2603\", x}"), "file");
+        Assert.Equal((1, 29), (syntax.Line, syntax.Column));
+
+        var duplicate = One(Problems("{\n \"task\": {\"kind\": \"linear\", \"n_row\": 5, \"k\": 1},\n \"parameters\": {\"optimizer\": \"sgd\",\n   \"lr\": 0.1, \"lr\": 0.2}}"), "parameters.lr");
+        Assert.Contains("given twice", duplicate.Message);
+        Assert.Equal((4, 21), (duplicate.Line, duplicate.Column)); // where its second value is
+
+        var twice = Problems("""
+            {"task": {"kind": "linear", "n_row": 5, "task.n_row": 6, "k": 1}, "budget": {"steps": 3, "budget.steps": 4},
+             "parameters": {"optimizer": ["sgd", "adam"]}, "per_optimizer": {"sgd": {"steps": 5}, "SGD": {"steps": 6}}}
+            """);
+        Assert.Contains("given twice", One(twice, "task.task.n_row").Message);
+        Assert.Contains("given twice", One(twice, "budget.budget.steps").Message);
+        Assert.Contains("given twice", One(twice, "per_optimizer.SGD").Message);
+    }
+
+    [Fact]
+    public void Whole_numbers_may_be_written_as_decimals_and_seeds_stay_in_range()
+    {
+        var plan = Plan(Grid("\"optimizer\": \"keep-stepping\", \"max_steps\": [1e1, 20.0]", "\"repeats\": 2.0,"));
+        Assert.Equal([10, 10, 20, 20], plan.Trials.Select(t => t.Spec.Optimizer.MaxSteps));
+        var problems = Problems(Grid("\"optimizer\": \"keep-stepping\", \"max_steps\": [2.5, -3000000000, 1e30]"));
+        Assert.Contains("whole number", One(problems, "parameters.max_steps[0]").Message);
+        Assert.Contains("at least -2147483648", One(problems, "parameters.max_steps[1]").Message);
+        Assert.Contains("too large", One(problems, "parameters.max_steps[2]").Message);
+
+        var seeds = Problems(Grid("\"optimizer\": \"sgd\", \"seed\": {\"distribution\": \"int_uniform\", \"min\": 0, \"max\": 9223372036854775807}",
+            "\"method\": \"random\", \"trials\": 2,", """{"kind": "linear", "n_row": 5, "k": 1}"""));
+        Assert.Contains("at most 9007199254740992", One(seeds, "parameters.seed.max").Message);
+    }
+
+    [Fact]
+    public void Odd_but_harmless_files_and_follow_on_problems()
+    {
+        // A file named ".json" has no name to default to.
+        var folder = Folder();
+        var plan = GridFile.Load(Write(Grid("\"optimizer\": \"sgd\"").Replace("\"name\": \"t\", ", ""), folder, ".json"));
+        Assert.Equal("sweep", plan.Name);
+
+        var stray = Problems(Grid("\"optimizer\": \"sgd\", \"lr\": {\"values\": [0.1], \"min\": 5, \"max\": -1}"));
+        Assert.Contains("goes with a distribution", One(stray, "parameters.lr.min").Message);
+        Assert.Contains("goes with a distribution", One(stray, "parameters.lr.max").Message);
+
+        // An unknown kind is one problem, not one more per task field.
+        var kind = Problems("""{"task": {"kind": "tabular"}, "parameters": {"optimizer": "sgd", "target": ["y"]}}""");
+        Assert.Equal(["task.kind"], kind.Select(p => p.Field));
+
+        var swept = Problems(Grid("\"optimizer\": \"sgd\", \"target_loss\": [0.1, 0.2]", "\"metric\": {\"name\": \"time_to_target\"},"));
+        Assert.Contains("budget.target_loss is swept", One(swept, "metric.target").Message);
+    }
+
+    [Fact]
+    public void Swept_values_show_as_the_trials_run_them()
+    {
+        var folder = Folder();
+        File.WriteAllText(Path.Combine(folder, "data.csv"), "x,y\n1,2\n");
+        var plan = GridFile.Load(Write(Grid("\"optimizer\": \"sgd\", \"path\": [\"data.csv\"], \"model\": [\"MLP\"]",
+            task: """{"kind": "csv", "target": "y"}"""), folder));
+        var trial = Assert.Single(plan.Trials);
+        Assert.Equal(Path.Combine(folder, "data.csv"), Config(trial, "path"));
+        Assert.Equal("mlp", Config(trial, "model"));
     }
 }
