@@ -98,7 +98,8 @@ public sealed record ResultsFile(
             Number(t, "backward_seconds"),
             t.TryGetProperty("gradient_evaluations", out var g) && g.ValueKind == JsonValueKind.Number ? g.GetInt64() : null,
             Number(t, "wall_seconds"),
-            task.GetRawText(),
+            // "linear n_row=5000 k=5 noise=0.5 seed=0"
+            string.Join(" ", task.EnumerateObject().Select(p => p.Name == "kind" ? Setting(p.Value) : $"{p.Name}={Setting(p.Value)}")),
             history);
     }
 

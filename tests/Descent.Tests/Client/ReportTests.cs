@@ -80,7 +80,7 @@ public class ReportTests
         Assert.Contains("The post measured about 80%: here the backward pass is a smaller share", report);
         Assert.Contains("their backward share was 20.0% to 33.3%", report);
 
-        Assert.Contains("| `newton1` | {\"kind\":\"linear\",\"seed\":0} | completed | 25 | 0.25 | 0.25 | yes |", report);
+        Assert.Contains("| `newton1` | linear seed=0 | completed | 25 | 0.25 | 0.25 | yes |", report);
 
         Assert.Contains("Target loss: **0.5**", report);
         Assert.Contains("- adam: fastest in time 0.40 s (`adam1`), fewest gradient evaluations 4 (`adam1`)", report);
