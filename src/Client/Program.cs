@@ -103,6 +103,11 @@ static async Task<int> Run(Func<Task<int>> action)
         Console.Error.WriteLine($"descent-client: {e.Message}");
         return ExitCodes.BadInput;
     }
+    catch (Descent.Silo.SiloSettingsException e)
+    {
+        Console.Error.WriteLine($"descent-client: the embedded silo's settings (DESCENT__* variables): {e.Message}");
+        return ExitCodes.BadInput;
+    }
     catch (UsageException e)
     {
         Console.Error.WriteLine($"descent-client: {e.Message}");

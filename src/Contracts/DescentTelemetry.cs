@@ -20,7 +20,8 @@ public static class DescentTelemetry
     public const string MeterName = "Descent";
 
     /// <summary>Orleans' own activity sources and meter, exported next to Descent's.</summary>
-    public static readonly string[] OrleansSources = ["Microsoft.Orleans.Runtime", "Microsoft.Orleans.Application"];
+    public static readonly string[] OrleansSources =
+        ["Microsoft.Orleans.Runtime", "Microsoft.Orleans.Application", "Microsoft.Orleans.Storage", "Microsoft.Orleans.Lifecycle"];
     public const string OrleansMeter = "Microsoft.Orleans";
 
     public static readonly ActivitySource Client = new(ClientSource);

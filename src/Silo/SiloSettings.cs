@@ -35,6 +35,10 @@ public sealed class SiloSettings
     /// <summary>Which steps of a trial get spans: the first <c>FirstSteps</c>, then every <c>EveryStep</c>-th.</summary>
     public TracingOptions Tracing { get; set; } = new();
 
+    /// <summary>Export metrics over OTLP with the traces (when OTEL_EXPORTER_OTLP_ENDPOINT is set); off for a
+    /// backend that keeps traces only, such as Jaeger.</summary>
+    public bool ExportMetrics { get; set; } = true;
+
     static readonly string[] Clusterings = ["localhost"];
     static readonly string[] Storages = ["memory", "process"];
 

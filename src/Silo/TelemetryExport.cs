@@ -17,20 +17,21 @@ public static class TelemetryExport
     public const string EndpointVariable = "OTEL_EXPORTER_OTLP_ENDPOINT";
     public const string SiloService = "descent-silo", ClientService = "descent-client";
 
-    public static bool Enabled =>
-        !string.IsNullOrWhiteSpace(Environment.GetEnvironmentVariable(EndpointVariable))
-        || !string.IsNullOrWhiteSpace(Environment.GetEnvironmentVariable("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"));
+    /// <summary>Only the general endpoint switches export on: the client's exporter does not read the
+    /// signal-specific ones, and a sweep span sent elsewhere would leave the trial spans without their parent.</summary>
+    public static bool Enabled => !string.IsNullOrWhiteSpace(Environment.GetEnvironmentVariable(EndpointVariable));
 
     /// <summary>The silo's traces (trial spans and their steps, Orleans' calls) and metrics (Descent's meter,
     /// Orleans'), exported by providers that the host flushes when it stops.</summary>
-    public static IServiceCollection AddSiloTelemetry(this IServiceCollection services)
+    /// <param name="metrics">Export metrics too (off for a backend that keeps traces only, such as Jaeger).</param>
+    public static IServiceCollection AddSiloTelemetry(this IServiceCollection services, bool metrics = true)
     {
         if (!Enabled) return services;
-        services.AddOpenTelemetry()
+        var telemetry = services.AddOpenTelemetry()
             .ConfigureResource(r => r.AddService(SiloService))
-            .WithTracing(t => t.AddSource([DescentTelemetry.SiloSource, .. DescentTelemetry.OrleansSources]))
-            .WithMetrics(m => m.AddMeter(DescentTelemetry.MeterName, DescentTelemetry.OrleansMeter))
-            .UseOtlpExporter();
+            .WithTracing(t => t.AddSource([DescentTelemetry.SiloSource, .. DescentTelemetry.OrleansSources]));
+        if (metrics) telemetry.WithMetrics(m => m.AddMeter(DescentTelemetry.MeterName, DescentTelemetry.OrleansMeter));
+        telemetry.UseOtlpExporter();
         return services;
     }
 

@@ -97,16 +97,16 @@ public sealed class ClusterConnection : IAsyncDisposable
         builder.Services.AddSingleton<IHostLifetime, CommandLifetime>();
         if (target.Embedded)
         {
-            builder.AddDescentSilo(new SiloSettings
-            {
-                Clustering = "localhost",
-                Storage = "process",
-                ClusterId = target.ClusterId,
-                ServiceId = target.ServiceId,
-                SiloPort = FreePort(),
-                GatewayPort = FreePort(),
-                Devices = { CpuSlots = target.Slots },
-            });
+            // The embedded silo takes descent-silo's settings from DESCENT__* variables (Descent__Tracing__EveryStep,
+            // Descent__Devices__TrialsPerDevice, ...); where it listens and stores is its own.
+            var settings = EmbeddedSettings();
+            settings.Clustering = "localhost";
+            settings.Storage = "process";
+            (settings.ClusterId, settings.ServiceId) = (target.ClusterId, target.ServiceId);
+            (settings.SiloPort, settings.GatewayPort, settings.PrimarySiloPort) = (FreePort(), FreePort(), null);
+            settings.ListenOnAllInterfaces = false;
+            if (target.Slots is { } slots) settings.Devices.CpuSlots = slots;
+            builder.AddDescentSilo(settings);
         }
         var retries = new ConnectRetries();
         if (!target.Embedded)
@@ -139,6 +139,14 @@ public sealed class ClusterConnection : IAsyncDisposable
                 ? $"cannot start the embedded silo: {reason}"
                 : $"cannot reach the {target.Describe} (cluster id \"{target.ClusterId}\"): {reason}", e);
         }
+    }
+
+    static SiloSettings EmbeddedSettings()
+    {
+        var variables = Environment.GetEnvironmentVariables().Cast<System.Collections.DictionaryEntry>()
+            .Where(e => ((string)e.Key).StartsWith(SiloSettings.Section + "__", StringComparison.OrdinalIgnoreCase))
+            .Select(e => new KeyValuePair<string, string?>(((string)e.Key).Replace("__", ":"), (string?)e.Value));
+        return SiloSettings.From(new ConfigurationBuilder().AddInMemoryCollection(variables).Build());
     }
 
     static int FreePort()

@@ -8,6 +8,7 @@ using Descent.Client.Reports;
 using Descent.Contracts;
 using Descent.Silo;
 using System.Diagnostics;
+using OpenTelemetry.Trace;
 using Descent.Contracts.Sweeps;
 using Descent.Contracts.Trials;
 using Spectre.Console;
@@ -29,9 +30,9 @@ static class Actions
     {
         CheckOutDirectory(o.Out);
         var plan = GridFile.Load(o.Grid, o.MaxTrials);
-        using var signals = new CancelSignals();
         // Flushed (disposed) last, after the embedded silo has stopped and flushed the trial spans.
         using var tracer = TelemetryExport.StartClient(orleans: !o.Target.Embedded);
+        using var signals = new CancelSignals(beforeQuit: () => tracer?.ForceFlush(2000));
         var sweepId = SweepIds.New(plan.Name);
         Console.Error.WriteLine($"descent-client: sweep \"{plan.Name}\" ({sweepId}): {plan.Trials.Count} trials on the {o.Target.Describe}");
         ClusterConnection connection;
@@ -55,9 +56,17 @@ static class Actions
                 span?.SetTag("descent.sweep.method", plan.Method);
                 span?.SetTag("descent.sweep.trials", plan.Trials.Count);
                 span?.SetTag("descent.cluster", o.Target.Describe);
-                var first = await coordinator.Start(plan.ToSweepSpec(), DescentTelemetry.TraceParent(span));
-                var live = !o.Json && Views.LiveProgress;
-                end = await new SweepFollower(coordinator, plan, o.Target.Describe, live).Follow(first, signals.Token);
+                try
+                {
+                    var first = await coordinator.Start(plan.ToSweepSpec(), DescentTelemetry.TraceParent(span));
+                    var live = !o.Json && Views.LiveProgress;
+                    end = await new SweepFollower(coordinator, plan, o.Target.Describe, live).Follow(first, signals.Token);
+                }
+                catch (Exception e)
+                {
+                    span?.SetStatus(ActivityStatusCode.Error, e.Message);
+                    throw;
+                }
                 span?.SetTag("descent.sweep.status", end.Status.ToString().ToLowerInvariant());
                 foreach (var state in new[] { TrialState.Completed, TrialState.Diverged, TrialState.Failed, TrialState.Cancelled })
                     span?.SetTag($"descent.sweep.{state.ToString().ToLowerInvariant()}", end.Count(state));
@@ -280,14 +289,17 @@ public static class SweepIds
 }
 
 /// <summary>Ctrl-C and SIGTERM: the first asks the sweep to cancel (running trials stop, finished results are
-/// written); the second quits at once with exit code 130 (results already on disk stay whole).</summary>
+/// written); the second quits at once with exit code 130 (results already on disk stay whole; the client's spans
+/// are flushed, an embedded silo's running trials are not).</summary>
 sealed class CancelSignals : IDisposable
 {
     readonly CancellationTokenSource _cancel = new();
     readonly PosixSignalRegistration[] _registrations;
+    readonly Action? _beforeQuit;
 
-    public CancelSignals()
+    public CancelSignals(Action? beforeQuit = null)
     {
+        _beforeQuit = beforeQuit;
         _registrations = [PosixSignalRegistration.Create(PosixSignal.SIGINT, Handle), PosixSignalRegistration.Create(PosixSignal.SIGTERM, Handle)];
     }
 
@@ -299,6 +311,7 @@ sealed class CancelSignals : IDisposable
         if (_cancel.IsCancellationRequested)
         {
             Console.Error.WriteLine("descent-client: quitting without waiting for running trials");
+            _beforeQuit?.Invoke();
             Environment.Exit(ExitCodes.Cancelled);
         }
         _cancel.Cancel();

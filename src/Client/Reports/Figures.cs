@@ -36,10 +36,9 @@ public static class Figures
         var drawn = 0;
         foreach (var trial in results.Trials)
         {
-            // The loss at the start of step k+1, at the time (or count) when step k ended, as the post plots it.
-            var points = trial.History.Where(p => p.Loss is > 0 && double.IsFinite(p.Loss.Value)).ToList();
+            var points = Points(trial, x);
             if (points.Count == 0) continue;
-            var line = plot.Add.ScatterLine(points.Select(x).ToArray(), points.Select(p => Math.Log10(p.Loss!.Value)).ToArray());
+            var line = plot.Add.ScatterLine(points.Select(p => p.X).ToArray(), points.Select(p => Math.Log10(p.Loss)).ToArray());
             line.LegendText = Label(trial);
             line.LineWidth = 2;
             line.Color = palette.GetColor(drawn++);
@@ -53,6 +52,18 @@ public static class Figures
         Style(plot, title, results, xLabel, "mean squared error (log scale)");
         if (drawn == 0) plot.Add.Annotation("no trial recorded a positive, finite loss");
         return plot;
+    }
+
+    /// <summary>A trial's curve: the loss at the start of step k+1 (history[k]) where step k ended (history[k-1]; the
+    /// start, 0, for the first), then the final loss where the last step ended. Only positive, finite losses (log
+    /// scale). The post's loop pairs each loss with the time after the following step: one step later than here.</summary>
+    internal static List<(double X, double Loss)> Points(TrialOutcome trial, Func<HistoryPoint, double> x)
+    {
+        var points = new List<(double X, double? Loss)>();
+        for (var k = 0; k < trial.History.Count; k++)
+            points.Add((k == 0 ? 0 : x(trial.History[k - 1]), trial.History[k].Loss));
+        if (trial.History.Count > 0) points.Add((x(trial.History[^1]), trial.FinalLoss));
+        return [.. points.Where(p => p.Loss is > 0 && double.IsFinite(p.Loss.Value)).Select(p => (p.X, p.Loss!.Value))];
     }
 
     static Plot SharePlot(ResultsFile results)

@@ -134,8 +134,9 @@ public static class Report
             var before = t.History.Count > 0 ? t.History[0].Loss : null;
             var after = t.History.Count > 1 ? t.History[1].Loss : t.FinalLoss;
             var best = t.History.Select(h => h.Loss).Append(t.FinalLoss).Where(l => l is not null).Select(l => l!.Value).DefaultIfEmpty(double.NaN).Min();
-            var oneStep = after is { } a && double.IsFinite(best) && a <= best * (1 + 1e-6) + 1e-12;
-            md.AppendLine($"| `{t.Id}` | {t.Task.Replace("|", "\\|")} | {t.Status} | {Number(before)} | {Number(after)} | {Number(best)} | {(oneStep ? "yes" : "no")} |");
+            var oneStep = t.History.Count == 0 ? "n/a (no step)"
+                : after is { } a && double.IsFinite(best) && a <= best * (1 + 1e-6) + 1e-12 ? "yes" : "no";
+            md.AppendLine($"| `{t.Id}` | {t.Task.Replace("|", "\\|")} | {t.Status} | {Number(before)} | {Number(after)} | {Number(best)} | {oneStep} |");
         }
         md.AppendLine();
         md.AppendLine("\"yes\": the loss after the first step is the lowest the trial reached (within 1e-6 relative), so no later step improved on it.");
@@ -156,6 +157,13 @@ public static class Report
         if (k.Count == 0)
         {
             md.AppendLine("No KeepStepping or KeepVaulting trial in this sweep.");
+            md.AppendLine();
+            return;
+        }
+        var present = Baselines.Where(b => results.Trials.Any(t => t.Optimizer == b)).ToList();
+        if (present.Count == 0)
+        {
+            md.AppendLine("Neither Adam nor SGD is in this sweep: there is no baseline to race.");
             md.AppendLine();
             return;
         }
@@ -181,8 +189,9 @@ public static class Report
             foreach (var name in Baselines)
             {
                 var best = baselines[name];
-                bool? time = reached is null ? false : best.Time is null ? (results.Trials.Any(x => x.Optimizer == name) ? true : null) : reached.Value.Seconds < best.Time.Value.Seconds;
-                bool? gradients = reached is null ? false : best.Gradients is null ? (results.Trials.Any(x => x.Optimizer == name) ? true : null) : reached.Value.Gradients < best.Gradients.Value.Gradients;
+                var inSweep = present.Contains(name);
+                bool? time = !inSweep ? null : reached is null ? false : best.Time is null || reached.Value.Seconds < best.Time.Value.Seconds;
+                bool? gradients = !inSweep ? null : reached is null ? false : best.Gradients is null || reached.Value.Gradients < best.Gradients.Value.Gradients;
                 cells.Add(Mark(time));
                 cells.Add(Mark(gradients));
                 allTime &= time != false;
@@ -194,7 +203,7 @@ public static class Report
                 + $"{(reached is null ? "not reached" : reached.Value.Gradients.ToString(CultureInfo.InvariantCulture))} | {string.Join(" | ", cells)} |");
         }
         md.AppendLine();
-        md.AppendLine($"**{beatTime} of {k.Count}** K-optimizer trials reached the target before both baselines in wall-clock time, "
+        md.AppendLine($"**{beatTime} of {k.Count}** K-optimizer trials reached the target before {(present.Count == 2 ? "both baselines" : $"the {present[0]} baseline (the only one in this sweep)")} in wall-clock time, "
             + $"**{beatGradients} of {k.Count}** with fewer gradient evaluations. "
             + "(\"yes\": strictly earlier than the fastest trial of that baseline; a baseline that never reached the target is beaten by any trial that did; \"n/a\": baseline not in the sweep.)");
         md.AppendLine();

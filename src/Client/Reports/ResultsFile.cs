@@ -29,8 +29,8 @@ public sealed record TrialOutcome(
         for (var k = 0; k < History.Count; k++)
             if (History[k].Loss is { } loss && loss <= target)
                 return k == 0 ? (0, 0) : (History[k - 1].ElapsedSeconds, History[k - 1].GradientEvaluations);
-        if (FinalLoss is { } final && final <= target && History.Count > 0)
-            return (History[^1].ElapsedSeconds, History[^1].GradientEvaluations);
+        if (FinalLoss is { } final && final <= target)
+            return History.Count > 0 ? (History[^1].ElapsedSeconds, History[^1].GradientEvaluations) : (0, 0);
         return null;
     }
 }
@@ -69,7 +69,7 @@ public sealed record ResultsFile(
             return new ResultsFile(path, sweep.GetProperty("id").GetString()!, sweep.GetProperty("name").GetString()!,
                 sweep.GetProperty("status").GetString()!, metric, Number(sweep, "metric_target"), trials, rows);
         }
-        catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException)
+        catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException or FormatException)
         {
             throw new ReportInputException($"results = \"{path}\": not a Descent results.json ({e.Message})");
         }

@@ -35,8 +35,11 @@ public sealed record RankMetric(
             if (step.Loss <= target)
                 return Kind == MetricKind.TimeToTarget ? PreviousElapsed(result, step) : step.GradientEvaluations - 1;
         // The target may be met by the final loss, after the last step.
-        if (result.FinalLoss <= target && result.History.Count > 0)
+        if (result.FinalLoss <= target)
+        {
+            if (result.History.Count == 0) return 0; // met before any step
             return Kind == MetricKind.TimeToTarget ? result.History[^1].ElapsedSeconds : result.History[^1].GradientEvaluations;
+        }
         return null;
     }
 

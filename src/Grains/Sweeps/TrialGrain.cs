@@ -48,7 +48,8 @@ public sealed class TrialGrain(DeviceInventory devices, ILocalSiloDetails silo, 
         var token = _cancel.Token;
         var steps = tracing.Value.Steps;
         _run = TrialThread.Run(() => TrialTelemetry.Run(assignment, slot,
-            () => Trainer.Run(assignment.Spec, slot.Device, step => Volatile.Write(ref _last, step), token, steps)), key);
+            () => Trainer.Run(assignment.Spec, slot.Device, step => Volatile.Write(ref _last, step), token, steps),
+            () => Volatile.Read(ref _handingBack)), key);
         _watch = ReportWhenDone(_run);
         DelayDeactivation(TimeSpan.FromDays(7)); // idle collection must not take a running trial
         return Task.FromResult(true);

@@ -9,6 +9,9 @@ static class TrialThread
         var done = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
         var thread = new Thread(() =>
         {
+            // A new thread inherits the caller's activity (Orleans' span of the Start call); the trial span gets
+            // its parent explicitly (the sweep span) instead.
+            System.Diagnostics.Activity.Current = null;
             try { done.SetResult(body()); }
             catch (Exception e) { done.SetException(e); }
         })

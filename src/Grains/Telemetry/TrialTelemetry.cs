@@ -25,12 +25,15 @@ public static class TrialTelemetry
     static readonly Counter<long> Diverged = DescentTelemetry.Meter.CreateCounter<long>("descent.trials.diverged", "{trial}", "Trials whose loss became NaN or infinite");
     static readonly Counter<long> Failed = DescentTelemetry.Meter.CreateCounter<long>("descent.trials.failed", "{trial}", "Trials that could not run");
     static readonly Counter<long> Cancelled = DescentTelemetry.Meter.CreateCounter<long>("descent.trials.cancelled", "{trial}", "Trials stopped on request");
+    static readonly Counter<long> HandedBack = DescentTelemetry.Meter.CreateCounter<long>("descent.trials.handed_back", "{trial}",
+        "Trial attempts stopped because their silo shut down (placed again elsewhere, counted again as started)");
     static readonly Histogram<double> Duration = DescentTelemetry.Meter.CreateHistogram<double>("descent.trial.duration", "s", "Wall-clock time of a trial");
     static readonly Counter<double> ForwardTime = DescentTelemetry.Meter.CreateCounter<double>("descent.trial.forward_time", "s", "Time in forward passes, probes included");
     static readonly Counter<double> BackwardTime = DescentTelemetry.Meter.CreateCounter<double>("descent.trial.backward_time", "s", "Time in backward passes");
 
     /// <summary>Runs <paramref name="train"/> (on the trial's own thread) inside the trial span.</summary>
-    public static TrialResult Run(TrialAssignment assignment, DeviceSlot slot, Func<TrialResult> train)
+    /// <param name="handedBack">After training: was the attempt stopped because the silo shuts down (not on request)?</param>
+    public static TrialResult Run(TrialAssignment assignment, DeviceSlot slot, Func<TrialResult> train, Func<bool> handedBack)
     {
         var spec = assignment.Spec;
         var tags = new TagList { { "descent.optimizer", spec.Optimizer.Kind.Name() }, { "descent.device", slot.Name } };
@@ -50,7 +53,8 @@ public static class TrialTelemetry
             span.SetTag("descent.device", slot.Name);
         }
         var result = train();
-        var outcome = result.Status.ToString().ToLowerInvariant();
+        var back = result.Status == TrialStatus.Cancelled && handedBack();
+        var outcome = back ? "handed_back" : result.Status.ToString().ToLowerInvariant();
         if (span is not null)
         {
             span.SetTag("descent.status", outcome);
@@ -66,7 +70,7 @@ public static class TrialTelemetry
             if (result.Status == TrialStatus.Failed) span.SetStatus(ActivityStatusCode.Error, result.Message);
         }
         tags.Add("descent.status", outcome);
-        (result.Status switch
+        (back ? HandedBack : result.Status switch
         {
             TrialStatus.Completed => Completed,
             TrialStatus.Diverged => Diverged,

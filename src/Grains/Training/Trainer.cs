@@ -71,32 +71,38 @@ public static class Trainer
                 using var stepSpan = tracing.Traces(step) ? DescentTelemetry.Silo.StartActivity("step") : null;
                 _traced = stepSpan is not null;
                 stepSpan?.SetTag("descent.step", step);
-                var span = Span("forward");
-                var t0 = Stopwatch.GetTimestamp();
-                var loss = problem.Loss();
-                var value = loss.item<float>(); // copies to the host: the device has finished the forward pass
-                _forwardTicks += Stopwatch.GetTimestamp() - t0;
-                _forwardPasses++;
-                span?.Dispose();
+                Tensor loss;
+                float value;
+                using (Span("forward"))
+                {
+                    var t0 = Stopwatch.GetTimestamp();
+                    loss = problem.Loss();
+                    value = loss.item<float>(); // copies to the host: the device has finished the forward pass
+                    _forwardTicks += Stopwatch.GetTimestamp() - t0;
+                    _forwardPasses++;
+                }
                 stepSpan?.SetTag("descent.loss", value);
                 if (Ends(value, budget, step) is { } end)
                     return end;
 
-                span = Span("backward");
-                t0 = Stopwatch.GetTimestamp();
-                optimizer.Backward(loss);
-                Devices.Synchronize(device);
-                _backwardTicks += Stopwatch.GetTimestamp() - t0;
-                _gradientEvaluations++;
-                span?.Dispose();
+                using (Span("backward"))
+                {
+                    var t0 = Stopwatch.GetTimestamp();
+                    optimizer.Backward(loss);
+                    Devices.Synchronize(device);
+                    _backwardTicks += Stopwatch.GetTimestamp() - t0;
+                    _gradientEvaluations++;
+                }
 
-                span = Span("optimizer");
-                var probeTicksBefore = _forwardTicks;
-                t0 = Stopwatch.GetTimestamp();
-                known = optimizer.Step(value, Probe);
-                Devices.Synchronize(device);
-                _optimizerTicks += Stopwatch.GetTimestamp() - t0 - (_forwardTicks - probeTicksBefore);
-                span?.Dispose();
+                // A step that throws (Newton's diverged solve) still ends its spans: each phase is a using block.
+                using (Span("optimizer"))
+                {
+                    var probeTicksBefore = _forwardTicks;
+                    var t0 = Stopwatch.GetTimestamp();
+                    known = optimizer.Step(value, Probe);
+                    Devices.Synchronize(device);
+                    _optimizerTicks += Stopwatch.GetTimestamp() - t0 - (_forwardTicks - probeTicksBefore);
+                }
                 _traced = false;
 
                 var record = new StepRecord(step, value, Elapsed(_start), _forwardPasses, _gradientEvaluations);

@@ -93,10 +93,22 @@ public class ReportTests
         Assert.Contains("| 2 | `adam1` | adam lr=0.01 | completed | 0.1 | 6 | 0.60 | 75.0% |", report);
         Assert.Contains("| 5 | `kv1` | keep-vaulting lr=0.01 variant=seed | completed | 4 | 3 | 0.15 | 33.3% |", report);
 
-        // A given target changes the race: at 0.1 only adam (after 5 steps) and keep-stepping (after 3) get there.
+        // A given target changes the race: at 0.1 only adam (its final loss, after 6 steps) and keep-stepping (after 3) get there.
         var strict = Report.Render(results, 0.1);
         Assert.Contains("- sgd: never reached it", strict);
         Assert.Contains("| keep-stepping lr=0.01 variant=seed | `ks1` | 1.50 | 3 | no | yes | yes | yes |", strict);
+    }
+
+    [Fact]
+    public void A_curve_puts_each_loss_where_the_step_before_it_ended_and_ends_with_the_final_loss()
+    {
+        var results = Save(Fixture());
+        var ks = results.Trials.Single(t => t.Id == "ks1"); // losses 10, 1, 0.4, 0.1; steps of 0.5 s; final 0.05
+        Assert.Equal([(0, 10), (0.5, 1), (1.0, 0.4), (1.5, 0.1), (2.0, 0.05)], Figures.Points(ks, p => p.ElapsedSeconds));
+        Assert.Equal([(0, 10), (1, 1), (2, 0.4), (3, 0.1), (4, 0.05)], Figures.Points(ks, p => p.GradientEvaluations));
+        // The report's "reached 0.5 after 1.00 s and 2 gradients" is where the curve first drops to 0.5 or below.
+        Assert.Equal((1.0, 2L), ks.Reached(0.5));
+        Assert.Equal((0, 0L), ks.Reached(10));
     }
 
     [Fact]

@@ -78,13 +78,15 @@ public class TracingTests
     {
         using var receiver = new OtlpReceiver();
         var folder = Folder();
-        using var client = RunningProcess.Launch("descent-client.dll", folder, receiver.Environment, "sweep", Write(Grid, folder), "--out", "runs");
+        // The embedded silo reads descent-silo's settings from DESCENT__* variables.
+        var environment = new Dictionary<string, string>(receiver.Environment) { ["DESCENT__TRACING__FIRSTSTEPS"] = "3", ["DESCENT__TRACING__EVERYSTEP"] = "10" };
+        using var client = RunningProcess.Launch("descent-client.dll", folder, environment, "sweep", Write(Grid, folder), "--out", "runs");
         var exit = await client.Exit(Timeout);
         Assert.True(exit == 0, $"exit {exit}\n{client.Out}\n{client.Err}");
         // Everything arrived by the time the process exited: no waiting here.
         var spans = receiver.Spans;
-        // 30 steps, default sampling: the first 10 steps, then every 100th (none).
-        AssertTree(spans, TrialsById(Path.Combine(folder, "runs")), [.. Enumerable.Range(1, 10)]);
+        // 30 steps, the first 3 and then every 10th.
+        AssertTree(spans, TrialsById(Path.Combine(folder, "runs")), [1, 2, 3, 10, 20, 30]);
         Assert.Contains(receiver.Metrics, m => m == ("descent-silo", "descent.trials.completed"));
         Assert.Contains(receiver.Metrics, m => m == ("descent-silo", "descent.trial.duration"));
         Assert.Contains(receiver.Metrics, m => m.Service == "descent-silo" && m.Metric.StartsWith("orleans", StringComparison.Ordinal));
