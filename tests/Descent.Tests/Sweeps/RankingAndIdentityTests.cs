@@ -49,6 +49,11 @@ public class RankingAndIdentityTests
         var time = LeaderboardGrain.Rank(new RankMetric(MetricKind.TimeToTarget, 1), [never, slow, fast]);
         Assert.Equal([2.0, 4.0, null], time.Rows.Select(r => r.MetricValue));
         Assert.Contains(new RankMetric(MetricKind.TimeToTarget).Problems(), p => p.Field == "metric.target");
+
+        // A trial whose loss met the target before any step (a target loss in the budget ends it there) spent nothing.
+        var already = Record("already", TrialStatus.Completed, 0.5);
+        Assert.Equal(0.0, new RankMetric(MetricKind.GradientsToTarget, 1).ValueOf(already.Result));
+        Assert.Equal(0.0, new RankMetric(MetricKind.TimeToTarget, 1).ValueOf(already.Result));
     }
 
     [Fact]
