@@ -257,4 +257,28 @@ public class ClientProcessTests
         Assert.Equal(2, exit);
         Assert.Contains("sweep id = \"no-such-sweep\": no such sweep", stderr);
     }
+
+    [Fact]
+    public async Task On_a_terminal_the_progress_is_a_live_view_of_the_running_trials()
+    {
+        // script(1) gives the client a pseudo-terminal, as a user's shell would.
+        var folder = Folder();
+        var grid = Write(Quick.Replace("\"steps\": 20", "\"steps\": 400"), folder);
+        var dotnet = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host && File.Exists(host) ? host : "dotnet";
+        var command = $"stty cols 140; exec {dotnet} {Path.Combine(AppContext.BaseDirectory, "descent-client.dll")} sweep {grid} --out runs";
+        var typescript = Path.Combine(folder, "typescript");
+        using var terminal = RunningProcess.Launch("/usr/bin/script", folder, null, "-qec", command, typescript);
+        var exit = await terminal.Exit(Timeout);
+        var screen = File.ReadAllText(typescript);
+        Assert.True(exit == 0, $"exit {exit}\n{screen}");
+        Assert.Contains("\u001b[", screen); // ANSI control sequences: a live display, not plain lines
+        Assert.Contains("quick sweep", screen);
+        // The live view's table of running trials (the leaderboard has no device or step column).
+        Assert.Matches(@"trial\s+configuration\s+device\s+step\s+loss", screen);
+        Assert.Contains("cpu:0", screen);
+        Assert.Contains("running", screen);
+        Assert.Contains("4/4 done (4 completed)", screen);
+        Assert.DoesNotContain("[    0s]", screen); // the plain progress lines are for pipes and files
+        Assert.Contains("rank", screen);
+    }
 }

@@ -29,13 +29,14 @@ sealed class RunningProcess : IDisposable
     /// (no cluster or telemetry variables of the machine running the tests).</summary>
     public static RunningProcess Launch(string assembly, string workingDirectory, IReadOnlyDictionary<string, string>? environment, params string[] args)
     {
-        var info = new ProcessStartInfo(Dotnet, [Path.Combine(AppContext.BaseDirectory, assembly), .. args])
-        {
-            WorkingDirectory = workingDirectory,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
+        // An assembly of the test's output runs under dotnet; a program (an absolute path) runs as it is.
+        var info = Path.IsPathRooted(assembly)
+            ? new ProcessStartInfo(assembly, args)
+            : new ProcessStartInfo(Dotnet, [Path.Combine(AppContext.BaseDirectory, assembly), .. args]);
+        info.WorkingDirectory = workingDirectory;
+        info.RedirectStandardOutput = true;
+        info.RedirectStandardError = true;
+        info.UseShellExecute = false;
         foreach (var name in info.Environment.Keys.Where(k => k.StartsWith("DESCENT", StringComparison.Ordinal) || k.StartsWith("OTEL_", StringComparison.Ordinal)).ToList())
             info.Environment.Remove(name);
         foreach (var (name, value) in environment ?? new Dictionary<string, string>())
