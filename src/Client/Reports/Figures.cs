@@ -14,6 +14,20 @@ public static class Figures
     public static readonly string[] Names = [LossVsTime, LossVsGradients, BackwardShare];
     const int Width = 1400, Height = 700;
 
+    /// <summary>More lines or bars than these cannot be told apart: large sweeps show their best-ranked trials.</summary>
+    const int MaxLines = 20, MaxBars = 40;
+
+    /// <summary>At most <paramref name="count"/> trials, in leaderboard order (all of them, in sweep order, when they fit).</summary>
+    static List<TrialOutcome> Shown(ResultsFile results, int count)
+    {
+        if (results.Trials.Count <= count) return [.. results.Trials];
+        var byId = results.Trials.ToDictionary(t => t.Id);
+        return [.. results.Leaderboard.Select(r => byId.GetValueOrDefault(r.Trial)).OfType<TrialOutcome>().Take(count)];
+    }
+
+    static string Subset(ResultsFile results, int shown) =>
+        shown < results.Trials.Count ? $" (best {shown} of {results.Trials.Count} by {results.Metric})" : "";
+
     /// <summary>A sans-serif face where the machine has one (DejaVu Sans on Debian), else ScottPlot's default.</summary>
     static readonly string SansSerif = new[] { "DejaVu Sans", "Liberation Sans", "Arial" }
         .FirstOrDefault(name => Fonts.GetTypeface(name, bold: false, italic: false) is { } face && face.FamilyName == name) ?? Fonts.Default;
@@ -24,7 +38,9 @@ public static class Figures
         Directory.CreateDirectory(directory);
         var files = new List<string>();
         files.AddRange(Save(LossPlot(results, "time (s)", p => p.ElapsedSeconds, "mean squared error against wall-clock time"), directory, LossVsTime));
-        files.AddRange(Save(LossPlot(results, "gradient evaluations", p => p.GradientEvaluations, "mean squared error against gradient evaluations"), directory, LossVsGradients));
+        var gradients = LossPlot(results, "gradient evaluations", p => p.GradientEvaluations, "mean squared error against gradient evaluations");
+        gradients.Axes.Bottom.TickGenerator = new NumericAutomatic { IntegerTicksOnly = true };
+        files.AddRange(Save(gradients, directory, LossVsGradients));
         files.AddRange(Save(SharePlot(results), directory, BackwardShare));
         return files;
     }
@@ -34,22 +50,28 @@ public static class Figures
         var plot = new Plot();
         var palette = new ScottPlot.Palettes.Category20();
         var drawn = 0;
-        foreach (var trial in results.Trials)
+        var shown = Shown(results, MaxLines);
+        var (low, high) = (double.MaxValue, double.MinValue);
+        foreach (var trial in shown)
         {
             var points = Points(trial, x);
             if (points.Count == 0) continue;
+            low = Math.Min(low, points.Min(p => Math.Log10(p.Loss)));
+            high = Math.Max(high, points.Max(p => Math.Log10(p.Loss)));
             var line = plot.Add.ScatterLine(points.Select(p => p.X).ToArray(), points.Select(p => Math.Log10(p.Loss)).ToArray());
             line.LegendText = Label(trial);
             line.LineWidth = 2;
             line.Color = palette.GetColor(drawn++);
         }
+        // Ticks at powers of ten when the losses span decades; within one decade, plain values.
+        var decades = high - low >= 1.5;
         plot.Axes.Left.TickGenerator = new NumericAutomatic
         {
-            MinorTickGenerator = new LogMinorTickGenerator(),
-            IntegerTicksOnly = true,
-            LabelFormatter = y => $"1e{y:0}",
+            MinorTickGenerator = decades ? new LogMinorTickGenerator() : new EvenlySpacedMinorTickGenerator(5),
+            IntegerTicksOnly = decades,
+            LabelFormatter = y => decades ? $"1e{y:0}" : Math.Pow(10, y).ToString("g3", System.Globalization.CultureInfo.InvariantCulture),
         };
-        Style(plot, title, results, xLabel, "mean squared error (log scale)");
+        Style(plot, title + Subset(results, shown.Count), results, xLabel, "mean squared error (log scale)");
         if (drawn == 0) plot.Add.Annotation("no trial recorded a positive, finite loss");
         return plot;
     }
@@ -69,7 +91,7 @@ public static class Figures
     static Plot SharePlot(ResultsFile results)
     {
         var plot = new Plot();
-        var trials = results.Trials.Where(t => t.BackwardShare is { } s && double.IsFinite(s)).ToList();
+        var trials = Shown(results, MaxBars).Where(t => t.BackwardShare is { } s && double.IsFinite(s)).ToList();
         // Horizontal bars, the first trial on top, so that long configurations read as plain labels.
         var bars = trials.Select((t, i) => new Bar { Position = trials.Count - 1 - i, Value = t.BackwardShare!.Value * 100, FillColor = Colors.SteelBlue }).ToList();
         var barPlot = plot.Add.Bars(bars);
@@ -80,7 +102,7 @@ public static class Figures
         post.LinePattern = LinePattern.Dashed;
         post.Color = Colors.Gray;
         post.LegendText = "the post's ~80%";
-        Style(plot, "backward pass as a share of forward + backward time", results, "backward share (%); optimizer probes count as forward time", "");
+        Style(plot, "backward pass as a share of forward + backward time" + Subset(results, Math.Min(results.Trials.Count, MaxBars)), results, "backward share (%); optimizer probes count as forward time", "");
         if (trials.Count == 0) plot.Add.Annotation("no trial measured forward and backward time");
         return plot;
     }

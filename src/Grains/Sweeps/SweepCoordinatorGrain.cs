@@ -152,16 +152,19 @@ public sealed class SweepCoordinatorGrain(
         entry.FinalLoss = record.Result.FinalLoss;
         entry.Steps = record.Result.History.Count;
         entry.Message = record.Result.Message;
-        await state.WriteStateAsync();
-        await Place();
+        // One write for the end and the trials placed after it. It happens before this call returns, and the trial
+        // grain repeats the call until it succeeds, so a coordinator lost before the write hears of the end again.
+        await Place(dirty: true);
     }
 
-    public async Task TrialStarted(string trialId, int attempt, DeviceSlot slot)
+    public Task TrialStarted(string trialId, int attempt, DeviceSlot slot)
     {
         var entry = state.State.Trials.Find(t => t.Id == trialId);
-        if (entry is null || entry.State != TrialState.Queued || entry.Silo != slot.Silo || entry.Attempts != attempt) return;
+        if (entry is null || entry.State != TrialState.Queued || entry.Silo != slot.Silo || entry.Attempts != attempt) return Task.CompletedTask;
+        // Not persisted on its own (one write less per trial): a coordinator restored without it sees the trial still
+        // waiting at that silo, which it follows the same way, and accepts its end.
         (entry.State, entry.Slot) = (TrialState.Running, slot);
-        await state.WriteStateAsync();
+        return Task.CompletedTask;
     }
 
     public async Task TrialHandedBack(string trialId, int attempt, string reason, bool siloLost)
@@ -169,8 +172,7 @@ public sealed class SweepCoordinatorGrain(
         var entry = state.State.Trials.Find(t => t.Id == trialId);
         if (entry is null || !entry.AtSilo || entry.Attempts != attempt) return;
         Requeue(entry, reason, siloLost);
-        await state.WriteStateAsync();
-        await Place();
+        await Place(dirty: true);
     }
 
     /// <summary>Every second while running: requeue trials of silos that left, keep devices busy, notice the end.</summary>
@@ -183,8 +185,7 @@ public sealed class SweepCoordinatorGrain(
             if (state.State.Status == SweepStatus.Running) Requeue(t, $"silo {t.Silo} left the cluster");
             else (t.State, t.Message, t.Silo) = (TrialState.Cancelled, $"silo {t.Silo} left the cluster after the sweep was cancelled", null);
         }
-        if (lost.Count > 0) await state.WriteStateAsync();
-        await Place();
+        await Place(dirty: lost.Count > 0);
         if (!Following)
         {
             _timer?.Dispose();
@@ -212,11 +213,16 @@ public sealed class SweepCoordinatorGrain(
         }
     }
 
-    /// <summary>Offers queued trials to every active silo until the queue or the free devices run out.</summary>
-    async Task Place()
+    /// <summary>Offers queued trials to every active silo until the queue or the free devices run out, then writes the
+    /// state once if anything changed (<paramref name="dirty"/>: the caller changed it already).</summary>
+    async Task Place(bool dirty = false)
     {
-        if (state.State.Status != SweepStatus.Running) return;
-        var changed = false;
+        if (state.State.Status != SweepStatus.Running)
+        {
+            if (dirty) await state.WriteStateAsync();
+            return;
+        }
+        var changed = dirty;
         foreach (var silo in ActiveSilos().OrderBy(_ => Random.Shared.Next()))
         {
             var queued = state.State.Trials.Where(t => t.State == TrialState.Queued && t.Silo is null).Take(OfferBatch).ToList();
