@@ -85,9 +85,7 @@ public sealed class ClusterConnection : IAsyncDisposable
         // An empty builder: no appsettings.json or environment of the working folder changes what the client does.
         var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
         // ...except OpenTelemetry's standard variables, which the exporters read from configuration.
-        builder.Configuration.AddInMemoryCollection(Environment.GetEnvironmentVariables().Cast<System.Collections.DictionaryEntry>()
-            .Where(e => ((string)e.Key).StartsWith("OTEL_", StringComparison.Ordinal))
-            .Select(e => new KeyValuePair<string, string?>((string)e.Key, (string?)e.Value)));
+        builder.Configuration.AddInMemoryCollection(Variables("OTEL_", StringComparison.Ordinal));
         // The log is for --verbose: what goes wrong is reported by the command itself, and a silo that stops while
         // trials run (a second Ctrl-C) logs errors that are expected then.
         builder.Logging.AddSimpleConsole(o => o.SingleLine = true)
@@ -143,11 +141,16 @@ public sealed class ClusterConnection : IAsyncDisposable
 
     static SiloSettings EmbeddedSettings()
     {
-        var variables = Environment.GetEnvironmentVariables().Cast<System.Collections.DictionaryEntry>()
-            .Where(e => ((string)e.Key).StartsWith(SiloSettings.Section + "__", StringComparison.OrdinalIgnoreCase))
-            .Select(e => new KeyValuePair<string, string?>(((string)e.Key).Replace("__", ":"), (string?)e.Value));
+        var variables = Variables(SiloSettings.Section + "__", StringComparison.OrdinalIgnoreCase)
+            .Select(v => new KeyValuePair<string, string?>(v.Key.Replace("__", ":"), v.Value));
         return SiloSettings.From(new ConfigurationBuilder().AddInMemoryCollection(variables).Build());
     }
+
+    /// <summary>The environment variables whose names start with <paramref name="prefix"/>.</summary>
+    static IEnumerable<KeyValuePair<string, string?>> Variables(string prefix, StringComparison comparison) =>
+        Environment.GetEnvironmentVariables().Cast<System.Collections.DictionaryEntry>()
+            .Where(e => ((string)e.Key).StartsWith(prefix, comparison))
+            .Select(e => new KeyValuePair<string, string?>((string)e.Key, (string?)e.Value));
 
     static int FreePort()
     {

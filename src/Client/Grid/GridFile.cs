@@ -259,12 +259,7 @@ sealed class GridReader(JsonElement root, JsonPositions positions, string path, 
                 UnknownKey("task." + property.Name, property.Name, known, $"field of {_taskKind} tasks");
                 continue;
             }
-            if (_fixed.Any(f => f.Field == field))
-            {
-                Problem("task." + property.Name, null, $"{field.Name} is given twice in task");
-                continue;
-            }
-            if (Value(field, property.Value, "task." + property.Name) is { } value) _fixed.Add((field, value));
+            Fix(field, property, "task");
         }
     }
 
@@ -284,13 +279,16 @@ sealed class GridReader(JsonElement root, JsonPositions positions, string path, 
                 UnknownKey("budget." + property.Name, property.Name, Fields.All.Where(f => f.Section == FieldSection.Budget).Select(f => f.Name), "budget field");
                 continue;
             }
-            if (_fixed.Any(f => f.Field == field))
-            {
-                Problem("budget." + property.Name, null, $"{field.Name} is given twice in budget");
-                continue;
-            }
-            if (Value(field, property.Value, "budget." + property.Name) is { } value) _fixed.Add((field, value));
+            Fix(field, property, "budget");
         }
+    }
+
+    /// <summary>A value every trial shares, from <paramref name="section"/> (task or budget): once per field.</summary>
+    void Fix(FieldDef field, JsonProperty property, string section)
+    {
+        var where = $"{section}.{property.Name}";
+        if (_fixed.Any(f => f.Field == field)) Problem(where, null, $"{field.Name} is given twice in {section}");
+        else if (Value(field, property.Value, where) is { } value) _fixed.Add((field, value));
     }
 
     RankMetric ReadMetric()

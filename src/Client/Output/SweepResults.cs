@@ -22,15 +22,32 @@ public sealed record ResultRow(PlannedTrial Trial, TrialProgress? Progress, Tria
     public string StatusName => Status?.ToString().ToLowerInvariant() ?? Progress?.State.ToString().ToLowerInvariant() ?? "unknown";
 
     /// <summary>The hyper-parameters and other swept fields, for tables: <c>lr=0.001 max_steps=50</c>.</summary>
-    public string Settings => string.Join(" ", Trial.Config.Where(c => c.Key != "optimizer" && c.Value is not null)
-        .OrderBy(c => c.Key == "variant").Select(c => $"{c.Key}={Text(c.Value)}"));
+    public string Settings => ConfigText.Settings(Trial.Config);
 
     /// <summary>The optimizer and its settings: <c>keep-stepping lr=0.001 max_steps=50 scale_i=2 variant=seed</c>.</summary>
-    public string Configuration => $"{Trial.Config[0].Value} {Settings}".Trim();
+    public string Configuration => ConfigText.Configuration(Trial.Config);
+}
 
-    static string Text(object? value) => value switch
+/// <summary>How tables, legends and reports write a trial's configuration, whether it comes from the plan or from
+/// results.json: the optimizer, then its settings without the nulls, variant last; whole numbers as they are, other
+/// numbers to four significant digits.</summary>
+public static class ConfigText
+{
+    public static string Configuration(IEnumerable<KeyValuePair<string, object?>> config)
     {
-        double d => d.ToString("g6", CultureInfo.InvariantCulture),
+        var pairs = config.ToList();
+        var optimizer = pairs.FirstOrDefault(c => c.Key == "optimizer").Value;
+        return $"{optimizer} {Settings(pairs)}".Trim();
+    }
+
+    public static string Settings(IEnumerable<KeyValuePair<string, object?>> config) =>
+        string.Join(" ", config.Where(c => c.Key != "optimizer" && c.Value is not null)
+            .OrderBy(c => c.Key == "variant").Select(c => $"{c.Key}={Value(c.Value)}"));
+
+    public static string Value(object? value) => value switch
+    {
+        double d when Math.Floor(d) == d && Math.Abs(d) < 1e15 => ((long)d).ToString(CultureInfo.InvariantCulture),
+        double d => d.ToString("g4", CultureInfo.InvariantCulture),
         IFormattable f => f.ToString(null, CultureInfo.InvariantCulture),
         _ => value?.ToString() ?? "",
     };

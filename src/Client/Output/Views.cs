@@ -12,9 +12,6 @@ public static class Views
     /// <summary>Standard output; wide when redirected, so that tables do not wrap in files and pipes.</summary>
     public static IAnsiConsole Out { get; } = Create(Console.Out, Console.IsOutputRedirected);
 
-    /// <summary>Standard error, for progress lines and problems.</summary>
-    public static IAnsiConsole Error { get; } = Create(Console.Error, Console.IsErrorRedirected);
-
     static IAnsiConsole Create(TextWriter writer, bool redirected)
     {
         var console = AnsiConsole.Create(new AnsiConsoleSettings

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Descent.Client.Output;
 
 namespace Descent.Client.Reports;
 
@@ -79,10 +80,6 @@ public sealed record ResultsFile(
     {
         var config = t.GetProperty("config");
         var optimizer = config.GetProperty("optimizer").GetString()!;
-        var settings = config.EnumerateObject()
-            .Where(p => p.Name != "optimizer" && p.Value.ValueKind != JsonValueKind.Null)
-            .OrderBy(p => p.Name == "variant")
-            .Select(p => $"{p.Name}={Setting(p.Value)}");
         var task = t.GetProperty("task");
         var history = t.GetProperty("history").EnumerateArray().Select(h => new HistoryPoint(
             h.GetProperty("step").GetInt32(), Number(h, "loss"), h.GetProperty("elapsed_seconds").GetDouble(),
@@ -90,7 +87,7 @@ public sealed record ResultsFile(
         return new TrialOutcome(
             t.GetProperty("id").GetString()!,
             optimizer,
-            string.Join(" ", new[] { optimizer }.Concat(settings)),
+            ConfigText.Configuration(Pairs(config)),
             t.GetProperty("status").GetString()!,
             Number(t, "final_loss"),
             Number(t, "backward_share"),
@@ -99,18 +96,20 @@ public sealed record ResultsFile(
             t.TryGetProperty("gradient_evaluations", out var g) && g.ValueKind == JsonValueKind.Number ? g.GetInt64() : null,
             Number(t, "wall_seconds"),
             // "linear n_row=5000 k=5 noise=0.5 seed=0"
-            string.Join(" ", task.EnumerateObject().Select(p => p.Name == "kind" ? Setting(p.Value) : $"{p.Name}={Setting(p.Value)}")),
+            string.Join(" ", Pairs(task).Select(p => p.Key == "kind" ? ConfigText.Value(p.Value) : $"{p.Key}={ConfigText.Value(p.Value)}")),
             history);
     }
 
-    /// <summary>A setting as legends and tables show it: whole numbers as they are, others to four significant digits.</summary>
-    static string Setting(JsonElement value) => value.ValueKind switch
-    {
-        JsonValueKind.String => value.GetString()!,
-        JsonValueKind.Number when value.TryGetInt64(out var whole) => whole.ToString(System.Globalization.CultureInfo.InvariantCulture),
-        JsonValueKind.Number => value.GetDouble().ToString("g4", System.Globalization.CultureInfo.InvariantCulture),
-        _ => value.GetRawText(),
-    };
+    /// <summary>An object's fields as the plan has them: strings, whole numbers as longs, other numbers as doubles.</summary>
+    static IEnumerable<KeyValuePair<string, object?>> Pairs(JsonElement element) =>
+        element.EnumerateObject().Select(p => new KeyValuePair<string, object?>(p.Name, p.Value.ValueKind switch
+        {
+            JsonValueKind.String => p.Value.GetString(),
+            JsonValueKind.Number when p.Value.TryGetInt64(out var whole) => whole,
+            JsonValueKind.Number => p.Value.GetDouble(),
+            JsonValueKind.Null => null,
+            _ => p.Value.GetRawText(),
+        }));
 
     static double? Number(JsonElement e, string name) =>
         e.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Number ? v.GetDouble() : null;
