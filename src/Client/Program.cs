@@ -7,6 +7,9 @@ using Descent.Contracts.Trials;
 // descent-client: runs hyper-parameter sweeps of Descent's optimizers, on an embedded silo (default) or a cluster.
 // Exit codes: 0 done, 1 runtime failure, 2 bad input, 130 cancelled.
 
+// Ctrl-C and SIGTERM for the whole run: no signal ends the process from its handler (see StopRequests).
+using var stops = new StopRequests();
+
 var cluster = new Option<string?>("--cluster")
 {
     Description = $"Gateways of a running cluster, host:port[,host:port...] (default: ${ClusterTarget.ClusterVariable}; none: an embedded silo in this process)",
@@ -38,20 +41,20 @@ var sweep = new Command("sweep", "Run the sweep a grid file describes, follow it
 sweep.SetAction((result, _) => Run(() => Actions.Sweep(new Actions.SweepOptions(
     result.GetValue(grid)!, result.GetValue<string>("--out")!,
     ClusterTarget.From(result.GetValue(cluster), result.GetValue(clusterId), result.GetValue<int?>("--slots"), result.GetValue(verbose)),
-    result.GetValue(json), Positive(result.GetValue(maxTrials), "--max-trials"), Positive(result.GetValue(top), "--top")))));
+    result.GetValue(json), Positive(result.GetValue(maxTrials), "--max-trials"), Positive(result.GetValue(top), "--top")), stops)));
 
 var validate = new Command("validate", "Check a grid file and print how many trials it expands to; runs nothing") { grid, maxTrials, json };
 validate.SetAction((result, _) => Run(() => Task.FromResult(Actions.Validate(result.GetValue(grid)!, Positive(result.GetValue(maxTrials), "--max-trials"), result.GetValue(json)))));
 
 var status = new Command("status", "Show a sweep's progress on a cluster") { sweepId, cluster, clusterId, json, verbose };
-status.SetAction((result, _) => Run(() => Actions.Status(result.GetValue(sweepId)!, Target(result), result.GetValue(json))));
+status.SetAction((result, _) => Run(() => Actions.Status(result.GetValue(sweepId)!, Target(result), result.GetValue(json), stops).WaitAsync(stops.Stop)));
 
 var leaderboard = new Command("leaderboard", "Show a sweep's ranked results on a cluster (--json: results.json's content)")
     { sweepId, cluster, clusterId, json, top, verbose };
-leaderboard.SetAction((result, _) => Run(() => Actions.Leaderboard(result.GetValue(sweepId)!, Target(result), result.GetValue(json), Positive(result.GetValue(top), "--top"))));
+leaderboard.SetAction((result, _) => Run(() => Actions.Leaderboard(result.GetValue(sweepId)!, Target(result), result.GetValue(json), Positive(result.GetValue(top), "--top"), stops).WaitAsync(stops.Stop)));
 
 var cancel = new Command("cancel", "Cancel a sweep on a cluster: running trials stop, finished results are kept") { sweepId, cluster, clusterId, verbose };
-cancel.SetAction((result, _) => Run(() => Actions.Cancel(result.GetValue(sweepId)!, Target(result))));
+cancel.SetAction((result, _) => Run(() => Actions.Cancel(result.GetValue(sweepId)!, Target(result), stops).WaitAsync(stops.Stop)));
 
 var results = new Argument<string>("results") { Description = "A results.json, a sweep's results folder, or a sweep id (looked up under --out)" };
 var runs = new Option<string>("--out") { Description = "Where sweeps' results are: DIR/<sweep-id>/", DefaultValueFactory = _ => "runs", HelpName = "DIR" };
@@ -76,8 +79,9 @@ if (parsed.Errors.Count > 0)
     Console.Error.WriteLine("descent-client: see descent-client --help");
     return ExitCodes.BadInput;
 }
-// The sweep command handles Ctrl-C itself (it cancels the sweep and keeps finished results).
-return await parsed.InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = null, EnableDefaultExceptionHandler = false });
+// Ctrl-C belongs to StopRequests: the sweep command cancels the sweep and keeps finished results.
+var exit = await parsed.InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = null, EnableDefaultExceptionHandler = false });
+return stops.Requested ? ExitCodes.Cancelled : exit;
 
 ClusterTarget Target(ParseResult result) =>
     ClusterTarget.From(result.GetValue(cluster), result.GetValue(clusterId), null, result.GetValue(verbose));
@@ -86,11 +90,16 @@ static int Positive(int value, string option) =>
     value >= 1 ? value : throw new UsageException($"{option} = {value}: must be at least 1");
 
 // Every failure ends as one clear message and an exit code, never a stack trace.
-static async Task<int> Run(Func<Task<int>> action)
+async Task<int> Run(Func<Task<int>> action)
 {
     try
     {
         return await action();
+    }
+    catch (Exception e) when (stops.Requested && e is OperationCanceledException or ClusterUnavailableException)
+    {
+        Console.Error.WriteLine("descent-client: stopped on request");
+        return ExitCodes.Cancelled;
     }
     catch (GridException e)
     {

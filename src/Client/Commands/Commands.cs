@@ -26,26 +26,28 @@ static class Actions
 {
     public sealed record SweepOptions(string Grid, string Out, ClusterTarget Target, bool Json, int MaxTrials, int Top);
 
-    public static async Task<int> Sweep(SweepOptions o)
+    /// <summary>How long a quitting client waits for the finished trials' results (in-process on the embedded silo).</summary>
+    static readonly TimeSpan QuitFetch = TimeSpan.FromSeconds(10);
+
+    public static async Task<int> Sweep(SweepOptions o, StopRequests stops)
     {
         CheckOutDirectory(o.Out);
         var plan = GridFile.Load(o.Grid, o.MaxTrials);
         // Flushed (disposed) last, after the embedded silo has stopped and flushed the trial spans.
         using var tracer = TelemetryExport.StartClient(orleans: !o.Target.Embedded);
-        using var signals = new CancelSignals(beforeQuit: () => tracer?.ForceFlush(2000));
         var sweepId = SweepIds.New(plan.Name);
         Console.Error.WriteLine($"descent-client: sweep \"{plan.Name}\" ({sweepId}): {plan.Trials.Count} trials on the {o.Target.Describe}");
         ClusterConnection connection;
         try
         {
-            connection = await ClusterConnection.Open(o.Target, signals.Token);
+            connection = await ClusterConnection.Open(o.Target, stops.Stop);
         }
-        catch (ClusterUnavailableException) when (signals.Token.IsCancellationRequested)
+        catch (ClusterUnavailableException) when (stops.Requested)
         {
             Console.Error.WriteLine("descent-client: cancelled before the sweep started; nothing was run or written");
             return ExitCodes.Cancelled;
         }
-        await using (connection)
+        try
         {
             var coordinator = connection.Grains.GetGrain<ISweepCoordinatorGrain>(sweepId);
             SweepSnapshot end;
@@ -60,7 +62,7 @@ static class Actions
                 {
                     var first = await coordinator.Start(plan.ToSweepSpec(), DescentTelemetry.TraceParent(span));
                     var live = !o.Json && Views.LiveProgress;
-                    end = await new SweepFollower(coordinator, plan, o.Target.Describe, live).Follow(first, signals.Token);
+                    end = await new SweepFollower(coordinator, plan, o.Target.Describe, live).Follow(first, stops);
                 }
                 catch (Exception e)
                 {
@@ -71,22 +73,39 @@ static class Actions
                 foreach (var state in new[] { TrialState.Completed, TrialState.Diverged, TrialState.Failed, TrialState.Cancelled })
                     span?.SetTag($"descent.sweep.{state.ToString().ToLowerInvariant()}", end.Count(state));
             }
-            var results = await Fetch(connection, plan, end);
+            var quitting = stops.Quit.IsCancellationRequested;
+            SweepResults results;
+            try
+            {
+                results = await Fetch(connection, plan, end).WaitAsync(quitting ? QuitFetch : Timeout.InfiniteTimeSpan);
+            }
+            catch (TimeoutException) when (quitting)
+            {
+                Console.Error.WriteLine($"descent-client: quitting: the finished trials' results did not arrive within {QuitFetch.TotalSeconds:0} s; nothing was written"
+                    + (o.Target.Embedded ? "" : $" (they stay on the cluster: descent-client leaderboard {sweepId} --json)"));
+                return ExitCodes.Cancelled;
+            }
             var (directory, saved) = Save(o.Out, results);
             Report(results, o.Json, o.Top);
             Console.Error.WriteLine($"descent-client: results in {Path.Combine(directory, "results.json")} and {Path.Combine(directory, "trials.csv")}");
-            DrawAndReport(directory);
-            if (!saved) return ExitCodes.Failure;
-            if (end.Status == SweepStatus.Done) return ExitCodes.Done;
-            if (end.Status == SweepStatus.Cancelled)
+            if (stops.Quit.IsCancellationRequested)
+                Console.Error.WriteLine($"descent-client: figures and report not drawn (quitting); draw them with: descent-client report {directory}");
+            else DrawAndReport(directory);
+            if (stops.Requested)
             {
                 var finished = end.Count(TrialState.Completed) + end.Count(TrialState.Diverged) + end.Count(TrialState.Failed);
                 var unsettled = end.Count(TrialState.Running);
-                Console.Error.WriteLine($"descent-client: sweep cancelled; finished trials kept: {finished}"
-                    + (unsettled > 0 ? $"; still stopping when the client stopped waiting: {unsettled} (their rows say running)" : ""));
+                Console.Error.WriteLine($"descent-client: sweep {(end.Status == SweepStatus.Cancelled ? "cancelled" : "stopped")}; finished trials kept: {finished}"
+                    + (unsettled > 0 ? $"; still running when the client stopped waiting: {unsettled} (their rows say running)" : ""));
                 return ExitCodes.Cancelled;
             }
-            return ExitCodes.Failure;
+            if (!saved) return ExitCodes.Failure;
+            return end.Status == SweepStatus.Done ? ExitCodes.Done : ExitCodes.Failure;
+        }
+        finally
+        {
+            // Quitting does not wait for the embedded silo to stop its trials: the process exit stops them (RunningTrainers).
+            if (!stops.Quit.IsCancellationRequested) await connection.DisposeAsync();
         }
     }
 
@@ -103,6 +122,7 @@ static class Actions
             writer.WriteString("metric", plan.Metric.Name);
             writer.WriteNumber("trials", plan.Trials.Count);
             writer.WriteNumber("expanded", plan.Expanded);
+            writer.WriteNumber("collapsed", plan.Collapsed);
             writer.WriteStartObject("by_optimizer");
             foreach (var (name, count) in byOptimizer) writer.WriteNumber(name, count);
             writer.WriteEndObject();
@@ -111,16 +131,16 @@ static class Actions
             Console.Out.WriteLine();
             return ExitCodes.Done;
         }
-        var collapsed = plan.Expanded - plan.Trials.Count;
-        Console.Out.WriteLine($"{grid}: valid. Sweep \"{plan.Name}\" ({plan.Method}, ranked by {plan.Metric.Name}) runs {plan.Trials.Count} trials"
-            + (collapsed > 0 ? $" ({plan.Expanded} combinations; {collapsed} equal ones collapsed, e.g. settings an optimizer does not read)" : "") + ".");
+        var expanded = $"{plan.Expanded} {(plan.Method == "random" ? "draws" : "combinations")}";
+        Console.Out.WriteLine($"{grid}: valid. Sweep \"{plan.Name}\" ({plan.Method}, ranked by {plan.Metric.Name}) runs {plan.Trials.Count} trials: {expanded}, "
+            + (plan.Collapsed > 0 ? $"{plan.Collapsed} of them collapsed into equal trials (settings an optimizer does not read, repeated draws or seeds)." : "none collapsed."));
         foreach (var (name, count) in byOptimizer) Console.Out.WriteLine($"  {name}: {count}");
         return ExitCodes.Done;
     }
 
-    public static async Task<int> Status(string sweepId, ClusterTarget target, bool json)
+    public static async Task<int> Status(string sweepId, ClusterTarget target, bool json, StopRequests stops)
     {
-        await using var connection = await Remote(target, "status");
+        await using var connection = await Remote(target, "status", stops);
         var (coordinator, spec) = await Existing(connection, sweepId);
         var snapshot = await coordinator.GetSnapshot();
         if (json)
@@ -143,18 +163,18 @@ static class Actions
         return ExitCodes.Done;
     }
 
-    public static async Task<int> Leaderboard(string sweepId, ClusterTarget target, bool json, int top)
+    public static async Task<int> Leaderboard(string sweepId, ClusterTarget target, bool json, int top, StopRequests stops)
     {
-        await using var connection = await Remote(target, "leaderboard");
+        await using var connection = await Remote(target, "leaderboard", stops);
         var (coordinator, spec) = await Existing(connection, sweepId);
         var results = await Fetch(connection, SweepPlans.FromSpec(spec), await coordinator.GetSnapshot());
         Report(results, json, top);
         return ExitCodes.Done;
     }
 
-    public static async Task<int> Cancel(string sweepId, ClusterTarget target)
+    public static async Task<int> Cancel(string sweepId, ClusterTarget target, StopRequests stops)
     {
-        await using var connection = await Remote(target, "cancel");
+        await using var connection = await Remote(target, "cancel", stops);
         var (coordinator, _) = await Existing(connection, sweepId);
         var before = await coordinator.GetSnapshot();
         if (before.Status is SweepStatus.Done or SweepStatus.Failed or SweepStatus.Cancelled)
@@ -212,11 +232,11 @@ static class Actions
         Views.Out.WriteLine();
     }
 
-    static async Task<ClusterConnection> Remote(ClusterTarget target, string command)
+    static async Task<ClusterConnection> Remote(ClusterTarget target, string command, StopRequests stops)
     {
         if (target.Embedded)
             throw new UsageException($"{command} needs a cluster: give --cluster host:port or set {ClusterTarget.ClusterVariable} (an embedded sweep lives only as long as its descent-client sweep)");
-        return await ClusterConnection.Open(target, CancellationToken.None);
+        return await ClusterConnection.Open(target, stops.Stop);
     }
 
     static async Task<(ISweepCoordinatorGrain, SweepSpec)> Existing(ClusterConnection connection, string sweepId)
@@ -288,38 +308,59 @@ public static class SweepIds
     }
 }
 
-/// <summary>Ctrl-C and SIGTERM: the first asks the sweep to cancel (running trials stop, finished results are
-/// written); the second quits at once with exit code 130 (results already on disk stay whole; the client's spans
-/// are flushed, an embedded silo's running trials are not).</summary>
-sealed class CancelSignals : IDisposable
+/// <summary>
+/// SIGINT (Ctrl-C) and SIGTERM, for the whole life of the process. The first asks the command to stop (a sweep is
+/// cancelled: running trials stop, finished results are written); signals within <see cref="Together"/> of it are
+/// the same request (<c>timeout</c> around <c>dotnet run</c> delivers one SIGTERM twice: to the process group, and
+/// forwarded by dotnet run). A later one asks to quit (a sweep writes the results it has and stops waiting for its
+/// running trials); any after that are ignored. No signal ends the process from its handler: the command returns,
+/// so no file is cut off mid-write, and the trainers of an embedded silo are stopped before the process exits
+/// (<see cref="Descent.Grains.Training.RunningTrainers"/>). Exit code 130 whenever a stop was requested.
+/// </summary>
+public sealed class StopRequests : IDisposable
 {
-    readonly CancellationTokenSource _cancel = new();
-    readonly PosixSignalRegistration[] _registrations;
-    readonly Action? _beforeQuit;
+    /// <summary>Signals this close to the first are one request.</summary>
+    public static readonly TimeSpan Together = TimeSpan.FromSeconds(1);
 
-    public CancelSignals(Action? beforeQuit = null)
+    readonly CancellationTokenSource _stop = new(), _quit = new();
+    readonly PosixSignalRegistration[] _registrations;
+    readonly Lock _lock = new();
+    long? _firstAt;
+
+    public StopRequests()
     {
-        _beforeQuit = beforeQuit;
         _registrations = [PosixSignalRegistration.Create(PosixSignal.SIGINT, Handle), PosixSignalRegistration.Create(PosixSignal.SIGTERM, Handle)];
     }
 
-    public CancellationToken Token => _cancel.Token;
+    /// <summary>Cancelled by the first request.</summary>
+    public CancellationToken Stop => _stop.Token;
+
+    /// <summary>Cancelled by a second request, at least <see cref="Together"/> after the first.</summary>
+    public CancellationToken Quit => _quit.Token;
+
+    public bool Requested => _stop.IsCancellationRequested;
 
     void Handle(PosixSignalContext context)
     {
-        context.Cancel = true;
-        if (_cancel.IsCancellationRequested)
+        context.Cancel = true; // the command ends the process, not the runtime
+        lock (_lock)
         {
-            Console.Error.WriteLine("descent-client: quitting without waiting for running trials");
-            _beforeQuit?.Invoke();
-            Environment.Exit(ExitCodes.Cancelled);
+            var now = Stopwatch.GetTimestamp();
+            if (_firstAt is not { } first)
+            {
+                _firstAt = now;
+                _stop.Cancel();
+            }
+            else if (!_quit.IsCancellationRequested && Stopwatch.GetElapsedTime(first, now) >= Together)
+            {
+                Console.Error.WriteLine("descent-client: quitting: writing the finished trials' results, not waiting for running trials");
+                _quit.Cancel();
+            }
         }
-        _cancel.Cancel();
     }
 
     public void Dispose()
     {
         foreach (var registration in _registrations) registration.Dispose();
-        _cancel.Dispose();
     }
 }

@@ -6,8 +6,9 @@ using Spectre.Console;
 
 namespace Descent.Client.Commands;
 
-/// <summary>Follows a running sweep until it ends: polls the coordinator, shows progress, and turns a cancel request
-/// (Ctrl-C) into a cancelled sweep whose running trials have stopped.</summary>
+/// <summary>Follows a running sweep until it ends: polls the coordinator, shows progress, and turns a stop request
+/// (Ctrl-C) into a cancelled sweep whose running trials have stopped; a quit request (a second Ctrl-C) ends the
+/// following at once with the last snapshot.</summary>
 sealed class SweepFollower(ISweepCoordinatorGrain coordinator, SweepPlan plan, string target, bool live)
 {
     static readonly TimeSpan Poll = TimeSpan.FromMilliseconds(500);
@@ -18,12 +19,12 @@ sealed class SweepFollower(ISweepCoordinatorGrain coordinator, SweepPlan plan, s
 
     readonly Stopwatch _clock = Stopwatch.StartNew();
 
-    public async Task<SweepSnapshot> Follow(SweepSnapshot first, CancellationToken cancelRequested)
+    public async Task<SweepSnapshot> Follow(SweepSnapshot first, StopRequests stops)
     {
-        if (!live) return await Loop(first, cancelRequested, PrintPlain);
+        if (!live) return await Loop(first, stops, PrintPlain);
         SweepSnapshot? last = null;
         await Views.Out.Live(Views.Live(plan, first, _clock.Elapsed, target, false)).AutoClear(false)
-            .StartAsync(async context => last = await Loop(first, cancelRequested, (snapshot, cancelling) =>
+            .StartAsync(async context => last = await Loop(first, stops, (snapshot, cancelling) =>
             {
                 context.UpdateTarget(Views.Live(plan, snapshot, _clock.Elapsed, target, cancelling));
                 context.Refresh();
@@ -40,7 +41,7 @@ sealed class SweepFollower(ISweepCoordinatorGrain coordinator, SweepPlan plan, s
         if (cancelling && !_cancelPrinted)
         {
             _cancelPrinted = true;
-            Console.Error.WriteLine("cancelling: running trials are stopping; finished results are kept (Ctrl-C again quits at once)");
+            Console.Error.WriteLine("cancelling: running trials are stopping; finished results are kept (Ctrl-C again, a second later: quit without waiting for them)");
         }
         var now = _clock.Elapsed;
         var ended = snapshot.Ended;
@@ -53,42 +54,54 @@ sealed class SweepFollower(ISweepCoordinatorGrain coordinator, SweepPlan plan, s
         Console.Error.WriteLine($"[{Views.Duration(now),6}] {Views.Summary(snapshot, now)}");
     }
 
-    async Task<SweepSnapshot> Loop(SweepSnapshot snapshot, CancellationToken cancelRequested, Action<SweepSnapshot, bool> show)
+    async Task<SweepSnapshot> Loop(SweepSnapshot snapshot, StopRequests stops, Action<SweepSnapshot, bool> show)
     {
         var cancelSentAt = (TimeSpan?)null;
         var failures = 0;
-        while (true)
+        while (!stops.Quit.IsCancellationRequested)
         {
             try
             {
-                if (cancelRequested.IsCancellationRequested && cancelSentAt is null)
+                // A quit abandons the call in flight (the cluster may not answer for its 30 s response timeout).
+                if (stops.Requested && cancelSentAt is null)
                 {
                     show(snapshot, true);
-                    snapshot = await coordinator.Cancel();
+                    snapshot = await coordinator.Cancel().WaitAsync(stops.Quit);
                     cancelSentAt = _clock.Elapsed;
                 }
-                else snapshot = await coordinator.GetSnapshot();
+                else snapshot = await coordinator.GetSnapshot().WaitAsync(stops.Quit);
                 failures = 0;
+            }
+            catch (OperationCanceledException) when (stops.Quit.IsCancellationRequested)
+            {
+                break;
             }
             catch (Exception e)
             {
                 if (++failures >= MaxFailures)
                     throw new ClusterLostException($"lost contact with the cluster while following sweep {snapshot.Id}: {e.Message}");
             }
-            show(snapshot, cancelRequested.IsCancellationRequested);
+            show(snapshot, stops.Requested);
             var running = snapshot.Count(TrialState.Running);
             if (snapshot.Status is SweepStatus.Done or SweepStatus.Failed or SweepStatus.Cancelled && running == 0) return snapshot;
             if (cancelSentAt is { } sent && _clock.Elapsed - sent > CancelGrace) return snapshot;
             try
             {
-                // Until Ctrl-C, a delay that Ctrl-C ends; after it, a plain one (also while the cancel is retried).
-                await Task.Delay(Poll, cancelRequested.IsCancellationRequested ? CancellationToken.None : cancelRequested);
+                // Until the first request, a delay that it ends; after it, one that a quit ends.
+                await Task.Delay(Poll, stops.Requested ? stops.Quit : stops.Stop);
             }
             catch (OperationCanceledException)
             {
-                // Ctrl-C: the next round cancels the sweep.
+                // A stop: the next round cancels the sweep. A quit: the loop ends.
             }
         }
+        if (cancelSentAt is null)
+        {
+            // Quit before the cancel reached the cluster: one short try, so a cluster's sweep does not run on unasked.
+            try { snapshot = await coordinator.Cancel().WaitAsync(TimeSpan.FromSeconds(2)); }
+            catch (Exception) { /* quitting regardless */ }
+        }
+        return snapshot;
     }
 }
 

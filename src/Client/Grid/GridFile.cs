@@ -205,7 +205,11 @@ sealed class GridReader(JsonElement root, JsonPositions positions, string path, 
         var drafts = _method == "grid" ? GridDrafts(optimizers) : RandomDrafts(optimizers, trials!.Value, samplingSeed);
         var planned = new List<PlannedTrial>();
         var seen = new HashSet<string>();
-        var expanded = 0;
+        // Before collapsing: a grid's every combination, settings an optimizer does not read included; a random
+        // search's every draw.
+        var expanded = _method == "grid"
+            ? optimizers.Sum(o => Swept(o).Aggregate(1L, (n, d) => n * d.Count)) * repeats
+            : (long)trials!.Value * repeats;
         foreach (var (draft, swept) in drafts)
         {
             for (var r = 0; r < repeats; r++)
@@ -213,7 +217,6 @@ sealed class GridReader(JsonElement root, JsonPositions positions, string path, 
                 var copy = draft.Copy();
                 if (repeats > 1) copy.Set(Fields.Find("seed")!, (long)(draft.Get("seed") ?? 0L) + r);
                 var spec = copy.Build(baseDirectory);
-                expanded++;
                 var id = TrialIdentity.Of(spec);
                 if (seen.Add(id)) planned.Add(new PlannedTrial(id, spec, Config(copy, spec, swept, repeats > 1)));
             }
@@ -573,13 +576,15 @@ sealed class GridReader(JsonElement root, JsonPositions positions, string path, 
 
     /// <summary>The swept fields a trial of <paramref name="optimizer"/> reads: the grid's, with its per_optimizer
     /// entries in their place.</summary>
-    List<Domain> Domains(OptimizerKind optimizer)
+    List<Domain> Domains(OptimizerKind optimizer) => [.. Swept(optimizer).Where(d => d.Field.UsedBy(optimizer))];
+
+    /// <summary>Every swept field of <paramref name="optimizer"/>'s trials, also those it does not read.</summary>
+    IEnumerable<Domain> Swept(OptimizerKind optimizer)
     {
         var overrides = _perOptimizer.GetValueOrDefault(optimizer) ?? [];
-        var domains = _parameters.Where(d => d.Field.Name != "optimizer")
+        return _parameters.Where(d => d.Field.Name != "optimizer")
             .Select(d => overrides.FirstOrDefault(o => o.Field == d.Field) ?? d)
             .Concat(overrides.Where(o => _parameters.All(d => d.Field != o.Field)));
-        return [.. domains.Where(d => d.Field.UsedBy(optimizer))];
     }
 
     TrialDraft Base(OptimizerKind optimizer)

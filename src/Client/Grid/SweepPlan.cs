@@ -25,15 +25,19 @@ public sealed record PlannedTrial(string Id, TrialSpec Spec, IReadOnlyList<KeyVa
 }
 
 /// <summary>A grid file, checked and expanded: what a sweep submits.</summary>
-/// <param name="Expanded">Trials before equal ones collapsed (a parameter an optimizer does not read makes copies).</param>
+/// <param name="Expanded">Trials before equal ones collapsed: every combination of a grid (settings an optimizer does not
+/// read make copies), every draw of a random search, times the repeats.</param>
 public sealed record SweepPlan(
     string Name,
     string Method,
     RankMetric Metric,
     int MaxRetries,
     IReadOnlyList<PlannedTrial> Trials,
-    int Expanded)
+    long Expanded)
 {
+    /// <summary>Combinations that train the same as another and became one trial.</summary>
+    public long Collapsed => Expanded - Trials.Count;
+
     public SweepSpec ToSweepSpec() => new(Name, [.. Trials.Select(t => t.Spec)], Metric, MaxRetries);
 
     public PlannedTrial? Find(string trialId) => Trials.FirstOrDefault(t => t.Id == trialId);

@@ -1,6 +1,7 @@
 using System.Globalization;
 using Descent.Client.Grid;
 using Descent.Contracts.Sweeps;
+using Descent.Contracts.Trials;
 using Spectre.Console;
 using Spectre.Console.Rendering;
 
@@ -50,7 +51,7 @@ public static class Views
         var header = new Markup(
             $"[bold]{Markup.Escape(plan.Name)}[/] [grey]{Markup.Escape(snapshot.Id)} on {Markup.Escape(target)}[/]\n"
             + Markup.Escape(Summary(snapshot, elapsed))
-            + (cancelling ? "\n[yellow]cancelling: running trials are stopping; finished results are kept (Ctrl-C again quits at once)[/]" : ""));
+            + (cancelling ? "\n[yellow]cancelling: running trials are stopping; finished results are kept (Ctrl-C again, a second later: quit without waiting for them)[/]" : ""));
         var running = snapshot.Trials.Where(t => t.State == TrialState.Running).ToList();
         if (running.Count == 0) return header;
         var table = new Table().Border(TableBorder.Simple).AddColumns("trial", "configuration", "device", "step", "loss");
@@ -65,9 +66,26 @@ public static class Views
         return new Rows(header, table);
     }
 
-    /// <summary>The leaderboard: rank, trial, optimizer with its settings, status, final loss, gradient evaluations, forward passes,
+    /// <summary>The leaderboard (at most <paramref name="top"/> rows) and, under it, why each failed or diverged trial
+    /// ended.</summary>
+    public static IRenderable Leaderboard(SweepResults results, int top)
+    {
+        var ended = results.Trials.Where(r => r.Status is TrialStatus.Failed or TrialStatus.Diverged).ToList();
+        if (ended.Count == 0) return Table(results, top);
+        var lines = ended.Take(MaxReasons).Select(r =>
+            $"[red]{r.StatusName}[/] {r.Trial.Id} {Markup.Escape(r.Configuration)}: {Markup.Escape(OneLine(r.Record?.Result.Message ?? r.Progress?.Message ?? "no reason given"))}");
+        if (ended.Count > MaxReasons) lines = lines.Append($"... and {ended.Count - MaxReasons} more; every trial's message is in results.json");
+        return new Rows(Table(results, top), new Markup(string.Join("\n", lines)));
+    }
+
+    const int MaxReasons = 20;
+
+    /// <summary>The first line: a trial's message may carry the native error on the lines after it (DESCENT_DEBUG=1).</summary>
+    static string OneLine(string message) => message.Split('\n')[0];
+
+    /// <summary>The table: rank, trial, optimizer with its settings, status, final loss, gradient evaluations, forward passes,
     /// wall seconds, backward share; at most <paramref name="top"/> rows.</summary>
-    public static Table Leaderboard(SweepResults results, int top)
+    static Table Table(SweepResults results, int top)
     {
         var metric = results.Leaderboard.Metric;
         var table = new Table().Border(TableBorder.Rounded)

@@ -18,17 +18,25 @@ public static class Trainer
 {
     /// <param name="device">"cpu" or "cuda:N".</param>
     /// <param name="onStep">Called after every outer step, on this thread.</param>
+    /// <param name="cancellation">Stops the trial before its next step (<see cref="TrialStatus.Cancelled"/>); so does
+    /// the process exiting (<see cref="RunningTrainers"/>).</param>
     public static TrialResult Run(TrialSpec spec, string device = "cpu", Action<StepRecord>? onStep = null, CancellationToken cancellation = default,
         StepTracing? tracing = null)
     {
         var run = new TrialRun(onStep, tracing ?? StepTracing.Default);
+        // Until this returns, the process does not run libtorch's exit-time destructors under this thread.
+        using var running = RunningTrainers.Enter(cancellation, out var stop);
+        if (running is null) return run.NotStarted("the process is exiting");
         try
         {
             spec.Validate();
             var target = Devices.Parse(device);
+            // Refused before allocating, in the user's words, when the silo cannot hold it.
+            TrialMemory.Check(TrialMemory.Of(spec));
             using var problem = Problem.Create(spec.Task, spec.Seed, target);
+            TrialMemory.Check(TrialMemory.Training(spec, problem.Inputs.shape, problem.Parameters.Select(p => p.shape)));
             using var optimizer = TrialOptimizers.Create(spec.Optimizer, problem.Parameters);
-            return run.Train(problem, optimizer, target, spec.Budget, cancellation);
+            return run.Train(problem, optimizer, target, spec.Budget, stop);
         }
         catch (DivergedException e)
         {
@@ -48,6 +56,8 @@ public static class Trainer
     sealed class TrialRun(Action<StepRecord>? onStep, StepTracing tracing)
     {
         bool _traced; // this step has spans: its probes get theirs
+        Phase _phase; // where a failure happened, for its message
+        int _step;
         readonly long _start = Stopwatch.GetTimestamp();
         readonly List<StepRecord> _history = [];
         long _forwardTicks, _backwardTicks, _optimizerTicks, _forwardPasses, _gradientEvaluations;
@@ -59,6 +69,7 @@ public static class Trainer
             float? known = null; // the loss at the current parameters, when a step measured it
             for (var step = 1; step <= budget.Steps; step++)
             {
+                _step = step;
                 if (cancellation.IsCancellationRequested)
                     return Finish(TrialStatus.Cancelled, $"cancelled before step {step}", known);
                 if (budget.Seconds is { } seconds && Elapsed(_start) >= seconds)
@@ -75,6 +86,7 @@ public static class Trainer
                 float value;
                 using (Span("forward"))
                 {
+                    _phase = Phase.Forward;
                     var t0 = Stopwatch.GetTimestamp();
                     loss = problem.Loss();
                     value = loss.item<float>(); // copies to the host: the device has finished the forward pass
@@ -87,6 +99,7 @@ public static class Trainer
 
                 using (Span("backward"))
                 {
+                    _phase = Phase.Backward;
                     var t0 = Stopwatch.GetTimestamp();
                     optimizer.Backward(loss);
                     Devices.Synchronize(device);
@@ -97,6 +110,7 @@ public static class Trainer
                 // A step that throws (Newton's diverged solve) still ends its spans: each phase is a using block.
                 using (Span("optimizer"))
                 {
+                    _phase = Phase.Step;
                     var probeTicksBefore = _forwardTicks;
                     var t0 = Stopwatch.GetTimestamp();
                     known = optimizer.Step(value, Probe);
@@ -140,13 +154,25 @@ public static class Trainer
 
         TrialResult Finish(TrialStatus status, string? message, float? known)
         {
+            _phase = Phase.Final;
             var final = known ?? Probe();
             return float.IsFinite(final)
                 ? Result(status, message, final)
                 : Result(TrialStatus.Diverged, $"the loss became {final} after step {_history.Count}", final);
         }
 
-        public TrialResult Failed(Exception e) => Result(TrialStatus.Failed, e.Message, float.NaN);
+        public TrialResult NotStarted(string reason) => Result(TrialStatus.Cancelled, $"cancelled before step 1: {reason}", float.NaN);
+
+        public TrialResult Failed(Exception e) => Result(TrialStatus.Failed, TrialFailures.Describe(e, During), float.NaN);
+
+        string During => _phase switch
+        {
+            Phase.Forward => $"the forward pass of step {_step}",
+            Phase.Backward => $"the backward pass of step {_step}",
+            Phase.Step => $"the optimizer's step {_step}",
+            Phase.Final => "the forward pass measuring the final loss",
+            _ => "building the task",
+        };
 
         public TrialResult Diverged(DivergedException e) => Result(TrialStatus.Diverged, $"{e.Message} in step {_history.Count + 1}", float.NaN);
 
@@ -161,6 +187,8 @@ public static class Trainer
         static double Elapsed(long since) => Seconds(Stopwatch.GetTimestamp() - since);
     }
 }
+
+enum Phase { Setup, Forward, Backward, Step, Final }
 
 /// <summary>Which outer steps of a trial get spans (a 1000-step trial must not drown the trace): the first
 /// <see cref="FirstSteps"/>, then every <see cref="Every"/>-th (0: none after the first). The trial span always

@@ -130,12 +130,16 @@ public class ClientProcessTests
         Assert.Equal(written.GetProperty("sweep").GetProperty("id").GetString(), printed.GetProperty("sweep").GetProperty("id").GetString());
         Assert.Equal(4, printed.GetProperty("trials").GetArrayLength());
 
+        // 3 optimizers x 2 max_steps: 6 combinations; sgd and adam do not read max_steps, so 2 of them collapse.
         (exit, stdout, stderr) = await RunningProcess.RunClient(folder, Timeout, "validate", grid);
         Assert.True(exit == 0, stderr);
-        Assert.Contains("runs 4 trials", stdout);
+        Assert.Contains("runs 4 trials: 6 combinations, 2 of them collapsed into equal trials", stdout);
         (exit, stdout, _) = await RunningProcess.RunClient(folder, Timeout, "validate", grid, "--json");
         Assert.Equal(0, exit);
-        Assert.Equal(4, JsonDocument.Parse(stdout).RootElement.GetProperty("trials").GetInt32());
+        var validated = JsonDocument.Parse(stdout).RootElement;
+        Assert.Equal(4, validated.GetProperty("trials").GetInt32());
+        Assert.Equal(6, validated.GetProperty("expanded").GetInt32());
+        Assert.Equal(2, validated.GetProperty("collapsed").GetInt32());
     }
 
     [Fact]

@@ -22,6 +22,9 @@ public class GridExpansionTests
         Assert.All(plan.Trials, t => Assert.Equal(t.Spec.Optimizer.Kind is OptimizerKind.Sgd or OptimizerKind.Adam ? 1000 : 100, t.Spec.Budget.Steps));
         Assert.All(plan.Trials, t => Assert.Equal(Variant.Seed, t.Spec.Optimizer.Variant));
         Assert.Equal("post-benchmark", plan.Name);
+        // 4 optimizers x 2 max_steps x 2 scale_i: 16 combinations; sgd, adam (3 each) and keep-vaulting (1) do not read scale_i or max_steps.
+        Assert.Equal(16, plan.Expanded);
+        Assert.Equal(8, plan.Collapsed);
     }
 
     [Fact]
@@ -38,6 +41,9 @@ public class GridExpansionTests
         Assert.Equal(12, plan.Trials.Count(t => t.Spec.Optimizer.Kind == OptimizerKind.KeepStepping));
         Assert.Equal(6, plan.Trials.Count(t => t.Spec.Optimizer.Kind == OptimizerKind.KeepVaulting));
         Assert.Equal(20, plan.Trials.Select(t => t.Id).Distinct().Count());
+        // Before collapsing, every optimizer meets every combination: 3 x 2 x 3 x 2.
+        Assert.Equal(36, plan.Expanded);
+        Assert.Equal(16, plan.Collapsed);
         var sgd = plan.Trials.First(t => t.Spec.Optimizer.Kind == OptimizerKind.Sgd);
         Assert.Equal(["optimizer", "variant", "lr", "max_steps", "scale_i"], sgd.Config.Select(c => c.Key));
         Assert.Null(Config(sgd, "max_steps"));
@@ -88,6 +94,7 @@ public class GridExpansionTests
             "seed": {"values": [0, 1]}
             """, "\"repeats\": 2,", """{"kind": "synthetic", "n_row": 50, "dim_in": 3, "dim_hidden": 4, "n_layers": 1}"""));
         Assert.Equal(4, overlapping.Expanded);
+        Assert.Equal(1, overlapping.Collapsed);
         Assert.Equal([0L, 1L, 2L], overlapping.Trials.Select(t => t.Spec.Seed));
     }
 
@@ -143,6 +150,7 @@ public class GridExpansionTests
             """, "\"method\": \"random\", \"trials\": 30,"));
         Assert.Equal(30, plan.Expanded);
         Assert.Equal(2, plan.Trials.Count);
+        Assert.Equal(28, plan.Collapsed);
     }
 
     [Fact]

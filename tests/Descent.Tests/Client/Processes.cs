@@ -54,7 +54,7 @@ sealed class RunningProcess : IDisposable
         return (exit, process.Out, process.Err);
     }
 
-    static string Dotnet => Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host && File.Exists(host) ? host : "dotnet";
+    public static string Dotnet => Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host && File.Exists(host) ? host : "dotnet";
 
     public string Out { get { lock (_lock) return _out.ToString(); } }
     public string Err { get { lock (_lock) return _err.ToString(); } }
@@ -85,6 +85,23 @@ sealed class RunningProcess : IDisposable
             await Task.Delay(100);
         }
     }
+
+    public int Id => _process.Id;
+
+    /// <summary>Sends <paramref name="signal"/> (2 SIGINT, 15 SIGTERM) to the process, or with <paramref name="group"/>
+    /// to its process group (the process must lead one: started under setsid).</summary>
+    public void Signal(int signal, bool group = false)
+    {
+        if (group && getpgid(_process.Id) != _process.Id) throw new InvalidOperationException($"process {_process.Id} leads no process group");
+        if (kill(group ? -_process.Id : _process.Id, signal) != 0 && !_process.HasExited)
+            throw new InvalidOperationException($"kill({_process.Id}, {signal}) failed: errno {System.Runtime.InteropServices.Marshal.GetLastPInvokeError()}");
+    }
+
+    [System.Runtime.InteropServices.DllImport("libc", SetLastError = true)]
+    static extern int kill(int pid, int signal);
+
+    [System.Runtime.InteropServices.DllImport("libc", SetLastError = true)]
+    static extern int getpgid(int pid);
 
     /// <summary>Sends the signal Ctrl-C sends.</summary>
     public void Interrupt()

@@ -1,0 +1,158 @@
+using System.Text.Json;
+
+namespace Descent.Tests.Client;
+
+/// <summary>
+/// Stop requests as users send them, each timing repeated: whatever arrives, descent-client exits 130, never
+/// crashes (139 was seen when libtorch's exit-time destructors ran under a training thread), and every trial that
+/// finished before the stop is on disk in whole files, with no temporary file left.
+/// </summary>
+[Collection(nameof(ClientProcessTests))]
+public class StopSignalTests
+{
+    const int Repeats = 20;
+    const int SigInt = 2, SigTerm = 15;
+    static readonly TimeSpan Timeout = TimeSpan.FromMinutes(2);
+
+    // One slot: sgd finishes first, in a fraction of a second; adam then trains until stopped; keep-stepping waits in line.
+    const string Interruptible = """
+        {"name": "interrupted", "task": {"kind": "synthetic", "n_row": 500, "dim_in": 4, "dim_hidden": 4, "n_layers": 1},
+         "budget": {"steps": 20},
+         "parameters": {"optimizer": ["sgd", "adam", "keep-stepping"]},
+         "per_optimizer": {"adam": {"steps": 1000000}, "keep-stepping": {"steps": 1000000}}}
+        """;
+
+    // After sgd, newton's first step (671 parameters: 671 backward passes over 30,000 rows) takes seconds, so a
+    // cancel cannot end it before the second request: the client quits while libtorch is busy.
+    const string SlowStep = """
+        {"name": "slow step", "task": {"kind": "synthetic", "n_row": 30000, "dim_in": 10, "dim_hidden": 10, "n_layers": 5},
+         "budget": {"steps": 20},
+         "parameters": {"optimizer": ["sgd", "newton"], "max_parameters": 1000},
+         "per_optimizer": {"newton": {"steps": 3}}}
+        """;
+
+    static string Repository
+    {
+        get
+        {
+            for (var folder = new DirectoryInfo(AppContext.BaseDirectory); folder is not null; folder = folder.Parent)
+                if (File.Exists(Path.Combine(folder.FullName, "Descent.sln"))) return folder.FullName;
+            throw new InvalidOperationException($"no Descent.sln above {AppContext.BaseDirectory}");
+        }
+    }
+
+    /// <summary>The configuration these tests were built in (bin/Debug/net10.0): dotnet run --no-build runs that build.</summary>
+    static string Configuration => new DirectoryInfo(Path.TrimEndingDirectorySeparator(AppContext.BaseDirectory)).Parent!.Name;
+
+    /// <summary><c>dotnet run</c> as the README has users start the client (without rebuilding).</summary>
+    static string[] DotnetRun(params string[] args) =>
+        [RunningProcess.Dotnet, "run", "--no-build", "-c", Configuration, "--project", Path.Combine(Repository, "src", "Client"), "--", .. args];
+
+    [Fact]
+    public Task One_sigterm_from_timeout_around_dotnet_run() => Repeat(2, async (folder, grid) =>
+    {
+        // timeout sends its signal to dotnet run and to the whole process group, and dotnet run forwards it: the
+        // client sees it twice. timeout reacts to a SIGTERM of its own as to its expiry (coreutils' cleanup()), which
+        // lets the test send it when a trial has finished instead of guessing a duration.
+        var client = RunningProcess.Launch("/usr/bin/timeout", folder, null, ["--preserve-status", "600", .. DotnetRun(Sweep(grid))]);
+        await client.WaitFor(err => err.Contains("1/3 done"), Timeout);
+        client.Signal(SigTerm);
+        return client;
+    });
+
+    [Theory]
+    [InlineData(0)]
+    [InlineData(100)]
+    [InlineData(300)]
+    public Task Two_signals_apart_by(int milliseconds) => Repeat(3, async (folder, grid) =>
+    {
+        var client = RunningProcess.Client(folder, Sweep(grid));
+        await client.WaitFor(err => err.Contains("1/3 done"), Timeout);
+        client.Signal(SigInt);
+        if (milliseconds > 0) await Task.Delay(milliseconds);
+        client.Signal(milliseconds == 100 ? SigTerm : SigInt);
+        return client;
+    });
+
+    [Fact]
+    public Task Ctrl_C_to_the_process_group_of_dotnet_run() => Repeat(2, async (folder, grid) =>
+    {
+        // A terminal's Ctrl-C: SIGINT to the foreground process group, here dotnet run and the client.
+        var client = RunningProcess.Launch("/usr/bin/setsid", folder, null, DotnetRun(Sweep(grid)));
+        await client.WaitFor(err => err.Contains("1/3 done"), Timeout);
+        client.Signal(SigInt, group: true);
+        return client;
+    });
+
+    [Fact]
+    public async Task A_second_request_a_second_later_quits_while_libtorch_is_busy_and_keeps_what_finished()
+    {
+        var quit = await Repeat(2, async (folder, grid) =>
+        {
+            var client = RunningProcess.Client(folder, Sweep(grid));
+            await client.WaitFor(err => err.Contains("1/2 done"), Timeout);
+            client.Signal(SigInt);
+            await Task.Delay(1500);
+            client.Signal(SigTerm);
+            return client;
+        }, SlowStep);
+        foreach (var (err, results) in quit)
+        {
+            Assert.Contains("quitting: writing the finished trials' results", err);
+            Assert.Contains("figures and report not drawn (quitting)", err);
+            var newton = Trial(results, "newton");
+            Assert.Contains(newton.GetProperty("status").GetString(), new[] { "running", "cancelled" });
+        }
+    }
+
+    static string[] Sweep(string grid) => ["sweep", grid, "--out", "runs", "--slots", "1"];
+
+    static JsonElement Trial(JsonElement results, string optimizer) =>
+        results.GetProperty("trials").EnumerateArray().Single(t => t.GetProperty("config").GetProperty("optimizer").GetString() == optimizer);
+
+    /// <summary>Runs <paramref name="stop"/> <see cref="Repeats"/> times, <paramref name="concurrent"/> at once, each in a
+    /// folder of its own; checks every run and returns each run's standard error and results.json.</summary>
+    static async Task<IReadOnlyList<(string Err, JsonElement Results)>> Repeat(int concurrent, Func<string, string, Task<RunningProcess>> stop,
+        string grid = Interruptible)
+    {
+        using var gate = new SemaphoreSlim(concurrent);
+        var runs = Enumerable.Range(0, Repeats).Select(async run =>
+        {
+            await gate.WaitAsync();
+            var folder = Directory.CreateTempSubdirectory("descent-stop-").FullName;
+            try
+            {
+                var path = Path.Combine(folder, "grid.json");
+                await File.WriteAllTextAsync(path, grid);
+                using var client = await stop(folder, path);
+                var exit = await client.Exit(Timeout);
+                return Check(run, exit, client.Err, Path.Combine(folder, "runs"));
+            }
+            finally
+            {
+                gate.Release();
+                Directory.Delete(folder, recursive: true);
+            }
+        });
+        return await Task.WhenAll(runs);
+    }
+
+    /// <summary>Exit 130, no stack trace, and the trial that finished before the stop (sgd, 20 steps) on disk in whole
+    /// files beside no temporary one.</summary>
+    static (string, JsonElement) Check(int run, int exit, string err, string runs)
+    {
+        var context = $"run {run}: exit {exit}\n{err}";
+        Assert.True(exit == 130, context);
+        Assert.DoesNotContain("   at ", err);
+        var sweep = Assert.Single(Directory.GetDirectories(runs));
+        var files = Directory.GetFiles(sweep).Select(Path.GetFileName).ToList();
+        Assert.True(files.All(f => !f!.Contains(".tmp", StringComparison.Ordinal)), $"{context}\nfiles: {string.Join(", ", files)}");
+        var results = JsonDocument.Parse(File.ReadAllText(Path.Combine(sweep, "results.json"))).RootElement;
+        Assert.Equal("cancelled", results.GetProperty("sweep").GetProperty("status").GetString());
+        var sgd = Trial(results, "sgd");
+        Assert.True(sgd.GetProperty("status").GetString() == "completed", context);
+        Assert.Equal(20, sgd.GetProperty("history").GetArrayLength());
+        Assert.Contains(sgd.GetProperty("id").GetString()!, File.ReadAllText(Path.Combine(sweep, "trials.csv")));
+        return (err, results);
+    }
+}
