@@ -230,6 +230,7 @@ static class Actions
         }
         Views.Out.Write(Views.Leaderboard(results, top));
         Views.Out.WriteLine();
+        foreach (var line in Views.EndReasons(results)) Console.Out.WriteLine(line);
     }
 
     static async Task<ClusterConnection> Remote(ClusterTarget target, string command, StopRequests stops)

@@ -66,26 +66,24 @@ public static class Views
         return new Rows(header, table);
     }
 
-    /// <summary>The leaderboard (at most <paramref name="top"/> rows) and, under it, why each failed or diverged trial
-    /// ended.</summary>
-    public static IRenderable Leaderboard(SweepResults results, int top)
+    /// <summary>Why each failed or diverged trial ended, a line each (at most 20), for under the leaderboard. Plain
+    /// text: a reason is one long line that a table's width must not wrap.</summary>
+    public static IEnumerable<string> EndReasons(SweepResults results)
     {
         var ended = results.Trials.Where(r => r.Status is TrialStatus.Failed or TrialStatus.Diverged).ToList();
-        if (ended.Count == 0) return Table(results, top);
-        var lines = ended.Take(MaxReasons).Select(r =>
-            $"[red]{r.StatusName}[/] {r.Trial.Id} {Markup.Escape(r.Configuration)}: {Markup.Escape(OneLine(r.Record?.Result.Message ?? r.Progress?.Message ?? "no reason given"))}");
-        if (ended.Count > MaxReasons) lines = lines.Append($"... and {ended.Count - MaxReasons} more; every trial's message is in results.json");
-        return new Rows(Table(results, top), new Markup(string.Join("\n", lines)));
+        foreach (var r in ended.Take(MaxReasons))
+            yield return $"{r.StatusName} {r.Trial.Id} {r.Configuration}: {FirstLine(r.Record?.Result.Message ?? r.Progress?.Message ?? "no reason given")}";
+        if (ended.Count > MaxReasons) yield return $"... and {ended.Count - MaxReasons} more; every trial's message is in results.json";
     }
 
     const int MaxReasons = 20;
 
-    /// <summary>The first line: a trial's message may carry the native error on the lines after it (DESCENT_DEBUG=1).</summary>
-    static string OneLine(string message) => message.Split('\n')[0];
+    /// <summary>A trial's message may carry libtorch's text on the lines after its first (DESCENT_DEBUG=1).</summary>
+    static string FirstLine(string message) => message.Split('\n')[0];
 
-    /// <summary>The table: rank, trial, optimizer with its settings, status, final loss, gradient evaluations, forward passes,
+    /// <summary>The leaderboard: rank, trial, optimizer with its settings, status, final loss, gradient evaluations, forward passes,
     /// wall seconds, backward share; at most <paramref name="top"/> rows.</summary>
-    static Table Table(SweepResults results, int top)
+    public static Table Leaderboard(SweepResults results, int top)
     {
         var metric = results.Leaderboard.Metric;
         var table = new Table().Border(TableBorder.Rounded)

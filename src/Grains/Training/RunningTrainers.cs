@@ -20,8 +20,8 @@ public static class RunningTrainers
 
     static RunningTrainers() => AppDomain.CurrentDomain.ProcessExit += (_, _) => OnProcessExit();
 
-    /// <summary>How long an exiting process waits for its trainers to reach the end of a step (default 2 s).</summary>
-    public static TimeSpan ExitGrace { get; set; } = TimeSpan.FromSeconds(2);
+    /// <summary>How long an exiting process waits for its trainers to reach the end of a step (default 1 s).</summary>
+    public static readonly TimeSpan ExitGrace = TimeSpan.FromSeconds(1);
 
     /// <summary>Trainers inside <see cref="Trainer.Run"/> right now.</summary>
     public static int Count

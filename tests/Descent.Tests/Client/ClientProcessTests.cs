@@ -143,6 +143,24 @@ public class ClientProcessTests
     }
 
     [Fact]
+    public async Task The_console_says_why_each_failed_or_diverged_trial_ended()
+    {
+        // 2e9 x 1000 inputs cannot be held (8 TB): failed before allocating; lr 1e6 on 200 rows diverges.
+        var folder = Folder();
+        var grid = Write("""
+            {"name": "why", "task": {"kind": "synthetic", "dim_in": 1000, "dim_hidden": 4, "n_layers": 1},
+             "budget": {"steps": 20}, "parameters": {"optimizer": "sgd", "lr": 1e6, "n_row": [2000000000, 200]}}
+            """, folder);
+        var (exit, stdout, stderr) = await RunningProcess.RunClient(folder, Timeout, "sweep", grid, "--out", "runs", "--slots", "1");
+        Assert.True(exit == 0, $"exit {exit}\n{stdout}\n{stderr}");
+        var trials = Results(Path.Combine(folder, "runs")).GetProperty("trials").EnumerateArray()
+            .ToDictionary(t => t.GetProperty("config").GetProperty("n_row").GetInt32(), t => t.GetProperty("id").GetString());
+        Assert.Matches($@"\nfailed {trials[2_000_000_000]} sgd lr=1000000 n_row=2000000000: task synthetic n_row=2000000000, dim_in=1000, dim_hidden=4, "
+            + @"n_layers=1 needs about 8\.\d TB \(inputs 8 TB, targets 8 GB, .*\); this silo has [\d.]+ [GMT]B available\n", stdout);
+        Assert.Matches($@"\ndiverged {trials[200]} sgd lr=1000000 n_row=200: the loss became (NaN|-?Infinity|∞) (before|after) step \d+\n", stdout);
+    }
+
+    [Fact]
     public async Task Bad_input_exits_2_naming_field_and_value_without_a_stack_trace_or_any_file()
     {
         var folder = Folder();

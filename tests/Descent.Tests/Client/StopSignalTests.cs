@@ -22,8 +22,9 @@ public class StopSignalTests
          "per_optimizer": {"adam": {"steps": 1000000}, "keep-stepping": {"steps": 1000000}}}
         """;
 
-    // After sgd, newton's first step (671 parameters: 671 backward passes over 30,000 rows) takes seconds, so a
-    // cancel cannot end it before the second request: the client quits while libtorch is busy.
+    // Two slots of one thread each: sgd finishes in a fraction of a second while newton's first step (671
+    // parameters: 671 backward passes over 30,000 rows) takes over ten seconds, so a cancel cannot end it before the
+    // second request: the client quits while libtorch is busy.
     const string SlowStep = """
         {"name": "slow step", "task": {"kind": "synthetic", "n_row": 30000, "dim_in": 10, "dim_hidden": 10, "n_layers": 5},
          "budget": {"steps": 20},
@@ -89,7 +90,7 @@ public class StopSignalTests
     {
         var quit = await Repeat(2, async (folder, grid) =>
         {
-            var client = RunningProcess.Client(folder, Sweep(grid));
+            var client = RunningProcess.Client(folder, Sweep(grid, slots: 2));
             await client.WaitFor(err => err.Contains("1/2 done"), Timeout);
             client.Signal(SigInt);
             await Task.Delay(1500);
@@ -105,7 +106,7 @@ public class StopSignalTests
         }
     }
 
-    static string[] Sweep(string grid) => ["sweep", grid, "--out", "runs", "--slots", "1"];
+    static string[] Sweep(string grid, int slots = 1) => ["sweep", grid, "--out", "runs", "--slots", $"{slots}"];
 
     static JsonElement Trial(JsonElement results, string optimizer) =>
         results.GetProperty("trials").EnumerateArray().Single(t => t.GetProperty("config").GetProperty("optimizer").GetString() == optimizer);
