@@ -91,7 +91,7 @@ static class Actions
             if (stops.Quit.IsCancellationRequested)
                 Console.Error.WriteLine($"descent-client: figures and report not drawn (quitting); draw them with: descent-client report {directory}");
             else DrawAndReport(directory);
-            if (stops.Requested)
+            if (stops.Requested || end.Status == SweepStatus.Cancelled) // here, or by descent-client cancel elsewhere
             {
                 var finished = end.Count(TrialState.Completed) + end.Count(TrialState.Diverged) + end.Count(TrialState.Failed);
                 var unsettled = end.Count(TrialState.Running);
