@@ -7,7 +7,8 @@ public enum TrialStatus
     Completed,
     /// <summary>The loss became NaN or infinite; the trial stopped there.</summary>
     Diverged,
-    /// <summary>The trial could not run (bad data, a model too large for Newton, a missing device, ...).</summary>
+    /// <summary>The trial could not run (bad data, such as a CSV cell that is not a finite float32; a model too large
+    /// for Newton; a missing device, ...).</summary>
     Failed,
     /// <summary>Stopped on request before its budget ended.</summary>
     Cancelled,
