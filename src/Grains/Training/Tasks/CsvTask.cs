@@ -18,10 +18,7 @@ static class CsvTask
         var rows = targets.Length;
         var x = tensor(features, [rows, width]);
         var y = tensor(targets, [rows, 1]);
-        nn.Module<Tensor, Tensor> model = spec.Model == CsvModel.Linear
-            ? nn.Linear(width, 1)
-            : Problem.StackOfLinears(width, spec.DimHidden, spec.NLayers);
-        return (x, y, model);
+        return (x, y, Problem.Architecture(spec, width));
     }
 
     /// <summary>Reads the file into row-major features and targets, or throws <see cref="TaskDataException"/>: also for

@@ -1,5 +1,6 @@
 using Descent.Contracts.Trials;
 using TorchSharp;
+using TorchSharp.Modules;
 using static TorchSharp.torch;
 
 namespace Descent.Grains.Training.Tasks;
@@ -20,7 +21,7 @@ static class LinearTask
         if (y.isfinite().logical_not().sum().item<long>() is var overflowed and > 0)
             throw new TaskDataException(SpecProblem.Of("task.noise", spec.Noise,
                 $"{overflowed} of {spec.NRow} targets y = X·w + noise·ε overflow float32; lower the noise").ToString());
-        var model = nn.Linear(spec.Features + 1, 1, hasBias: false);
+        var model = (Linear)Problem.Architecture(spec, spec.Features + 1);
         using (no_grad()) model.weight.copy_(randn(1, spec.Features + 1));
         return (x.MoveToOuterDisposeScope(), y.MoveToOuterDisposeScope(), model);
     }
