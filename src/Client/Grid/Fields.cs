@@ -96,7 +96,8 @@ static class Fields
                 return null;
             case FieldType.Number:
                 if (value.ValueKind == JsonValueKind.Number && value.TryGetDouble(out var number) && double.IsFinite(number)) return number;
-                error = value.ValueKind == JsonValueKind.Number ? "must be a finite number" : $"must be a number, not {Kind(value)}";
+                // System.Text.Json reads 1e400 as an infinity: the number is valid JSON, but past float64's range.
+                error = value.ValueKind == JsonValueKind.Number ? "must be a finite number (it overflows float64)" : $"must be a number, not {Kind(value)}";
                 return null;
             default:
                 if (value.ValueKind == JsonValueKind.String) return value.GetString()!;
@@ -125,9 +126,9 @@ static class Fields
             whole = (long)d;
             return true;
         }
-        error = double.TryParse(value.GetRawText(), System.Globalization.NumberStyles.Float, CultureInfo.InvariantCulture, out var big) && Math.Floor(big) == big
-            ? "is too large"
-            : "must be a whole number";
+        error = !double.TryParse(value.GetRawText(), NumberStyles.Float, CultureInfo.InvariantCulture, out var big) || Math.Floor(big) != big
+            ? "must be a whole number"
+            : double.IsFinite(big) ? "is too large" : "must be a finite whole number (it overflows float64)";
         return false;
     }
 

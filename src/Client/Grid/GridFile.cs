@@ -1,5 +1,6 @@
 using System.Text;
 using System.Text.Json;
+using System.Text.RegularExpressions;
 using Descent.Contracts.Sweeps;
 using Descent.Contracts.Trials;
 
@@ -20,6 +21,10 @@ public static class GridFile
         // Duplicate keys are found by JsonPositions, which knows where they are.
         AllowDuplicateProperties = true,
     };
+
+    static readonly JsonReaderOptions ReaderOptions = new() { CommentHandling = JsonCommentHandling.Skip };
+
+    static readonly Regex NonFiniteToken = new(@"^[+-]?(nan|infinity|inf|∞)(?![\w.])", RegexOptions.IgnoreCase | RegexOptions.CultureInvariant);
 
     public static SweepPlan Load(string path, int maxTrials = DefaultMaxTrials)
     {
@@ -59,6 +64,7 @@ public static class GridFile
         }
         catch (JsonException e)
         {
+            if (NonFiniteLiteral(utf8) is { } literal) throw new GridException(path, [literal]);
             // BytePositionInLine counts bytes; the column counts characters, as editors do.
             var lineStart = 0;
             for (var line = 0; line < (e.LineNumber ?? 0); line++)
@@ -69,7 +75,7 @@ public static class GridFile
         }
         using (document)
         {
-            var positions = new JsonPositions(utf8, new JsonReaderOptions { CommentHandling = JsonCommentHandling.Skip });
+            var positions = new JsonPositions(utf8, ReaderOptions);
             if (positions.InvalidText is { } invalid)
                 throw new GridException(path, [new("file", Quote(path), "has a string that is not valid text (a lone UTF-16 surrogate such as \\uD800)",
                     invalid.Line, invalid.Column)]);
@@ -78,6 +84,22 @@ public static class GridFile
             var name = Path.GetFileNameWithoutExtension(path);
             return new GridReader(document.RootElement, positions, path, baseDirectory, maxTrials, name.Length > 0 ? name : "sweep").Read();
         }
+    }
+
+    /// <summary>The problem when a document stops being JSON at a NaN or an infinity where a number belongs (JSON has
+    /// neither, but Python's json module writes <c>NaN</c>, <c>Infinity</c> and <c>-Infinity</c>), named by the field it
+    /// was given for; null for any other syntax error.</summary>
+    static GridProblem? NonFiniteLiteral(byte[] utf8)
+    {
+        if (new JsonPositions(utf8, ReaderOptions).SyntaxError is not { } error) return null;
+        var offset = error.Offset;
+        while (offset < utf8.Length && utf8[offset] is (byte)' ' or (byte)'\t' or (byte)'\r' or (byte)'\n' or (byte)',' or (byte)':' or (byte)'[')
+            offset++;
+        var match = NonFiniteToken.Match(Encoding.UTF8.GetString(utf8, offset, Math.Min(16, utf8.Length - offset)));
+        if (!match.Success) return null;
+        var (line, column) = JsonPositions.Locate(utf8, offset);
+        return new GridProblem(error.Path.Length == 0 ? "file" : error.Path, match.Value,
+            "must be a finite number; JSON has no NaN or Infinity (Python's json module writes them for float('nan') and float('inf'))", line, column);
     }
 
     static int FirstInvalidByte(byte[] utf8)
@@ -320,7 +342,12 @@ sealed class GridReader(JsonElement root, JsonPositions positions, string path, 
         if (element.TryGetProperty("target", out var t))
         {
             if (t.ValueKind == JsonValueKind.Number && t.TryGetDouble(out var value) && double.IsFinite(value)) target = value;
-            else Problem("metric.target", t, "must be a finite number");
+            else
+            {
+                // One problem per field: the target given is the problem, not a missing one.
+                Problem("metric.target", t, t.ValueKind == JsonValueKind.Number ? "must be a finite number (it overflows float64)" : $"must be a number, not {Fields.Kind(t)}");
+                return new RankMetric(kind);
+            }
         }
         // A target-based metric without its own target ranks against the budget's target loss.
         target ??= _fixed.Where(f => f.Field.Name == "target_loss").Select(f => (double?)f.Value).FirstOrDefault();

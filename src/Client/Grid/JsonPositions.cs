@@ -15,6 +15,10 @@ sealed class JsonPositions
     /// <summary>The first string that is not valid text (a lone UTF-16 surrogate such as <c>\uD800</c>).</summary>
     public (int Line, int Column)? InvalidText { get; private set; }
 
+    /// <summary>In a document that is not JSON, where reading stopped: the path of the value being read and the byte
+    /// offset after the last token read (whitespace and separators may follow before the offending text).</summary>
+    public (string Path, int Offset)? SyntaxError { get; private set; }
+
     public JsonPositions(byte[] utf8, JsonReaderOptions options)
     {
         var lineStarts = new List<int> { 0 };
@@ -25,6 +29,20 @@ sealed class JsonPositions
         // Each open container: its path, and the index of its next element (arrays) or -1 (objects).
         var stack = new Stack<(string Path, int Next)>();
         string? property = null;
+        try
+        {
+            Scan(ref reader, utf8, lineStarts, stack, ref property);
+        }
+        catch (JsonException)
+        {
+            // Where an object expects a key, the object itself is the place.
+            var inObjectWithoutKey = property is null && stack.Count > 0 && stack.Peek().Next < 0;
+            SyntaxError = (inObjectWithoutKey ? stack.Peek().Path : NextPath(stack, property), (int)reader.BytesConsumed);
+        }
+    }
+
+    void Scan(ref Utf8JsonReader reader, byte[] utf8, List<int> lineStarts, Stack<(string Path, int Next)> stack, ref string? property)
+    {
         while (reader.Read())
         {
             switch (reader.TokenType)

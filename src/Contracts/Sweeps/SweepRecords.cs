@@ -53,7 +53,7 @@ public sealed record RankMetric(
     public IEnumerable<SpecProblem> Problems()
     {
         if (Kind != MetricKind.FinalLoss && Target is null) yield return SpecProblem.Of("metric.target", null, $"{Name} needs a target loss");
-        if (Target is { } t && !(t >= 0)) yield return SpecProblem.Of("metric.target", t, "must be 0 or more");
+        if (Target is { } t && !(t >= 0 && double.IsFinite(t))) yield return SpecProblem.Of("metric.target", t, "must be a finite number of 0 or more");
     }
 }
 

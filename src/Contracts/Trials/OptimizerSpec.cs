@@ -106,9 +106,11 @@ public sealed record OptimizerSpec(
     public IEnumerable<SpecProblem> Problems()
     {
         var uses = Kind.HyperParameters();
-        if (uses.Contains("lr") && !(Lr > 0 && double.IsFinite(Lr))) yield return SpecProblem.Of("lr", Lr, "must be a finite number above 0");
+        if (uses.Contains("lr") && !(Lr > 0 && FiniteNumbers.InFloat32(Lr)))
+            yield return SpecProblem.Of("lr", Lr, "must be a finite number above 0" + FiniteNumbers.Overflow(Lr, "the parameters it moves"));
         if (uses.Contains("max_steps") && MaxSteps < 1) yield return SpecProblem.Of("max_steps", MaxSteps, "must be at least 1");
-        if (uses.Contains("scale_i") && !(ScaleI >= 0 && double.IsFinite(ScaleI))) yield return SpecProblem.Of("scale_i", ScaleI, "must be a finite number of 0 or more");
+        if (uses.Contains("scale_i") && !(ScaleI >= 0 && FiniteNumbers.InFloat32(ScaleI)))
+            yield return SpecProblem.Of("scale_i", ScaleI, "must be a finite number of 0 or more" + FiniteNumbers.Overflow(ScaleI, "the parameters it moves"));
         if (uses.Contains("history_size") && HistorySize < 1) yield return SpecProblem.Of("history_size", HistorySize, "must be at least 1");
         if (uses.Contains("max_parameters") && MaxParameters < 1) yield return SpecProblem.Of("max_parameters", MaxParameters, "must be at least 1");
     }

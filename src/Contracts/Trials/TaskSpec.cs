@@ -49,7 +49,8 @@ public sealed record LinearTaskSpec(
     {
         if (NRow < 1) yield return SpecProblem.Of("task.n_row", NRow, "must be at least 1");
         if (Features < 0) yield return SpecProblem.Of("task.k", Features, "must be 0 or more");
-        if (!(Noise >= 0) || double.IsInfinity(Noise)) yield return SpecProblem.Of("task.noise", Noise, "must be a finite number of 0 or more");
+        if (!(Noise >= 0 && FiniteNumbers.InFloat32(Noise)))
+            yield return SpecProblem.Of("task.noise", Noise, "must be a finite number of 0 or more" + FiniteNumbers.Overflow(Noise, "the data"));
     }
 }
 

@@ -7,7 +7,8 @@ public enum TrialStatus
     Completed,
     /// <summary>The loss became NaN or infinite; the trial stopped there.</summary>
     Diverged,
-    /// <summary>The trial could not run (bad data, a model too large for Newton, a missing device, ...).</summary>
+    /// <summary>The trial could not run (bad data, such as a CSV cell that is not a finite float32; a model too large
+    /// for Newton; a missing device, ...).</summary>
     Failed,
     /// <summary>Stopped on request before its budget ended.</summary>
     Cancelled,
@@ -26,6 +27,9 @@ public sealed record StepRecord(
     [property: Id(4)] long GradientEvaluations);
 
 /// <summary>What one trial did. Seconds are wall-clock; a probe (a loss-only forward pass) counts as forward time.</summary>
+/// <param name="Message">One line: why the trial ended, where that needs saying (a time or target budget, the
+/// divergence, the failure with the field or the file's line and column), then the optimizer's note on how it stepped
+/// (newton: which steps found the Hessian rank-deficient), joined by "; "; null when there is nothing to say.</param>
 /// <param name="FinalLoss">The loss after the last step (NaN when the trial failed before measuring one).</param>
 /// <param name="ForwardSeconds">Forward passes: with a graph for gradients, and the optimizers' loss-only probes.</param>
 /// <param name="BackwardSeconds">Gradient computation (for newton, also the Hessian's backward passes).</param>

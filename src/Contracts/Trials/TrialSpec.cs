@@ -12,8 +12,8 @@ public sealed record Budget(
     public IEnumerable<SpecProblem> Problems()
     {
         if (Steps < 1) yield return SpecProblem.Of("budget.steps", Steps, "must be at least 1");
-        if (Seconds is { } s && !(s > 0)) yield return SpecProblem.Of("budget.seconds", s, "must be above 0");
-        if (TargetLoss is { } t && !(t >= 0)) yield return SpecProblem.Of("budget.target_loss", t, "must be 0 or more");
+        if (Seconds is { } s && !(s > 0 && double.IsFinite(s))) yield return SpecProblem.Of("budget.seconds", s, "must be a finite number above 0");
+        if (TargetLoss is { } t && !(t >= 0 && double.IsFinite(t))) yield return SpecProblem.Of("budget.target_loss", t, "must be a finite number of 0 or more");
     }
 }
 

@@ -35,12 +35,8 @@ public static class Trainer
             TrialMemory.Check(TrialMemory.Of(spec));
             using var problem = Problem.Create(spec.Task, spec.Seed, target);
             TrialMemory.Check(TrialMemory.Training(spec, problem.Inputs.shape, problem.Parameters.Select(p => p.shape)));
-            using var optimizer = TrialOptimizers.Create(spec.Optimizer, problem.Parameters);
+            using var optimizer = TrialOptimizers.Create(spec.Optimizer, problem);
             return run.Train(problem, optimizer, target, spec.Budget, stop);
-        }
-        catch (DivergedException e)
-        {
-            return run.Diverged(e);
         }
         catch (Exception e)
         {
@@ -62,10 +58,25 @@ public static class Trainer
         readonly List<StepRecord> _history = [];
         long _forwardTicks, _backwardTicks, _optimizerTicks, _forwardPasses, _gradientEvaluations;
         Problem? _problem;
+        ITrialOptimizer? _optimizer;
 
         public TrialResult Train(Problem problem, ITrialOptimizer optimizer, Device device, Budget budget, CancellationToken cancellation)
         {
             _problem = problem;
+            _optimizer = optimizer;
+            // Caught here rather than in Run so that the optimizer, still undisposed, can add its note.
+            try
+            {
+                return Steps(problem, optimizer, device, budget, cancellation);
+            }
+            catch (DivergedException e)
+            {
+                return Result(TrialStatus.Diverged, $"{e.Message} in step {_history.Count + 1}", float.NaN);
+            }
+        }
+
+        TrialResult Steps(Problem problem, ITrialOptimizer optimizer, Device device, Budget budget, CancellationToken cancellation)
+        {
             float? known = null; // the loss at the current parameters, when a step measured it
             for (var step = 1; step <= budget.Steps; step++)
             {
@@ -174,10 +185,10 @@ public static class Trainer
             _ => "building the task",
         };
 
-        public TrialResult Diverged(DivergedException e) => Result(TrialStatus.Diverged, $"{e.Message} in step {_history.Count + 1}", float.NaN);
-
         TrialResult Result(TrialStatus status, string? message, float final)
         {
+            // The optimizer's note (Newton's rank-deficient Hessians) matters for completed trials too.
+            if (_optimizer?.Note is { } note) message = message is null ? note : $"{message}; {note}";
             var best = _history.Select(h => h.Loss).Where(double.IsFinite).Append(final).Where(double.IsFinite).DefaultIfEmpty(double.NaN).Min();
             return new TrialResult(status, message, final, best, _forwardPasses, _gradientEvaluations,
                 Seconds(_forwardTicks), Seconds(_backwardTicks), Seconds(_optimizerTicks), Elapsed(_start), _history);

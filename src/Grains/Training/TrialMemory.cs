@@ -19,10 +19,11 @@ public static class TrialMemory
     /// <param name="Targets">The target column <c>[n_row, 1]</c>.</param>
     /// <param name="Activations">What a forward pass with graph keeps for the backward pass (every layer's output,
     /// <c>[n_row, width]</c>, and the loss's residual), plus the backward pass's two widest gradients.</param>
-    /// <param name="Hessian">newton: <c>[n, n]</c> float64 for n parameters; 0 for the other optimizers.</param>
-    public sealed record Footprint(string Task, long Inputs, long Targets, long Activations, long Hessian)
+    /// <param name="Newton">newton: its Hessian, <c>[n, n]</c> float64 for n parameters, and the float64 copies of the
+    /// data and activations it differentiates; 0 for the other optimizers.</param>
+    public sealed record Footprint(string Task, long Inputs, long Targets, long Activations, long Newton)
     {
-        public long Total => Inputs + Targets + Activations + Hessian;
+        public long Total => Inputs + Targets + Activations + Newton;
     }
 
     /// <summary>The footprint of <paramref name="spec"/> when its shapes follow from the spec (synthetic, linear);
@@ -58,8 +59,10 @@ public static class TrialMemory
         }
         var widest = widths.Max(); // inputs take no gradient
         var activations = rows * Float * (widths.Sum() + 1 + 2 * widest);
-        var hessian = optimizer.Kind == OptimizerKind.Newton && parameters <= optimizer.MaxParameters ? parameters * parameters * sizeof(double) : 0;
-        return new Footprint(task, rows * inputs * Float, rows * Float, activations, hessian);
+        var (x, y) = (rows * inputs * Float, rows * Float);
+        var newton = optimizer.Kind != OptimizerKind.Newton ? 0
+            : 2 * (x + y + activations) + (parameters <= optimizer.MaxParameters ? parameters * parameters * sizeof(double) : 0);
+        return new Footprint(task, x, y, activations, newton);
     }
 
     /// <summary>Throws <see cref="TrialResourceException"/> when <paramref name="footprint"/> exceeds
@@ -72,7 +75,7 @@ public static class TrialMemory
         var parts = new[]
         {
             ("inputs", footprint.Inputs), ("targets", footprint.Targets),
-            ("activations kept for the backward pass", footprint.Activations), ("newton's Hessian", footprint.Hessian),
+            ("activations kept for the backward pass", footprint.Activations), ("newton's Hessian and float64 copies", footprint.Newton),
         }.Where(p => p.Item2 > 0).Select(p => $"{p.Item1} {Bytes(p.Item2)}");
         var loaded = footprint.Inputs == 0 ? " more to train" : "";
         throw new TrialResourceException($"{footprint.Task} needs about {Bytes(footprint.Total)}{loaded} ({string.Join(", ", parts)}); "
@@ -95,14 +98,18 @@ public static class TrialMemory
         return limit;
     }
 
-    /// <summary>Bytes for people: <c>80 GB</c>, <c>1.5 GB</c>, <c>320 MB</c> (decimal units).</summary>
-    public static string Bytes(double bytes) => bytes switch
+    /// <summary>Bytes for people, decimal units, two significant digits below ten: <c>80 GB</c>, <c>1.5 GB</c>, <c>320 MB</c>.</summary>
+    public static string Bytes(double bytes)
     {
-        >= 1e12 => $"{(bytes / 1e12).ToString(bytes >= 1e13 ? "F0" : "0.#", CultureInfo.InvariantCulture)} TB",
-        >= 1e9 => $"{(bytes / 1e9).ToString(bytes >= 1e10 ? "F0" : "0.#", CultureInfo.InvariantCulture)} GB",
-        >= 1e6 => $"{(bytes / 1e6).ToString("F0", CultureInfo.InvariantCulture)} MB",
-        _ => $"{(bytes / 1e3).ToString("F0", CultureInfo.InvariantCulture)} kB",
-    };
+        var (value, unit) = bytes switch
+        {
+            >= 1e12 => (bytes / 1e12, "TB"),
+            >= 1e9 => (bytes / 1e9, "GB"),
+            >= 1e6 => (bytes / 1e6, "MB"),
+            _ => (bytes / 1e3, "kB"),
+        };
+        return $"{value.ToString(value >= 10 ? "F0" : "0.#", CultureInfo.InvariantCulture)} {unit}";
+    }
 }
 
 /// <summary>The trial needs more of the silo than it has (memory, a device): it fails with this one-line message.</summary>

@@ -177,6 +177,68 @@ public class GridValidationTests
     }
 
     [Fact]
+    public void Numbers_that_are_not_finite_are_named_with_their_field_and_value()
+    {
+        var problems = Problems("""
+            {"task": {"kind": "linear", "n_row": 1e400, "k": 2, "noise": 1e39, "seed": -1e400},
+             "budget": {"steps": 3, "seconds": 1e400, "target_loss": -1e400},
+             "metric": {"name": "time_to_target", "target": 1e400},
+             "parameters": {"optimizer": ["sgd", "keep-stepping"], "lr": [1e400, 1e39, 0.1], "scale_i": {"value": -1e400}}}
+            """);
+        void Is(string field, string value, string message)
+        {
+            var problem = One(problems, field);
+            Assert.Equal((value, message), (problem.Value, problem.Message));
+        }
+        Is("task.n_row", "1e400", "must be a finite whole number (it overflows float64)");
+        Is("task.seed", "-1e400", "must be a finite whole number (it overflows float64)");
+        Is("task.noise", "1e39", "must be a finite number of 0 or more (it overflows float32, the type of the data)");
+        Is("budget.seconds", "1e400", "must be a finite number (it overflows float64)");
+        Is("budget.target_loss", "-1e400", "must be a finite number (it overflows float64)");
+        Is("metric.target", "1e400", "must be a finite number (it overflows float64)");
+        Is("parameters.lr[0]", "1e400", "must be a finite number (it overflows float64)");
+        Is("parameters.lr[1]", "1e39", "must be a finite number above 0 (it overflows float32, the type of the parameters it moves)");
+        Is("parameters.scale_i.value", "-1e400", "must be a finite number (it overflows float64)");
+        Assert.Equal(9, problems.Count);
+
+        var bounds = Problems(Grid("\"optimizer\": \"sgd\", \"lr\": {\"distribution\": \"log_uniform\", \"min\": 1e-5, \"max\": 1e400}",
+            "\"method\": \"random\", \"trials\": 3,"));
+        Assert.Equal("must be a finite number (it overflows float64)", One(bounds, "parameters.lr.max").Message);
+        Assert.Equal("must be a number, not a string", One(Problems(Grid("\"optimizer\": \"sgd\", \"lr\": \"NaN\"")), "parameters.lr").Message);
+    }
+
+    [Theory]
+    [InlineData("NaN")]
+    [InlineData("-NaN")]
+    [InlineData("nan")]
+    [InlineData("Infinity")]
+    [InlineData("-Infinity")]
+    [InlineData("+Infinity")]
+    [InlineData("inf")]
+    [InlineData("∞")]
+    public void A_nan_or_infinity_where_a_number_belongs_is_named_with_its_field(string literal)
+    {
+        const string Message = "must be a finite number; JSON has no NaN or Infinity (Python's json module writes them for float('nan') and float('inf'))";
+        var json = Grid($"\"optimizer\": [\"sgd\"], \"lr\": [0.1, {literal}]");
+        var inList = Assert.Single(Problems(json));
+        Assert.Equal(("parameters.lr[1]", literal, Message), (inList.Field, inList.Value, inList.Message));
+        Assert.Equal((1, json.IndexOf(literal, StringComparison.Ordinal) + 1), (inList.Line, inList.Column));
+
+        var inBudget = Assert.Single(Problems($$$"""
+            {"task": {"kind": "synthetic", "n_row": 50, "dim_in": 3, "dim_hidden": 4, "n_layers": 1},
+             "budget": {"steps": 3, "seconds": {{{literal}}}},
+             "parameters": {"optimizer": "sgd"}}
+            """));
+        Assert.Equal(("budget.seconds", literal, Message, 2), (inBudget.Field, inBudget.Value, inBudget.Message, inBudget.Line));
+        var inValue = Assert.Single(Problems(Grid($"\"optimizer\": \"sgd\", \"lr\": {{\"value\": {literal}}}")));
+        Assert.Equal("parameters.lr.value", inValue.Field);
+    }
+
+    [Fact]
+    public void Other_syntax_errors_stay_syntax_errors() =>
+        Assert.Contains("not valid JSON", One(Problems(Grid("\"optimizer\": \"sgd\", \"lr\": infinite")), "file").Message);
+
+    [Fact]
     public void Metric_problems_are_named()
     {
         var maximize = Problems(Grid("\"optimizer\": \"sgd\"", "\"metric\": {\"name\": \"final_loss\", \"goal\": \"maximize\"},"));

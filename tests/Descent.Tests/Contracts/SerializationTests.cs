@@ -1,3 +1,4 @@
+using Descent.Contracts.Sweeps;
 using Descent.Contracts.Trials;
 using Microsoft.Extensions.DependencyInjection;
 using Orleans.Serialization;
@@ -59,6 +60,47 @@ public class SerializationTests
             "budget.steps = 0: must be at least 1",
         ], problems);
         Assert.Contains("lr = -0.5", Assert.Throws<SpecException>(spec.Validate).Message);
+    }
+
+    [Theory]
+    [InlineData(double.NaN, "NaN")]
+    [InlineData(double.PositiveInfinity, "Infinity")]
+    [InlineData(double.NegativeInfinity, "-Infinity")]
+    public void Non_finite_values_are_problems_naming_field_and_value(double value, string shown)
+    {
+        var spec = new TrialSpec(new LinearTaskSpec(10, 2, value), new OptimizerSpec(OptimizerKind.KeepStepping, value, ScaleI: value),
+            new Budget(5, value, value));
+        Assert.Equal(
+        [
+            $"task.noise = {shown}: must be a finite number of 0 or more",
+            $"lr = {shown}: must be a finite number above 0",
+            $"scale_i = {shown}: must be a finite number of 0 or more",
+            $"budget.seconds = {shown}: must be a finite number above 0",
+            $"budget.target_loss = {shown}: must be a finite number of 0 or more",
+        ], spec.Problems().Select(p => p.ToString()));
+        // What the coordinator checks before it places anything.
+        var sweep = new SweepSpec("s", [spec with { Task = new LinearTaskSpec(10, 2), Budget = new Budget(5) }], new RankMetric(MetricKind.TimeToTarget, value));
+        Assert.Equal(
+        [
+            $"metric.target = {shown}: must be a finite number of 0 or more",
+            $"trials[0].lr = {shown}: must be a finite number above 0",
+            $"trials[0].scale_i = {shown}: must be a finite number of 0 or more",
+        ], sweep.Problems().Select(p => p.ToString()));
+    }
+
+    [Fact]
+    public void Values_past_float32s_range_are_problems_where_they_enter_float32_arithmetic()
+    {
+        var spec = new TrialSpec(new LinearTaskSpec(10, 2, 1e39), new OptimizerSpec(OptimizerKind.KeepStepping, 3.5e38, ScaleI: -1e39),
+            new Budget(5, 1e39, 1e39));
+        Assert.Equal(
+        [
+            "task.noise = 1E+39: must be a finite number of 0 or more (it overflows float32, the type of the data)",
+            "lr = 3.5E+38: must be a finite number above 0 (it overflows float32, the type of the parameters it moves)",
+            "scale_i = -1E+39: must be a finite number of 0 or more (it overflows float32, the type of the parameters it moves)",
+        ], spec.Problems().Select(p => p.ToString()));
+        // float32's largest value itself is fine; seconds and target_loss stay in float64 (a budget and a comparison).
+        Assert.Empty(new TrialSpec(new LinearTaskSpec(10, 2, float.MaxValue), new OptimizerSpec(OptimizerKind.Sgd, float.MaxValue), new Budget(5, 1e300, 1e300)).Problems());
     }
 
     [Fact]

@@ -1,5 +1,6 @@
 using Descent.Contracts.Trials;
 using Descent.Grains.Training;
+using Descent.Grains.Training.Tasks;
 
 namespace Descent.Tests.Training;
 
@@ -64,6 +65,41 @@ public sealed class CsvTaskTests : IDisposable
     [Fact]
     public void Empty_cell_is_not_a_number() =>
         AssertFails(Train(Write("d.csv", "a,b,y\n1,,3\n")), "line 2, column 2", "\"\" is not a number");
+
+    /// <summary>Every spelling a CSV may hold for a value that is not a finite float32, and the reason given.</summary>
+    public static TheoryData<string, string> NonFiniteCells => new()
+    {
+        { "nan", "it is NaN" }, { "NaN", "it is NaN" }, { "-nan", "it is NaN" }, { "NAN", "it is NaN" },
+        { "nan(ind)", "it is NaN" }, { "-1.#IND", "it is NaN" }, { "1.#QNAN", "it is NaN" },
+        { "inf", "it is infinite" }, { "-inf", "it is infinite" }, { "+Inf", "it is infinite" },
+        { "Infinity", "it is infinite" }, { "-Infinity", "it is infinite" }, { "+infinity", "it is infinite" },
+        { "∞", "it is infinite" }, { "-∞", "it is infinite" }, { "1.#INF", "it is infinite" },
+        { "1e39", "it overflows float32" }, { "-1e39", "it overflows float32" }, { "3.5e38", "it overflows float32" },
+        { "1e400", "it overflows float32" }, { "-1e400", "it overflows float32" }, { " 1E+309 ", "it overflows float32" },
+    };
+
+    [Theory]
+    [MemberData(nameof(NonFiniteCells))]
+    public void A_feature_cell_that_is_not_a_finite_float32_fails_the_trial_with_its_place(string cell, string reason) =>
+        AssertFails(Train(Write("data.csv", $"a,x1,y\n1,2,3\n4,5,6\n7,{cell},9\n")),
+            $"data.csv line 4, column 2 (\"x1\"): \"{cell}\" is not a finite number ({reason})");
+
+    [Theory]
+    [MemberData(nameof(NonFiniteCells))]
+    public void A_target_cell_that_is_not_a_finite_float32_fails_the_trial_with_its_place(string cell, string reason) =>
+        AssertFails(Train(Write("data.csv", $"y,a\n1,2\n{cell},3\n")),
+            $"data.csv line 3, column 1 (\"y\"): \"{cell}\" is not a finite number ({reason})");
+
+    [Theory]
+    [InlineData("3.4028235e38", 3.4028235e38f)]
+    [InlineData("-3.4028235E+38", -3.4028235e38f)]
+    [InlineData("1e-50", 0f)] // underflows to 0: finite, accepted
+    [InlineData("-0", 0f)]
+    public void Float32s_largest_and_smallest_values_are_finite_numbers(string cell, float expected)
+    {
+        Assert.Equal(expected, CsvTask.Cell(cell, out var problem));
+        Assert.Null(problem);
+    }
 
     [Fact]
     public void Ragged_row_reports_its_line() =>

@@ -1,4 +1,5 @@
 using Descent.Contracts.Trials;
+using Descent.Grains.Training;
 using Descent.Grains.Training.Tasks;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -46,6 +47,17 @@ public class TaskTests
         Assert.True(problem.Inputs[.., 0].eq(1).all().item<bool>());
         var parameter = Assert.Single(problem.Parameters);
         Assert.Equal([1L, 4L], parameter.shape);
+    }
+
+    [Fact]
+    public void Linear_noise_that_makes_targets_overflow_float32_fails_the_trial_as_the_datas_fault()
+    {
+        // 3e38 is a float32, but 3e38·ε passes float32's largest value wherever |ε| > 1.13.
+        var result = Trainer.Run(Specs.Trial(new LinearTaskSpec(500, 3, Noise: 3e38), new OptimizerSpec(OptimizerKind.Newton)));
+        Assert.Equal(TrialStatus.Failed, result.Status);
+        Assert.Empty(result.History);
+        Assert.StartsWith("task.noise = 3E+38: ", result.Message);
+        Assert.Matches(@"\d+ of 500 targets y = X·w \+ noise·ε overflow float32; lower the noise$", result.Message);
     }
 
     [Fact]

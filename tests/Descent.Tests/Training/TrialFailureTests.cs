@@ -24,7 +24,7 @@ public class TrialFailureTests
     }
 
     [Fact]
-    public void The_footprint_counts_inputs_targets_activations_and_newtons_hessian()
+    public void The_footprint_counts_inputs_targets_activations_and_newtons_hessian_and_float64_copies()
     {
         // 1000 rows, dim_in 10, hidden 10 x 2 layers (+ output 1): inputs 40 kB, targets 4 kB; newton: 110 + 110 + 11 parameters.
         var spec = Specs.Trial(new SyntheticTaskSpec(1000, 10, 10, 1), new OptimizerSpec(OptimizerKind.Newton));
@@ -33,10 +33,11 @@ public class TrialFailureTests
         Assert.Equal(1000 * 4, footprint.Targets);
         // Kept for backward: outputs of widths 10, 10, 1, the residual (1), and two of the widest gradients (10 each).
         Assert.Equal(1000 * 4 * (10 + 10 + 1 + 1 + 2 * 10), footprint.Activations);
-        Assert.Equal(231L * 231 * 8, footprint.Hessian);
+        // newton differentiates float64 copies of data and activations: twice their float32 bytes, beside its Hessian.
+        Assert.Equal(231L * 231 * 8 + 2 * (40_000 + 4_000 + 168_000), footprint.Newton);
         var refused = Assert.Throws<TrialResourceException>(() => TrialMemory.Check(footprint, available: 100_000));
-        Assert.Equal("task synthetic n_row=1000, dim_in=10, dim_hidden=10, n_layers=1 needs about 639 kB (inputs 40 kB, targets 4 kB, "
-            + "activations kept for the backward pass 168 kB, newton's Hessian 427 kB); this silo has 100 kB available", refused.Message);
+        Assert.Equal("task synthetic n_row=1000, dim_in=10, dim_hidden=10, n_layers=1 needs about 1.1 MB (inputs 40 kB, targets 4 kB, "
+            + "activations kept for the backward pass 168 kB, newton's Hessian and float64 copies 851 kB); this silo has 100 kB available", refused.Message);
         TrialMemory.Check(footprint, available: footprint.Total); // exactly enough is enough
         Assert.Null(TrialMemory.Of(Specs.Trial(new CsvTaskSpec("data.csv", "y"), new OptimizerSpec(OptimizerKind.Sgd)))); // rows unknown until read
     }

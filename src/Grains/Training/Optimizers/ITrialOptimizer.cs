@@ -16,4 +16,9 @@ public interface ITrialOptimizer : IDisposable
     /// <paramref name="probe"/> measures it elsewhere. Returns the loss at the new parameters when the step
     /// measured it, otherwise null.</summary>
     float? Step(float loss, LossProbe probe);
+
+    /// <summary>One line about how the steps so far were taken that a user should read next to the loss (Newton: which
+    /// steps found the Hessian rank-deficient), or null. The trainer puts it in the trial's message, whatever the
+    /// trial's status, and may read it after <see cref="IDisposable.Dispose"/> (a failed trial's), so it must not need tensors.</summary>
+    string? Note => null;
 }

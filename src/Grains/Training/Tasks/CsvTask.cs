@@ -5,7 +5,8 @@ using static TorchSharp.torch;
 
 namespace Descent.Grains.Training.Tasks;
 
-/// <summary>A CSV file the data cannot be read from, with the place and the reason.</summary>
+/// <summary>Data a task cannot train on (an unreadable CSV file, a cell that is not a finite float32, targets that
+/// overflow), with the place and the reason: the data's fault, so the trial fails before any step.</summary>
 public sealed class TaskDataException(string message) : Exception(message);
 
 /// <summary>A user's CSV file: a header row, then one numeric row per example; <c>target</c> is the label column.</summary>
@@ -17,13 +18,12 @@ static class CsvTask
         var rows = targets.Length;
         var x = tensor(features, [rows, width]);
         var y = tensor(targets, [rows, 1]);
-        nn.Module<Tensor, Tensor> model = spec.Model == CsvModel.Linear
-            ? nn.Linear(width, 1)
-            : Problem.StackOfLinears(width, spec.DimHidden, spec.NLayers);
-        return (x, y, model);
+        return (x, y, Problem.Architecture(spec, width));
     }
 
-    /// <summary>Reads the file into row-major features and targets, or throws <see cref="TaskDataException"/>.</summary>
+    /// <summary>Reads the file into row-major features and targets, or throws <see cref="TaskDataException"/>: also for
+    /// a cell that is a number but not a finite float32 (NaN, an infinity, or a value past ±3.4028235E+38), feature
+    /// or target, which would otherwise surface as a loss of NaN blamed on the optimizer.</summary>
     internal static (float[] Features, float[] Targets, int Width) Read(string path, string target)
     {
         if (!File.Exists(path))
@@ -51,8 +51,9 @@ static class CsvTask
                 throw new TaskDataException($"{path} line {lineNumber}: {cells.Length} fields, but the header has {names.Length}");
             for (var c = 0; c < cells.Length; c++)
             {
-                if (!float.TryParse(cells[c], NumberStyles.Float, CultureInfo.InvariantCulture, out var value))
-                    throw new TaskDataException($"{path} line {lineNumber}, column {c + 1} (\"{names[c].Trim()}\"): \"{cells[c]}\" is not a number");
+                var value = Cell(cells[c], out var problem);
+                if (problem is not null)
+                    throw new TaskDataException($"{path} line {lineNumber}, column {c + 1} (\"{names[c].Trim()}\"): \"{cells[c]}\" {problem}");
                 if (c == targetColumn) targets.Add(value);
                 else features.Add(value);
             }
@@ -60,6 +61,29 @@ static class CsvTask
         if (targets.Count == 0)
             throw new TaskDataException($"task.path = \"{path}\": a header but no data rows");
         return ([.. features], [.. targets], names.Length - 1);
+    }
+
+    /// <summary>A cell's value as float32, or, in <paramref name="problem"/>, why it has none: "is not a number", or
+    /// "is not a finite number (...)" with the reason: NaN, infinite, or a number that overflows float32.</summary>
+    internal static float Cell(string text, out string? problem)
+    {
+        if (float.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var value))
+        {
+            problem = float.IsFinite(value) ? null
+                : float.IsNaN(value) ? "is not a finite number (it is NaN)"
+                // Digits that parse to an infinity are a number past float32's range (1e39, 1e400); "Infinity" is one.
+                : text.Any(char.IsAsciiDigit) ? "is not a finite number (it overflows float32)"
+                : "is not a finite number (it is infinite)";
+            return value;
+        }
+        // .NET reads "NaN" and "Infinity" in any case, but not the spellings numpy, R or C runtimes also write.
+        problem = text.Trim().TrimStart('+', '-').ToLowerInvariant() switch
+        {
+            "inf" or "∞" or "1.#inf" => "is not a finite number (it is infinite)",
+            "nan(ind)" or "1.#ind" or "1.#qnan" => "is not a finite number (it is NaN)",
+            _ => "is not a number",
+        };
+        return float.NaN;
     }
 
     /// <summary>Splits one line on commas; a field may be double-quoted (with "" for a quote inside).</summary>

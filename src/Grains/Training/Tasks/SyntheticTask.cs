@@ -12,7 +12,7 @@ static class SyntheticTask
         using var scope = NewDisposeScope();
         var x = randn(spec.NRow, spec.DimIn);
         var y = x.sum(1).reshape(-1, 1);
-        var model = Problem.StackOfLinears(spec.DimIn, spec.DimHidden, spec.NLayers);
+        var model = Problem.Architecture(spec, spec.DimIn);
         return (x.MoveToOuterDisposeScope(), y.MoveToOuterDisposeScope(), model);
     }
 }
