@@ -50,7 +50,7 @@ public class StopSignalTests
         [RunningProcess.Dotnet, "run", "--no-build", "-c", Configuration, "--project", Path.Combine(Repository, "src", "Client"), "--", .. args];
 
     [Fact]
-    public Task One_sigterm_from_timeout_around_dotnet_run() => Repeat(2, async (folder, grid) =>
+    public Task One_sigterm_from_timeout_around_dotnet_run() => Repeat(3, async (folder, grid) =>
     {
         // timeout sends its signal to dotnet run and to the whole process group, and dotnet run forwards it: the
         // client sees it twice. timeout reacts to a SIGTERM of its own as to its expiry (coreutils' cleanup()), which
@@ -76,7 +76,7 @@ public class StopSignalTests
     });
 
     [Fact]
-    public Task Ctrl_C_to_the_process_group_of_dotnet_run() => Repeat(2, async (folder, grid) =>
+    public Task Ctrl_C_to_the_process_group_of_dotnet_run() => Repeat(3, async (folder, grid) =>
     {
         // A terminal's Ctrl-C: SIGINT to the foreground process group, here dotnet run and the client.
         var client = RunningProcess.Launch("/usr/bin/setsid", folder, null, DotnetRun(Sweep(grid)));
