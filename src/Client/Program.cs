@@ -7,8 +7,8 @@ using Descent.Contracts.Trials;
 // descent-client: runs hyper-parameter sweeps of Descent's optimizers, on an embedded silo (default) or a cluster.
 // Exit codes: 0 done, 1 runtime failure, 2 bad input, 130 cancelled.
 
-// Ctrl-C and SIGTERM for the whole run: no signal ends the process from its handler (see StopRequests).
-using var stops = new StopRequests();
+// Ctrl-C and SIGTERM until the process has exited: no signal ends it from its handler (see StopRequests).
+var stops = StopRequests.Listen();
 
 var cluster = new Option<string?>("--cluster")
 {

@@ -88,8 +88,9 @@ static class Actions
             var (directory, saved) = Save(o.Out, results);
             Report(results, o.Json, o.Top);
             Console.Error.WriteLine($"descent-client: results in {Path.Combine(directory, "results.json")} and {Path.Combine(directory, "trials.csv")}");
-            if (stops.Quit.IsCancellationRequested)
-                Console.Error.WriteLine($"descent-client: figures and report not drawn (quitting); draw them with: descent-client report {directory}");
+            // A stopped sweep is not kept waiting for drawings: they come from results.json whenever asked.
+            if (stops.Requested)
+                Console.Error.WriteLine($"descent-client: figures and report not drawn (stopped); draw them with: descent-client report {directory}");
             else DrawAndReport(directory);
             if (stops.Requested || end.Status == SweepStatus.Cancelled) // here, or by descent-client cancel elsewhere
             {
@@ -104,8 +105,13 @@ static class Actions
         }
         finally
         {
-            // Quitting does not wait for the embedded silo to stop its trials: the process exit stops them (RunningTrainers).
-            if (!stops.Quit.IsCancellationRequested) await connection.DisposeAsync();
+            // Quitting does not wait for the embedded silo to stop its trials, also when it comes during that wait: the
+            // process exit stops them (RunningTrainers).
+            try
+            {
+                if (!stops.Quit.IsCancellationRequested) await connection.DisposeAsync().AsTask().WaitAsync(stops.Quit);
+            }
+            catch (OperationCanceledException) when (stops.Quit.IsCancellationRequested) { }
         }
     }
 
@@ -131,12 +137,14 @@ static class Actions
             Console.Out.WriteLine();
             return ExitCodes.Done;
         }
-        var expanded = $"{plan.Expanded} {(plan.Method == "random" ? "draws" : "combinations")}";
-        Console.Out.WriteLine($"{grid}: valid. Sweep \"{plan.Name}\" ({plan.Method}, ranked by {plan.Metric.Name}) runs {plan.Trials.Count} trials: {expanded}, "
+        var expanded = Count(plan.Expanded, plan.Method == "random" ? "draw" : "combination");
+        Console.Out.WriteLine($"{grid}: valid. Sweep \"{plan.Name}\" ({plan.Method}, ranked by {plan.Metric.Name}) runs {Count(plan.Trials.Count, "trial")}: {expanded}, "
             + (plan.Collapsed > 0 ? $"{plan.Collapsed} of them collapsed into equal trials (settings an optimizer does not read, repeated draws or seeds)." : "none collapsed."));
         foreach (var (name, count) in byOptimizer) Console.Out.WriteLine($"  {name}: {count}");
         return ExitCodes.Done;
     }
+
+    static string Count(double n, string noun) => $"{n.ToString("G", System.Globalization.CultureInfo.InvariantCulture)} {noun}{(n == 1 ? "" : "s")}";
 
     public static async Task<int> Status(string sweepId, ClusterTarget target, bool json, StopRequests stops)
     {
@@ -310,7 +318,7 @@ public static class SweepIds
 }
 
 /// <summary>
-/// SIGINT (Ctrl-C) and SIGTERM, for the whole life of the process. The first asks the command to stop (a sweep is
+/// SIGINT (Ctrl-C), SIGTERM and SIGHUP, for the whole life of the process. The first asks the command to stop (a sweep is
 /// cancelled: running trials stop, finished results are written); signals within <see cref="Together"/> of it are
 /// the same request (<c>timeout</c> around <c>dotnet run</c> delivers one SIGTERM twice: to the process group, and
 /// forwarded by dotnet run). A later one asks to quit (a sweep writes the results it has and stops waiting for its
@@ -318,7 +326,7 @@ public static class SweepIds
 /// so no file is cut off mid-write, and the trainers of an embedded silo are stopped before the process exits
 /// (<see cref="Descent.Grains.Training.RunningTrainers"/>). Exit code 130 whenever a stop was requested.
 /// </summary>
-public sealed class StopRequests : IDisposable
+public sealed class StopRequests
 {
     /// <summary>Signals this close to the first are one request.</summary>
     public static readonly TimeSpan Together = TimeSpan.FromSeconds(1);
@@ -328,10 +336,17 @@ public sealed class StopRequests : IDisposable
     readonly Lock _lock = new();
     long? _firstAt;
 
-    public StopRequests()
+    StopRequests()
     {
-        _registrations = [PosixSignalRegistration.Create(PosixSignal.SIGINT, Handle), PosixSignalRegistration.Create(PosixSignal.SIGTERM, Handle)];
+        // SIGHUP too: a closed terminal or SSH session stops the sweep like Ctrl-C instead of killing the client.
+        _registrations = [.. new[] { PosixSignal.SIGINT, PosixSignal.SIGTERM, PosixSignal.SIGHUP }.Select(s => PosixSignalRegistration.Create(s, Handle))];
     }
+
+    /// <summary>Handles the signals from now until the process has exited (held by a static field: after Main returns
+    /// the process still waits for trainers, and a signal then must not take the default action).</summary>
+    public static StopRequests Listen() => _listening ??= new StopRequests();
+
+    static StopRequests? _listening;
 
     /// <summary>Cancelled by the first request.</summary>
     public CancellationToken Stop => _stop.Token;
@@ -360,8 +375,4 @@ public sealed class StopRequests : IDisposable
         }
     }
 
-    public void Dispose()
-    {
-        foreach (var registration in _registrations) registration.Dispose();
-    }
 }

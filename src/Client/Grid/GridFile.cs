@@ -230,8 +230,8 @@ sealed class GridReader(JsonElement root, JsonPositions positions, string path, 
         // Before collapsing: a grid's every combination, settings an optimizer does not read included; a random
         // search's every draw.
         var expanded = _method == "grid"
-            ? optimizers.Sum(o => Swept(o).Aggregate(1L, (n, d) => n * d.Count)) * repeats
-            : (long)trials!.Value * repeats;
+            ? optimizers.Sum(o => Swept(o).Aggregate(1.0, (n, d) => n * d.Count)) * repeats
+            : (double)trials!.Value * repeats;
         foreach (var (draft, swept) in drafts)
         {
             for (var r = 0; r < repeats; r++)

@@ -26,17 +26,17 @@ public sealed record PlannedTrial(string Id, TrialSpec Spec, IReadOnlyList<KeyVa
 
 /// <summary>A grid file, checked and expanded: what a sweep submits.</summary>
 /// <param name="Expanded">Trials before equal ones collapsed: every combination of a grid (settings an optimizer does not
-/// read make copies), every draw of a random search, times the repeats.</param>
+/// read make copies), every draw of a random search, times the repeats (a double: absurd grids pass 2⁶³).</param>
 public sealed record SweepPlan(
     string Name,
     string Method,
     RankMetric Metric,
     int MaxRetries,
     IReadOnlyList<PlannedTrial> Trials,
-    long Expanded)
+    double Expanded)
 {
     /// <summary>Combinations that train the same as another and became one trial.</summary>
-    public long Collapsed => Expanded - Trials.Count;
+    public double Collapsed => Expanded - Trials.Count;
 
     public SweepSpec ToSweepSpec() => new(Name, [.. Trials.Select(t => t.Spec)], Metric, MaxRetries);
 

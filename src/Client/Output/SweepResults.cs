@@ -75,20 +75,9 @@ public static class ResultsWriter
     {
         var directory = Path.Combine(outDirectory, results.Sweep.Id);
         Directory.CreateDirectory(directory);
-        WriteAtomically(Path.Combine(directory, "results.json"), stream => WriteJson(stream, results));
-        WriteAtomically(Path.Combine(directory, "trials.csv"), stream => WriteCsv(stream, results));
+        AtomicFile.Write(Path.Combine(directory, "results.json"), (Stream stream) => WriteJson(stream, results));
+        AtomicFile.Write(Path.Combine(directory, "trials.csv"), (Stream stream) => WriteCsv(stream, results));
         return directory;
-    }
-
-    static void WriteAtomically(string path, Action<Stream> write)
-    {
-        var temporary = path + ".tmp";
-        using (var stream = new FileStream(temporary, FileMode.Create, FileAccess.Write))
-        {
-            write(stream);
-            stream.Flush(flushToDisk: true);
-        }
-        File.Move(temporary, path, overwrite: true);
     }
 
     public static void WriteJson(Stream stream, SweepResults results)

@@ -123,11 +123,8 @@ public static class Figures
     {
         var png = Path.Combine(directory, name + ".png");
         var svg = Path.Combine(directory, name + ".svg");
-        // Written to temporary names and renamed: a reader never sees half an image.
-        plot.SavePng(png + ".tmp.png", Width, Height);
-        File.Move(png + ".tmp.png", png, overwrite: true);
-        plot.SaveSvg(svg + ".tmp.svg", Width, Height);
-        File.Move(svg + ".tmp.svg", svg, overwrite: true);
+        Output.AtomicFile.Write(png, (string temporary) => plot.SavePng(temporary, Width, Height));
+        Output.AtomicFile.Write(svg, (string temporary) => plot.SaveSvg(temporary, Width, Height));
         return [png, svg];
     }
 }

@@ -34,8 +34,8 @@ public static class Report
         var directory = Path.GetDirectoryName(Path.GetFullPath(results.Path))!;
         Figures.Draw(results, directory);
         var path = Path.Combine(directory, FileName);
-        File.WriteAllText(path + ".tmp", Render(results, target ?? DefaultTarget(results)), new UTF8Encoding(false));
-        File.Move(path + ".tmp", path, overwrite: true);
+        var text = Render(results, target ?? DefaultTarget(results));
+        Output.AtomicFile.Write(path, (string temporary) => File.WriteAllText(temporary, text, new UTF8Encoding(false)));
         return path;
     }
 

@@ -42,7 +42,7 @@ public sealed class Newton : ITrialOptimizer
         if (_count > maxParameters)
             throw new ArgumentException(
                 $"max_parameters = {maxParameters}: newton needs the full Hessian and this model has {_count} parameters " +
-                $"({_count * _count * 8.0 / (1 << 20):F0} MiB of Hessian, {_count} backward passes per step); " +
+                $"({TrialMemory.Bytes(_count * _count * 8.0)} of Hessian, {_count} backward passes per step); " +
                 "raise max_parameters or choose a smaller model");
         _double = problem.InDoublePrecision();
         _doubleParameters = [.. _double.Parameters];
