@@ -332,7 +332,7 @@ public sealed class StopRequests
     public static readonly TimeSpan Together = TimeSpan.FromSeconds(1);
 
     readonly CancellationTokenSource _stop = new(), _quit = new();
-    readonly PosixSignalRegistration[] _registrations;
+    readonly PosixSignalRegistration[] _registrations; // held: a collected registration stops handling its signal
     readonly Lock _lock = new();
     long? _firstAt;
 
@@ -374,5 +374,4 @@ public sealed class StopRequests
             }
         }
     }
-
 }
