@@ -23,12 +23,6 @@ public static class RunningTrainers
     /// <summary>How long an exiting process waits for its trainers to reach the end of a step (default 1 s).</summary>
     public static readonly TimeSpan ExitGrace = TimeSpan.FromSeconds(1);
 
-    /// <summary>Trainers inside <see cref="Trainer.Run"/> right now.</summary>
-    public static int Count
-    {
-        get { lock (Gate) return _running; }
-    }
-
     /// <summary>Marks the calling thread as training until the scope is disposed; <paramref name="stop"/> is
     /// <paramref name="cancellation"/> or the process exiting, whichever comes first. Null once the process is
     /// exiting: the caller must not start anything in libtorch.</summary>
