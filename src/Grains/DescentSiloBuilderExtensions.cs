@@ -1,6 +1,8 @@
 using Descent.Grains.Devices;
 using Descent.Grains.Telemetry;
+using Descent.Grains.Sweeps;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
 
 namespace Descent.Grains;
@@ -9,12 +11,18 @@ public static class DescentSiloBuilderExtensions
 {
     /// <summary>Descent's silo services: the device inventory (configured by <paramref name="devices"/>).
     /// Grain storage named <see cref="Sweeps.SweepStorage.Name"/> must be added by the host.</summary>
-    public static ISiloBuilder AddDescent(this ISiloBuilder builder, Action<DeviceOptions>? devices = null, Action<TracingOptions>? tracing = null)
+    public static ISiloBuilder AddDescent(this ISiloBuilder builder, Action<DeviceOptions>? devices = null, Action<TracingOptions>? tracing = null,
+        Action<LeaseOptions>? leases = null)
     {
         builder.Services.AddOptions<DeviceOptions>().Configure(o => devices?.Invoke(o));
         builder.Services.AddOptions<TracingOptions>().Configure(o => tracing?.Invoke(o));
+        builder.Services.AddOptions<LeaseOptions>().Configure(o => leases?.Invoke(o))
+            .Validate(o => !o.Problems().Any(), "Descent:Leases: invalid lease settings");
         builder.Services.AddSingleton<DeviceInventory>();
         builder.Services.AddHostedService<DeviceDiscovery>();
+        builder.Services.TryAddSingleton<ITrialRunner, TorchTrialRunner>();
+        builder.Services.AddSingleton<DeviceWorker>();
+        builder.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(sp => sp.GetRequiredService<DeviceWorker>());
         return builder;
     }
 

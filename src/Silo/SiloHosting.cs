@@ -48,6 +48,8 @@ public static class SiloHosting
                     silo.Services.AddGrainStorage(SweepStorage.Name, (sp, _) => new ProcessGrainStorage(sp.GetRequiredService<Serializer>()));
                     break;
             }
+            // Reminders wake unfinished sweeps whose coordinator's silo was lost.
+            silo.UseInMemoryReminderService();
             silo.AddDescent(o =>
             {
                 o.CpuSlots = settings.Devices.CpuSlots;
@@ -57,6 +59,10 @@ public static class SiloHosting
             {
                 o.FirstSteps = settings.Tracing.FirstSteps;
                 o.EveryStep = settings.Tracing.EveryStep;
+            }, o =>
+            {
+                o.Timeout = settings.Leases.Timeout;
+                o.RenewEvery = settings.Leases.RenewEvery;
             });
         });
         return builder;

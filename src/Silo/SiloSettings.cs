@@ -35,6 +35,9 @@ public sealed class SiloSettings
     /// <summary>Which steps of a trial get spans: the first <c>FirstSteps</c>, then every <c>EveryStep</c>-th.</summary>
     public TracingOptions Tracing { get; set; } = new();
 
+    /// <summary>How long a trial's lease on a device lasts without renewal, and how often workers renew.</summary>
+    public Descent.Grains.Sweeps.LeaseOptions Leases { get; set; } = new();
+
     /// <summary>Export metrics over OTLP with the traces (when OTEL_EXPORTER_OTLP_ENDPOINT is set); off for a
     /// backend that keeps traces only, such as Jaeger.</summary>
     public bool ExportMetrics { get; set; } = true;
@@ -59,6 +62,7 @@ public sealed class SiloSettings
         if (Tracing.FirstSteps < 0) problems.Add($"Descent:Tracing:FirstSteps = {Tracing.FirstSteps}: must be 0 or more");
         if (Tracing.EveryStep < 0) problems.Add($"Descent:Tracing:EveryStep = {Tracing.EveryStep}: must be 0 or more (0: no step spans after the first ones)");
         if (Devices.TrialsPerDevice < 1) problems.Add($"Descent:Devices:TrialsPerDevice = {Devices.TrialsPerDevice}: must be at least 1");
+        problems.AddRange(Leases.Problems());
         return problems;
     }
 }

@@ -89,7 +89,7 @@ static class Orchestration
         var coordinator = grains.GetGrain<ISweepCoordinatorGrain>(id);
         await coordinator.Start(new SweepSpec(id, specs, new RankMetric()));
         while ((await coordinator.GetSnapshot()).Status == SweepStatus.Running) await Task.Delay(200);
-        return await grains.GetGrain<ILeaderboardGrain>(id).GetResults();
+        return await coordinator.GetResults();
     }
 
     static int FreePort()

@@ -1,9 +1,11 @@
 // Descent benchmarks: run with
 //   dotnet run -c Release --project tests/Descent.Benchmarks [-- engine --steps 200 --rounds 7 --trials 240]
 //   dotnet run -c Release --project tests/Descent.Benchmarks -- orchestration [--trials 500]
+//   dotnet run -c Release --project tests/Descent.Benchmarks -- scaling [500 2000 4000 10000]
 // engine: the trainer on the post's network (n_row 100000, dim_in 10, dim_hidden 10, n_layers 5) against a
 // hand-written loop, the forward/backward split, a probe's cost, and memory over hundreds of trials.
 // orchestration: per-trial overhead of running trivial trials through a silo against a plain loop.
+// scaling: descent-client sweep (embedded) on 500 to 10,000 trivial trials: wall time and the cost of one more trial.
 // Every figure is measured in the same run as its baseline.
 using System.Diagnostics;
 using static Bench;
@@ -16,10 +18,20 @@ using static TorchSharp.torch;
 CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
 CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
 var command = args.Length > 0 && !args[0].StartsWith('-') ? args[0] : "engine";
-if (command is not ("engine" or "orchestration"))
+if (command is not ("engine" or "orchestration" or "scaling"))
 {
-    Console.Error.WriteLine($"descent-benchmarks: unknown benchmark \"{command}\" (engine or orchestration)");
+    Console.Error.WriteLine($"descent-benchmarks: unknown benchmark \"{command}\" (engine, orchestration or scaling)");
     return 2;
+}
+if (command == "scaling")
+{
+    var sizes = args.Skip(1).Select(a => int.TryParse(a, out var n) && n > 0 ? n : -1).ToList();
+    if (sizes.Contains(-1))
+    {
+        Console.Error.WriteLine($"descent-benchmarks: scaling takes trial counts (whole numbers above 0), not \"{string.Join(" ", args.Skip(1))}\"");
+        return 2;
+    }
+    return await Scaling.Run(sizes.Count > 0 ? sizes : [500, 2000, 4000, 10000]);
 }
 Options options;
 try { options = Options.Parse(args.SkipWhile(a => !a.StartsWith('-')).ToArray(), command); }

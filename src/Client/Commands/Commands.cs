@@ -47,9 +47,20 @@ static class Actions
             Console.Error.WriteLine("descent-client: cancelled before the sweep started; nothing was run or written");
             return ExitCodes.Cancelled;
         }
+        // Each ended trial reaches the disk as soon as the client hears of it (a killed client keeps them).
+        TrialsJournal? journal = null;
+        try
+        {
+            journal = TrialsJournal.Create(o.Out, sweepId, plan);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            Console.Error.WriteLine($"descent-client: cannot write {TrialsJournal.FileName} under --out = \"{o.Out}\" ({e.Message}); results are written when the sweep ends");
+        }
         try
         {
             var coordinator = connection.Grains.GetGrain<ISweepCoordinatorGrain>(sweepId);
+            var collector = new ResultCollector(connection.Grains, coordinator, plan, sweepId, journal);
             SweepSnapshot end;
             using (var span = DescentTelemetry.Client.StartActivity("sweep", ActivityKind.Client))
             {
@@ -62,27 +73,28 @@ static class Actions
                 {
                     var first = await coordinator.Start(plan.ToSweepSpec(), DescentTelemetry.TraceParent(span));
                     var live = !o.Json && Views.LiveProgress;
-                    end = await new SweepFollower(coordinator, plan, o.Target.Describe, live).Follow(first, stops);
+                    end = await new SweepFollower(coordinator, plan, o.Target.Describe, live, collector).Follow(first, stops);
                 }
                 catch (Exception e)
                 {
                     span?.SetStatus(ActivityStatusCode.Error, e.Message);
                     throw;
                 }
-                span?.SetTag("descent.sweep.status", end.Status.ToString().ToLowerInvariant());
-                foreach (var state in new[] { TrialState.Completed, TrialState.Diverged, TrialState.Failed, TrialState.Cancelled })
-                    span?.SetTag($"descent.sweep.{state.ToString().ToLowerInvariant()}", end.Count(state));
+                span?.SetTag("descent.sweep.status", end.Status.Name());
+                foreach (var status in StatusNames.Ends)
+                    span?.SetTag($"descent.sweep.{status.Name()}", end.Count(status));
             }
             var quitting = stops.Quit.IsCancellationRequested;
             SweepResults results;
             try
             {
-                results = await Fetch(connection, plan, end).WaitAsync(quitting ? QuitFetch : Timeout.InfiniteTimeSpan);
+                results = await Fetch(coordinator, collector, end).WaitAsync(quitting ? QuitFetch : Timeout.InfiniteTimeSpan);
             }
             catch (TimeoutException) when (quitting)
             {
-                Console.Error.WriteLine($"descent-client: quitting: the finished trials' results did not arrive within {QuitFetch.TotalSeconds:0} s; nothing was written"
-                    + (o.Target.Embedded ? "" : $" (they stay on the cluster: descent-client leaderboard {sweepId} --json)"));
+                Console.Error.WriteLine($"descent-client: quitting: the finished trials' results did not arrive within {QuitFetch.TotalSeconds:0} s; "
+                    + (journal is null ? "nothing was written" : $"those that had arrived are in {journal.Path}")
+                    + (o.Target.Embedded ? "" : $" (all stay on the cluster: descent-client leaderboard {sweepId} --json)"));
                 return ExitCodes.Cancelled;
             }
             var (directory, saved) = Save(o.Out, results);
@@ -94,8 +106,8 @@ static class Actions
             else DrawAndReport(directory);
             if (stops.Requested || end.Status == SweepStatus.Cancelled) // here, or by descent-client cancel elsewhere
             {
-                var finished = end.Count(TrialState.Completed) + end.Count(TrialState.Diverged) + end.Count(TrialState.Failed);
-                var unsettled = end.Count(TrialState.Running);
+                var finished = end.Count(TrialStatus.Completed) + end.Count(TrialStatus.Diverged) + end.Count(TrialStatus.Failed);
+                var unsettled = end.Count(TrialStatus.Running);
                 Console.Error.WriteLine($"descent-client: sweep {(end.Status == SweepStatus.Cancelled ? "cancelled" : "stopped")}; finished trials kept: {finished}"
                     + (unsettled > 0 ? $"; still running when the client stopped waiting: {unsettled} (their rows say running)" : ""));
                 return ExitCodes.Cancelled;
@@ -105,6 +117,7 @@ static class Actions
         }
         finally
         {
+            journal?.Dispose();
             // Quitting does not wait for the embedded silo to stop its trials, also when it comes during that wait: the
             // process exit stops them (RunningTrainers).
             try
@@ -155,11 +168,11 @@ static class Actions
         {
             Console.Out.WriteLine(JsonSerializer.Serialize(new
             {
-                id = snapshot.Id, name = snapshot.Name, status = snapshot.Status.ToString().ToLowerInvariant(),
+                id = snapshot.Id, name = snapshot.Name, status = snapshot.Status.Name(),
                 started_at = snapshot.StartedAt, finished_at = snapshot.FinishedAt, trial_count = snapshot.TrialCount,
-                completed = snapshot.Count(TrialState.Completed), diverged = snapshot.Count(TrialState.Diverged),
-                failed = snapshot.Count(TrialState.Failed), cancelled = snapshot.Count(TrialState.Cancelled),
-                running = snapshot.Count(TrialState.Running), queued = snapshot.Count(TrialState.Queued),
+                completed = snapshot.Count(TrialStatus.Completed), diverged = snapshot.Count(TrialStatus.Diverged),
+                failed = snapshot.Count(TrialStatus.Failed), cancelled = snapshot.Count(TrialStatus.Cancelled),
+                running = snapshot.Count(TrialStatus.Running), queued = snapshot.Count(TrialStatus.Queued),
                 cluster_devices = snapshot.ClusterDevices,
             }, new JsonSerializerOptions { WriteIndented = true }));
             return ExitCodes.Done;
@@ -167,7 +180,7 @@ static class Actions
         var elapsed = (snapshot.FinishedAt ?? DateTimeOffset.UtcNow) - (snapshot.StartedAt ?? DateTimeOffset.UtcNow);
         Views.Out.Write(Views.Live(SweepPlans.FromSpec(spec), snapshot, elapsed, target.Describe, false));
         Views.Out.WriteLine();
-        Console.Out.WriteLine($"status: {snapshot.Status.ToString().ToLowerInvariant()}");
+        Console.Out.WriteLine($"status: {snapshot.Status.Name()}");
         return ExitCodes.Done;
     }
 
@@ -175,7 +188,8 @@ static class Actions
     {
         await using var connection = await Remote(target, "leaderboard", stops);
         var (coordinator, spec) = await Existing(connection, sweepId);
-        var results = await Fetch(connection, SweepPlans.FromSpec(spec), await coordinator.GetSnapshot());
+        var results = await Fetch(coordinator, new ResultCollector(connection.Grains, coordinator, SweepPlans.FromSpec(spec), sweepId, null),
+            await coordinator.GetSnapshot());
         Report(results, json, top);
         return ExitCodes.Done;
     }
@@ -185,9 +199,9 @@ static class Actions
         await using var connection = await Remote(target, "cancel", stops);
         var (coordinator, _) = await Existing(connection, sweepId);
         var before = await coordinator.GetSnapshot();
-        if (before.Status is SweepStatus.Done or SweepStatus.Failed or SweepStatus.Cancelled)
+        if (before.Status.IsEnded())
         {
-            Console.Out.WriteLine($"sweep {sweepId} has already ended ({before.Status.ToString().ToLowerInvariant()}); nothing to cancel");
+            Console.Out.WriteLine($"sweep {sweepId} has already ended ({before.Status.Name()}); nothing to cancel");
             return ExitCodes.Done;
         }
         var after = await coordinator.Cancel();
@@ -210,21 +224,22 @@ static class Actions
         return ExitCodes.Done;
     }
 
-    /// <summary>A results.json from what the user named: the file, its folder, or a sweep id under <paramref name="runs"/>.</summary>
+    /// <summary>A results.json (or, for a sweep whose client was stopped before writing one, its trials.jsonl) from what
+    /// the user named: the file, its folder, or a sweep id under <paramref name="runs"/>.</summary>
     static string Locate(string results, string runs)
     {
         if (File.Exists(results)) return results;
-        foreach (var candidate in new[] { Path.Combine(results, "results.json"), Path.Combine(runs, results, "results.json") })
-            if (File.Exists(candidate)) return candidate;
-        throw new ReportInputException($"results = \"{results}\": neither a results.json, nor a folder with one, nor a sweep id under --out = \"{runs}\"");
+        foreach (var folder in new[] { results, Path.Combine(runs, results) })
+            foreach (var name in new[] { "results.json", TrialsJournal.FileName })
+                if (File.Exists(Path.Combine(folder, name))) return Path.Combine(folder, name);
+        throw new ReportInputException($"results = \"{results}\": neither a results.json or {TrialsJournal.FileName}, nor a folder with one, nor a sweep id under --out = \"{runs}\"");
     }
 
-    static async Task<SweepResults> Fetch(ClusterConnection connection, SweepPlan plan, SweepSnapshot snapshot)
+    /// <summary>The results as of <paramref name="snapshot"/>: the trials not collected yet, then the ranking.</summary>
+    static async Task<SweepResults> Fetch(ISweepCoordinatorGrain coordinator, ResultCollector collector, SweepSnapshot snapshot)
     {
-        var leaderboard = connection.Grains.GetGrain<ILeaderboardGrain>(snapshot.Id);
-        var records = await leaderboard.GetResults();
-        var table = await leaderboard.GetTable();
-        return SweepResults.Of(plan, snapshot, records, table);
+        await collector.CatchUp(snapshot);
+        return collector.Results(snapshot, await coordinator.GetTable());
     }
 
     static void Report(SweepResults results, bool json, int top)

@@ -2,14 +2,17 @@ using System.Diagnostics;
 using Descent.Client.Grid;
 using Descent.Client.Output;
 using Descent.Contracts.Sweeps;
+using Descent.Contracts.Trials;
 using Spectre.Console;
 
 namespace Descent.Client.Commands;
 
-/// <summary>Follows a running sweep until it ends: polls the coordinator, shows progress, and turns a stop request
+/// <summary>Follows a running sweep until it ends: reads the coordinator's snapshot twice a second (counts and the
+/// running trials' last steps, which the device workers push to it), collects the trials that ended meanwhile
+/// (<see cref="ResultCollector"/>: on disk at once), shows progress, and turns a stop request
 /// (Ctrl-C) into a cancelled sweep whose running trials have stopped; a quit request (a second Ctrl-C) ends the
 /// following at once with the last snapshot.</summary>
-sealed class SweepFollower(ISweepCoordinatorGrain coordinator, SweepPlan plan, string target, bool live)
+sealed class SweepFollower(ISweepCoordinatorGrain coordinator, SweepPlan plan, string target, bool live, ResultCollector collector)
 {
     static readonly TimeSpan Poll = TimeSpan.FromMilliseconds(500);
     static readonly TimeSpan PlainEvery = TimeSpan.FromSeconds(10);
@@ -70,6 +73,7 @@ sealed class SweepFollower(ISweepCoordinatorGrain coordinator, SweepPlan plan, s
                     cancelSentAt = _clock.Elapsed;
                 }
                 else snapshot = await coordinator.GetSnapshot().WaitAsync(stops.Quit);
+                await collector.CatchUp(snapshot, stops.Quit);
                 failures = 0;
             }
             catch (OperationCanceledException) when (stops.Quit.IsCancellationRequested)
@@ -82,8 +86,7 @@ sealed class SweepFollower(ISweepCoordinatorGrain coordinator, SweepPlan plan, s
                     throw new ClusterLostException($"lost contact with the cluster while following sweep {snapshot.Id}: {e.Message}");
             }
             show(snapshot, stops.Requested);
-            var running = snapshot.Count(TrialState.Running);
-            if (snapshot.Status is SweepStatus.Done or SweepStatus.Failed or SweepStatus.Cancelled && running == 0) return snapshot;
+            if (snapshot.Status.IsEnded() && snapshot.Count(TrialStatus.Running) == 0) return snapshot;
             if (cancelSentAt is { } sent && _clock.Elapsed - sent > CancelGrace) return snapshot;
             try
             {

@@ -7,25 +7,35 @@ using Descent.Contracts.Trials;
 
 namespace Descent.Client.Output;
 
-/// <summary>One trial of a finished (or cancelled) sweep, as results show it: its plan and, if it ran, its record.</summary>
-public sealed record ResultRow(PlannedTrial Trial, TrialProgress? Progress, TrialRecord? Record)
+/// <summary>One trial of a sweep, as results show it: its plan, its status, and what is known of it: the summary of
+/// its end, its lease while it runs, its full record once it has reported one.</summary>
+public sealed record ResultRow(PlannedTrial Trial, TrialStatus Status, TrialSummary? Summary, TrialProgress? Running, TrialRecord? Record)
 {
-    public TrialStatus? Status => Record?.Result.Status ?? (Progress?.State switch
-    {
-        TrialState.Completed => TrialStatus.Completed,
-        TrialState.Diverged => TrialStatus.Diverged,
-        TrialState.Failed => TrialStatus.Failed,
-        TrialState.Cancelled => TrialStatus.Cancelled,
-        _ => null,
-    });
+    public string StatusName => Status.Name();
 
-    public string StatusName => Status?.ToString().ToLowerInvariant() ?? Progress?.State.ToString().ToLowerInvariant() ?? "unknown";
+    /// <summary>Why it ended (a failure, a divergence, a budget other than steps, a lost lease), or null.</summary>
+    public string? Message => Record?.Result.Message ?? Summary?.Message;
+
+    /// <summary>How many times it was placed.</summary>
+    public int Attempts => Record?.Attempts ?? Running?.Attempt ?? Summary?.Attempt ?? 0;
 
     /// <summary>The hyper-parameters and other swept fields, for tables: <c>lr=0.001 max_steps=50</c>.</summary>
     public string Settings => ConfigText.Settings(Trial.Config);
 
     /// <summary>The optimizer and its settings: <c>keep-stepping lr=0.001 max_steps=50 scale_i=2 variant=seed</c>.</summary>
     public string Configuration => ConfigText.Configuration(Trial.Config);
+
+    /// <summary>The row of <paramref name="trial"/> from what the client collected: a record or summary wins; else it
+    /// runs (a lease in <paramref name="snapshot"/>), was cancelled with its sweep, or waits.</summary>
+    public static ResultRow Of(PlannedTrial trial, SweepSnapshot snapshot, TrialSummary? summary, TrialRecord? record, TrialProgress? running)
+    {
+        if (record is not null) return new ResultRow(trial, record.Result.Status, summary, null, record);
+        if (summary is not null) return new ResultRow(trial, summary.Status, summary, null, null);
+        if (running is not null) return new ResultRow(trial, TrialStatus.Running, null, running, null);
+        return snapshot.Status == SweepStatus.Cancelled
+            ? new ResultRow(trial, TrialStatus.Cancelled, new TrialSummary(trial.Id, TrialStatus.Cancelled, 0, Message: "sweep cancelled before it ran"), null, null)
+            : new ResultRow(trial, TrialStatus.Queued, null, null, null);
+    }
 }
 
 /// <summary>How tables, legends and reports write a trial's configuration, whether it comes from the plan or from
@@ -56,15 +66,18 @@ public static class ConfigText
 /// <summary>A sweep's outcome: the snapshot at its end, every planned trial with its result, and the ranking.</summary>
 public sealed record SweepResults(SweepSnapshot Sweep, IReadOnlyList<ResultRow> Trials, Leaderboard Leaderboard)
 {
-    public static SweepResults Of(SweepPlan plan, SweepSnapshot snapshot, IReadOnlyList<TrialRecord> records, Leaderboard leaderboard)
+    public static SweepResults Of(SweepPlan plan, SweepSnapshot snapshot, IReadOnlyDictionary<string, TrialSummary> summaries,
+        IReadOnlyDictionary<string, TrialRecord> records, Leaderboard leaderboard)
     {
-        var byId = records.ToDictionary(r => r.TrialId);
-        var progress = snapshot.Trials.ToDictionary(t => t.TrialId);
-        var rows = plan.Trials.Select(t => new ResultRow(t, progress.GetValueOrDefault(t.Id), byId.GetValueOrDefault(t.Id))).ToList();
+        var running = snapshot.Running.ToDictionary(t => t.TrialId);
+        var rows = plan.Trials.Select(t => ResultRow.Of(t, snapshot, summaries.GetValueOrDefault(t.Id), records.GetValueOrDefault(t.Id),
+            running.GetValueOrDefault(t.Id))).ToList();
         return new SweepResults(snapshot, rows, leaderboard);
     }
 
-    public ResultRow? Row(string trialId) => Trials.FirstOrDefault(r => r.Trial.Id == trialId);
+    public ResultRow? Row(string trialId) => _rows.Value.GetValueOrDefault(trialId);
+
+    readonly Lazy<Dictionary<string, ResultRow>> _rows = new(() => Trials.ToDictionary(r => r.Trial.Id));
 }
 
 /// <summary>Writes <c>results.json</c> and <c>trials.csv</c> (formats in README, "Results"). Each file is written
@@ -88,7 +101,7 @@ public static class ResultsWriter
         json.WriteStartObject("sweep");
         json.WriteString("id", sweep.Id);
         json.WriteString("name", sweep.Name);
-        json.WriteString("status", sweep.Status.ToString().ToLowerInvariant());
+        json.WriteString("status", sweep.Status.Name());
         WriteTime(json, "started_at", sweep.StartedAt);
         WriteTime(json, "finished_at", sweep.FinishedAt);
         json.WriteNumber("trial_count", results.Trials.Count);
@@ -106,18 +119,20 @@ public static class ResultsWriter
             json.WriteStartObject();
             json.WriteNumber("rank", entry.Rank);
             json.WriteString("trial", entry.TrialId);
-            json.WriteString("optimizer", entry.Optimizer);
+            // The same spelling as trials[].config.optimizer; the settings are in that trial's config.
+            json.WriteString("optimizer", results.Row(entry.TrialId)?.Trial.Config.FirstOrDefault(c => c.Key == "optimizer").Value as string);
             // The metric's value under its own name; for final_loss that is the final_loss key itself.
             if (results.Leaderboard.Metric.Kind != MetricKind.FinalLoss) Number(json, results.Leaderboard.Metric.Name, entry.MetricValue);
             Number(json, "final_loss", entry.FinalLoss);
-            json.WriteString("status", entry.Status.ToString().ToLowerInvariant());
+            json.WriteString("status", entry.Status.Name());
             json.WriteEndObject();
         }
         json.WriteEndArray();
         json.WriteEndObject();
     }
 
-    static void WriteTrial(Utf8JsonWriter json, ResultRow row)
+    /// <summary>One trial as results.json's <c>trials[]</c> and trials.jsonl's lines have it.</summary>
+    public static void WriteTrial(Utf8JsonWriter json, ResultRow row)
     {
         var spec = row.Trial.Spec;
         var record = row.Record;
@@ -136,7 +151,7 @@ public static class ResultsWriter
         Number(json, "target_loss", spec.Budget.TargetLoss);
         json.WriteEndObject();
         json.WriteString("status", row.StatusName);
-        Value(json, "message", result?.Message ?? row.Progress?.Message);
+        Value(json, "message", row.Message);
         Number(json, "final_loss", result?.FinalLoss);
         Number(json, "best_loss", result?.BestLoss);
         Number(json, "gradient_evaluations", result?.GradientEvaluations);
@@ -148,7 +163,7 @@ public static class ResultsWriter
         Number(json, "wall_seconds", result?.WallSeconds);
         Value(json, "silo", record?.Silo);
         Value(json, "device", record?.Device);
-        json.WriteNumber("attempts", record?.Attempts ?? row.Progress?.Attempts ?? 0);
+        json.WriteNumber("attempts", row.Attempts);
         WriteTime(json, "started_at", record?.StartedAt);
         WriteTime(json, "finished_at", record?.FinishedAt);
         json.WriteStartArray("history");
@@ -194,7 +209,7 @@ public static class ResultsWriter
         yield return new("seed", spec.Seed);
     }
 
-    static void WriteTime(Utf8JsonWriter json, string name, DateTimeOffset? time)
+    public static void WriteTime(Utf8JsonWriter json, string name, DateTimeOffset? time)
     {
         if (time is { } t) json.WriteString(name, t.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ss.fffZ", CultureInfo.InvariantCulture));
         else json.WriteNull(name);
@@ -237,7 +252,7 @@ public static class ResultsWriter
                 row.Trial.Spec.Task.Kind, row.StatusName, result?.FinalLoss, result?.BestLoss, result?.GradientEvaluations,
                 result?.ForwardPasses, result?.ForwardSeconds, result?.BackwardSeconds, result?.OptimizerSeconds,
                 result?.BackwardShare, result?.WallSeconds, row.Record?.Silo, row.Record?.Device,
-                row.Record?.Attempts ?? row.Progress?.Attempts ?? 0,
+                row.Attempts,
             ]);
             writer.WriteLine(string.Join(",", cells.Select(Cell)));
         }

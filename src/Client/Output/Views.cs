@@ -32,10 +32,10 @@ public static class Views
     {
         var ended = snapshot.Ended;
         var parts = new List<string>();
-        foreach (var state in new[] { TrialState.Completed, TrialState.Diverged, TrialState.Failed, TrialState.Cancelled })
-            if (snapshot.Count(state) is > 0 and var n) parts.Add($"{n} {state.ToString().ToLowerInvariant()}");
+        foreach (var status in StatusNames.Ends)
+            if (snapshot.Count(status) is > 0 and var n) parts.Add($"{n} {status.Name()}");
         var line = $"{ended}/{snapshot.TrialCount} done{(parts.Count > 0 ? $" ({string.Join(", ", parts)})" : "")}, "
-            + $"{snapshot.Count(TrialState.Running)} running, {snapshot.Count(TrialState.Queued)} queued, elapsed {Duration(elapsed)}";
+            + $"{snapshot.Count(TrialStatus.Running)} running, {snapshot.Count(TrialStatus.Queued)} queued, elapsed {Duration(elapsed)}";
         if (snapshot.Status == SweepStatus.Running && ended > 0 && ended < snapshot.TrialCount)
             line += $", ETA {Duration(elapsed / ended * (snapshot.TrialCount - ended))}";
         return line;
@@ -52,14 +52,13 @@ public static class Views
             $"[bold]{Markup.Escape(plan.Name)}[/] [grey]{Markup.Escape(snapshot.Id)} on {Markup.Escape(target)}[/]\n"
             + Markup.Escape(Summary(snapshot, elapsed))
             + (cancelling ? "\n[yellow]cancelling: running trials are stopping; finished results are kept (Ctrl-C again, a second later: quit without waiting for them)[/]" : ""));
-        var running = snapshot.Trials.Where(t => t.State == TrialState.Running).ToList();
+        var running = snapshot.Running;
         if (running.Count == 0) return header;
         var table = new Table().Border(TableBorder.Simple).AddColumns("trial", "configuration", "device", "step", "loss");
         foreach (var t in running.Take(20))
         {
             var trial = plan.Find(t.TrialId);
-            var row = trial is null ? null : new ResultRow(trial, t, null);
-            table.AddRow(Markup.Escape(t.TrialId), Markup.Escape(row?.Configuration ?? ""), Markup.Escape(t.Device ?? ""),
+            table.AddRow(Markup.Escape(t.TrialId), Markup.Escape(trial is null ? "" : ConfigText.Configuration(trial.Config)), Markup.Escape(t.Device),
                 t.Step.ToString(CultureInfo.InvariantCulture), Loss(t.Loss));
         }
         if (running.Count > 20) table.Caption($"... and {running.Count - 20} more running");
@@ -72,7 +71,7 @@ public static class Views
     {
         var ended = results.Trials.Where(r => r.Status is TrialStatus.Failed or TrialStatus.Diverged).ToList();
         foreach (var r in ended.Take(MaxReasons))
-            yield return $"{r.StatusName} {r.Trial.Id} {r.Configuration}: {FirstLine(r.Record?.Result.Message ?? r.Progress?.Message ?? "no reason given")}";
+            yield return $"{r.StatusName} {r.Trial.Id} {r.Configuration}: {FirstLine(r.Message ?? "no reason given")}";
         if (ended.Count > MaxReasons) yield return $"... and {ended.Count - MaxReasons} more; every trial's message is in results.json";
     }
 
@@ -87,7 +86,7 @@ public static class Views
     {
         var metric = results.Leaderboard.Metric;
         var table = new Table().Border(TableBorder.Rounded)
-            .Title($"{Markup.Escape(results.Sweep.Name)}: {results.Sweep.Status.ToString().ToLowerInvariant()}, ranked by {metric.Name}")
+            .Title($"{Markup.Escape(results.Sweep.Name)}: {results.Sweep.Status.Name()}, ranked by {metric.Name}")
             .AddColumn("rank", c => c.RightAligned())
             .AddColumn("trial", c => c.NoWrap())
             .AddColumn("configuration")
@@ -102,7 +101,7 @@ public static class Views
             var cells = new List<string>
             {
                 entry.Rank.ToString(CultureInfo.InvariantCulture), entry.TrialId,
-                Markup.Escape(row?.Configuration ?? entry.Optimizer), entry.Status.ToString().ToLowerInvariant(),
+                Markup.Escape(row?.Configuration ?? ""), entry.Status.Name(),
             };
             if (metric.Kind != MetricKind.FinalLoss) cells.Add(entry.MetricValue is { } v ? v.ToString("g4", CultureInfo.InvariantCulture) : "not reached");
             cells.Add(Loss(entry.FinalLoss));

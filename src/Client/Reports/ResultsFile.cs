@@ -1,5 +1,7 @@
 using System.Text.Json;
 using Descent.Client.Output;
+using Descent.Contracts.Sweeps;
+using Descent.Contracts.Trials;
 
 namespace Descent.Client.Reports;
 
@@ -54,6 +56,7 @@ public sealed record ResultsFile(
     public static ResultsFile Load(string path)
     {
         if (!File.Exists(path)) throw new ReportInputException($"results = \"{path}\": no such file");
+        if (path.EndsWith(".jsonl", StringComparison.OrdinalIgnoreCase)) return LoadJournal(path);
         try
         {
             using var document = JsonDocument.Parse(File.ReadAllBytes(path));
@@ -75,6 +78,43 @@ public sealed record ResultsFile(
             throw new ReportInputException($"results = \"{path}\": not a Descent results.json ({e.Message})");
         }
     }
+
+    /// <summary>A sweep's <c>trials.jsonl</c> (<see cref="TrialsJournal"/>): the trials that had ended when its client
+    /// stopped, ranked by the sweep's metric as the leaderboard ranks them; the sweep's status is <c>unfinished</c>.</summary>
+    static ResultsFile LoadJournal(string path)
+    {
+        try
+        {
+            var (sweep, lines) = TrialsJournal.Read(path);
+            if (sweep is not { } s) throw new JsonException("no sweep line");
+            var metricName = s.TryGetProperty("metric", out var m) ? m.GetString() ?? "final_loss" : "final_loss";
+            var target = Number(s, "metric_target");
+            // A trial journaled twice (it cannot be, but a file may be edited) counts once: the last line wins.
+            var trials = lines.Select(Trial).GroupBy(t => t.Id).Select(g => g.Last()).ToList();
+            var metric = new RankMetric(metricName switch
+            {
+                "time_to_target" => MetricKind.TimeToTarget,
+                "gradients_to_target" => MetricKind.GradientsToTarget,
+                _ => MetricKind.FinalLoss,
+            }, target);
+            var table = Descent.Contracts.Sweeps.Leaderboard.Rank(metric, trials.Select(t => new TrialSummary(t.Id,
+                Enum.TryParse<TrialStatus>(t.Status, ignoreCase: true, out var status) ? status : TrialStatus.Failed, 0,
+                t.FinalLoss ?? double.NaN, Value(t, metric))));
+            var rows = table.Rows.Select(r => new RankedRow(r.Rank, r.TrialId, r.MetricValue, double.IsFinite(r.FinalLoss) ? r.FinalLoss : null, r.Status.Name())).ToList();
+            return new ResultsFile(path, s.GetProperty("id").GetString()!, s.GetProperty("name").GetString()!, "unfinished", metricName, target, trials, rows);
+        }
+        catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException or FormatException)
+        {
+            throw new ReportInputException($"results = \"{path}\": not a Descent trials.jsonl ({e.Message})");
+        }
+    }
+
+    static double? Value(TrialOutcome trial, RankMetric metric) => metric.Kind switch
+    {
+        MetricKind.FinalLoss => trial.FinalLoss,
+        MetricKind.TimeToTarget => trial.Reached(metric.Target ?? 0)?.Seconds,
+        _ => trial.Reached(metric.Target ?? 0)?.Gradients,
+    };
 
     static TrialOutcome Trial(JsonElement t)
     {

@@ -3,77 +3,111 @@ using Orleans.Concurrency;
 
 namespace Descent.Contracts.Sweeps;
 
-/// <summary>One per sweep (key: the sweep id). Accepts the sweep, places its trials on free devices across the
-/// cluster, follows membership, and knows every trial's state.</summary>
+/// <summary>
+/// One per sweep (key: the sweep id). Holds the sweep's spec (written once), a queue of trials waiting for a device
+/// and a lease table of the running ones; hands out leases to device workers that ask, expires leases that are not
+/// renewed, and keeps counts and the ranking as a view over the trials' summaries. Its persistent state never grows
+/// per trial event: each trial's state belongs to its <see cref="ITrialGrain"/>, from which the coordinator rebuilds
+/// its view when it is activated again (its silo lost, the cluster restarted). A reminder wakes it while unfinished.
+/// </summary>
 public interface ISweepCoordinatorGrain : IGrainWithStringKey
 {
-    /// <summary>Accepts the sweep and starts placing trials; submitting the same sweep again changes nothing.</summary>
+    /// <summary>Accepts the sweep and starts leasing its trials; submitting the same sweep again changes nothing.
+    /// Throws <see cref="SpecException"/> naming every problem, or <see cref="ArgumentException"/> when the id is
+    /// taken by another sweep.</summary>
     /// <param name="traceParent">The W3C trace context of the client's sweep span: every trial span becomes its child.</param>
     Task<SweepSnapshot> Start(SweepSpec spec, string? traceParent = null);
-    /// <summary>Only reads, so it interleaves with the sweep's transitions instead of waiting behind them (and
-    /// they do not wait behind its queries to running trials).</summary>
+
+    /// <summary>Counts, running trials and their last steps: no call to any trial (interleaves with everything).</summary>
     [AlwaysInterleave]
     Task<SweepSnapshot> GetSnapshot();
+
     /// <summary>The sweep as submitted; null when no sweep has this id.</summary>
     [AlwaysInterleave]
     Task<SweepSpec?> GetSpec();
-    /// <summary>Stops running trials and drops queued ones; finished results are kept.</summary>
+
+    /// <summary>Stops running trials (at their next step, through the workers' next renewal) and cancels queued ones;
+    /// finished results are kept.</summary>
     Task<SweepSnapshot> Cancel();
-    /// <summary>From a silo worker: a trial that waited in its line started on <paramref name="slot"/>.</summary>
-    [OneWay]
-    Task TrialStarted(string trialId, int attempt, DeviceSlot slot);
-    /// <summary>From a trial grain: the trial ended (completed, diverged, failed or cancelled).</summary>
-    Task TrialEnded(TrialRecord record);
-    /// <summary>From a trial grain or a silo worker: the trial did not run to its end there; place it again.
-    /// <paramref name="siloLost"/>: the silo is shutting down (counts against the retry limit), rather than the
-    /// trial merely failing to start (does not).</summary>
-    Task TrialHandedBack(string trialId, int attempt, string reason, bool siloLost);
+
+    /// <summary>The summaries of ended trials in the order they ended, from position <paramref name="from"/> (at most
+    /// <paramref name="max"/>): what a client appends to its results as the sweep goes.</summary>
+    [AlwaysInterleave]
+    Task<IReadOnlyList<TrialSummary>> GetEnded(int from, int max);
+
+    /// <summary>The ranking of ended trials by <paramref name="metric"/> (null: the sweep's own; another metric reads
+    /// every trial's history).</summary>
+    Task<Leaderboard> GetTable(RankMetric? metric = null);
+
+    /// <summary>Every stored full result, histories included, ordered by trial id (read from the trial grains).</summary>
+    Task<IReadOnlyList<TrialRecord>> GetResults();
+
+    /// <summary>From a device worker with a free device: the next queued trial, leased to <paramref name="slot"/>, or
+    /// null when none waits (or the sweep is not running).</summary>
+    Task<TrialLease?> Lease(DeviceSlot slot);
+
+    /// <summary>From a device worker of silo <paramref name="silo"/>: renews its leases of this sweep and reports their
+    /// progress; the reply names the trials to stop.</summary>
+    Task<RenewReply> Renew(string silo, IReadOnlyList<LeaseRenewal> leases);
+
+    /// <summary>From a device worker, after the trial grain accepted the attempt's result.</summary>
+    Task Ended(TrialSummary summary);
+
+    /// <summary>From a device worker whose silo is shutting down: the attempt stopped early; place the trial again now
+    /// (counts against <see cref="SweepSpec.MaxRetries"/>).</summary>
+    Task HandBack(string trialId, int attempt, string reason);
 }
 
-/// <summary>One per trial of a sweep (key: "sweep-id/trial-id"). Runs the trainer on one device of the silo it
-/// lives on, on a dedicated thread, and reports the result.</summary>
+/// <summary>
+/// One per trial of a sweep (key: "sweep-id/trial-id"): the only owner of that trial's state: its configuration,
+/// status, attempt, the slot holding its lease, how often it was lost, and its final result. Every write is that
+/// small state (a history is written once, with the result). Results of attempts other than the current one are
+/// ignored, so a trial ends exactly once.
+/// </summary>
 public interface ITrialGrain : IGrainWithStringKey
 {
-    /// <summary>Starts the trial on <paramref name="slot"/> (already claimed for it on this silo) and returns at once.
-    /// False when this activation is not on the slot's silo.</summary>
-    Task<bool> Start(TrialAssignment assignment, DeviceSlot slot);
-    Task<TrialProgress?> GetProgress();
-    Task Cancel();
+    /// <summary>From the coordinator: attempt <paramref name="attempt"/> is leased to <paramref name="slot"/>. Returns
+    /// null when it begins; otherwise the trial's summary (it has already ended).</summary>
+    Task<TrialSummary?> Begin(TrialSpec spec, int attempt, DeviceSlot slot, RankMetric metric);
+
+    /// <summary>From a device worker: attempt <c>record.Attempts</c> ended with this result. True when it was the
+    /// current attempt and is now the trial's result; false for a stale attempt (ignored).</summary>
+    Task<bool> Finish(TrialRecord record);
+
+    /// <summary>From the coordinator: the lease of <paramref name="attempt"/> expired or its holder handed it back. A
+    /// trial still running that attempt is queued again, or fails once it was lost more than
+    /// <paramref name="maxRetries"/> times, or (<paramref name="cancelled"/>: its sweep was cancelled) is cancelled;
+    /// the reply is the trial's summary afterwards (an attempt that ended before the call keeps its result).</summary>
+    Task<TrialSummary> Expire(int attempt, string reason, int maxRetries, RankMetric metric, bool cancelled = false);
+
+    Task<TrialSummary> GetSummary(RankMetric metric);
+
+    /// <summary>The full result, or null when the trial has not reported one.</summary>
+    Task<TrialRecord?> GetRecord();
 }
 
-/// <summary>One per silo (key: the silo's address): that silo's devices, and the place where trials are handed
-/// to them.</summary>
-public interface ISiloWorkerGrain : IGrainWithStringKey
+/// <summary>
+/// One per cluster (key <see cref="Key"/>): the sweeps that may have work, and the silos' device counts. Device
+/// workers watch it (a long poll) to learn of new sweeps at once.
+/// </summary>
+public interface ISweepDirectoryGrain : IGrainWithStringKey
 {
-    Task<IReadOnlyList<DeviceSlot>> GetDevices();
-    /// <summary>Starts as many of <paramref name="trials"/> as this silo has free devices and keeps up to one more
-    /// per device in line; returns those it took, in order.</summary>
-    Task<IReadOnlyList<Placement>> Offer(IReadOnlyList<TrialAssignment> trials);
-    /// <summary>From a trial grain of this silo: its device is free; start the next trial in line.</summary>
-    [OneWay]
-    Task DeviceFreed();
-    /// <summary>Drops the trials of <paramref name="sweepId"/> still in line (the sweep was cancelled).</summary>
-    [OneWay]
-    Task Withdraw(string sweepId);
+    const string Key = "sweeps";
+
+    Task Add(string sweepId);
+    Task Remove(string sweepId);
+
+    /// <summary>The active sweeps, once their list differs from <paramref name="knownVersion"/> or after
+    /// <paramref name="wait"/>. Registers the calling silo's device count.</summary>
+    [AlwaysInterleave]
+    Task<SweepList> Watch(int knownVersion, string silo, int devices, TimeSpan wait);
+
+    /// <summary>Device slots of the silos that are active members of the cluster.</summary>
+    [AlwaysInterleave]
+    Task<int> ClusterDevices();
 }
 
-/// <summary>One per sweep (key: the sweep id): every result exactly once, ranked.</summary>
-public interface ILeaderboardGrain : IGrainWithStringKey
-{
-    /// <summary>Sets the sweep's metric, which <see cref="Record"/> evaluates as results arrive.</summary>
-    Task Open(RankMetric metric);
-    /// <summary>Stores the result (replacing an earlier one of the same trial) and its row.</summary>
-    Task Record(TrialRecord record);
-    /// <summary>The ranking by <paramref name="metric"/> (null: the sweep's own).</summary>
-    Task<Leaderboard> GetTable(RankMetric? metric = null);
-    /// <summary>Every full result, histories included, ordered by trial id.</summary>
-    Task<IReadOnlyList<TrialRecord>> GetResults();
-}
-
-/// <summary>One per trial of a sweep (key: "sweep-id/trial-id"): that trial's full result, stored on its own so
-/// that no write carries more than one history.</summary>
-public interface ITrialResultGrain : IGrainWithStringKey
-{
-    Task Save(TrialRecord record);
-    Task<TrialRecord?> Get();
-}
+[GenerateSerializer, Immutable, Alias("descent.sweep-list")]
+public sealed record SweepList(
+    [property: Id(0)] int Version,
+    [property: Id(1)] IReadOnlyList<string> Sweeps);

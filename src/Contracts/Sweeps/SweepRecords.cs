@@ -78,11 +78,16 @@ public sealed record SweepSpec(
     }
 }
 
+/// <summary>A sweep's lifecycle: running until every trial has ended (done) or it is cancelled.</summary>
 [GenerateSerializer]
 public enum SweepStatus { Queued, Running, Done, Failed, Cancelled }
 
-[GenerateSerializer]
-public enum TrialState { Queued, Running, Completed, Diverged, Failed, Cancelled }
+public static class SweepStatusNames
+{
+    public static string Name(this SweepStatus status) => status.ToString().ToLowerInvariant();
+
+    public static bool IsEnded(this SweepStatus status) => status is SweepStatus.Done or SweepStatus.Failed or SweepStatus.Cancelled;
+}
 
 /// <summary>A device slot of one silo: <see cref="Device"/> is what TorchSharp is given ("cpu", "cuda:1");
 /// <see cref="Name"/> tells slots apart ("cpu:0", "cpu:1", "cuda:1").</summary>
@@ -93,19 +98,43 @@ public sealed record DeviceSlot(
     [property: Id(2)] string Device,
     [property: Id(3)] string Name);
 
-/// <summary>Where a trial stands, as the coordinator and the trial grain know it.</summary>
+/// <summary>A running trial as the sweep's coordinator knows it from its lease: where it runs and its last step
+/// (pushed by the device worker with each lease renewal, about once a second).</summary>
+/// <param name="Step">Steps finished so far; <paramref name="Loss"/> is the loss at the start of the last one.</param>
 [GenerateSerializer, Immutable, Alias("descent.trial-progress")]
 public sealed record TrialProgress(
     [property: Id(0)] string TrialId,
-    [property: Id(1)] TrialState State,
-    [property: Id(2)] int Attempts,
-    [property: Id(3)] string? Silo = null,
-    [property: Id(4)] string? Device = null,
-    [property: Id(5)] int Step = 0,
-    [property: Id(6)] double? Loss = null,
-    [property: Id(7)] string? Message = null);
+    [property: Id(1)] int Attempt,
+    [property: Id(2)] string Silo,
+    [property: Id(3)] string Device,
+    [property: Id(4)] int Step = 0,
+    [property: Id(5)] double? Loss = null);
 
-/// <summary>A sweep's state for status queries and live progress.</summary>
+/// <summary>What a sweep's ranking and progress need of a trial: its status, attempt, and, once ended, its final
+/// loss, the sweep metric's value and why it ended. Small and of fixed size: no history.</summary>
+/// <param name="Attempt">How many times the trial was placed (0: never).</param>
+/// <param name="MetricValue">The sweep metric's value (<see cref="RankMetric.ValueOf"/>); null when not reached.</param>
+/// <param name="HasRecord">A full result (<see cref="TrialRecord"/>) is stored with the trial: it ran and reported.</param>
+[GenerateSerializer, Immutable, Alias("descent.trial-summary")]
+public sealed record TrialSummary(
+    [property: Id(0)] string TrialId,
+    [property: Id(1)] TrialStatus Status,
+    [property: Id(2)] int Attempt,
+    [property: Id(3)] double FinalLoss = double.NaN,
+    [property: Id(4)] double? MetricValue = null,
+    [property: Id(5)] string? Message = null,
+    [property: Id(6)] bool HasRecord = false)
+{
+    public static TrialSummary Of(TrialRecord record, RankMetric metric) =>
+        new(record.TrialId, record.Result.Status, record.Attempts, record.Result.FinalLoss, metric.ValueOf(record.Result), record.Result.Message, true);
+}
+
+/// <summary>A sweep's state for status queries and live progress: counts by status and the running trials (at most
+/// one per device of the cluster). Its size does not grow with the sweep.</summary>
+/// <param name="Counts">Trials by <see cref="TrialStatus"/> (indexed by its value).</param>
+/// <param name="Running">The trials holding a lease, with their last reported step.</param>
+/// <param name="EndedCount">How many trials have ended with a summary so far: <see cref="ISweepCoordinatorGrain.GetEnded"/>
+/// lists them in the order they ended.</param>
 [GenerateSerializer, Immutable, Alias("descent.sweep-snapshot")]
 public sealed record SweepSnapshot(
     [property: Id(0)] string Id,
@@ -113,17 +142,22 @@ public sealed record SweepSnapshot(
     [property: Id(2)] SweepStatus Status,
     [property: Id(3)] DateTimeOffset? StartedAt,
     [property: Id(4)] DateTimeOffset? FinishedAt,
-    [property: Id(5)] IReadOnlyList<TrialProgress> Trials,
-    [property: Id(6)] int ClusterDevices,
-    [property: Id(7)] string? Message = null)
+    [property: Id(5)] int TrialCount,
+    [property: Id(6)] IReadOnlyList<int> Counts,
+    [property: Id(7)] IReadOnlyList<TrialProgress> Running,
+    [property: Id(8)] int EndedCount,
+    [property: Id(9)] int ClusterDevices,
+    [property: Id(10)] string? Message = null)
 {
-    public int TrialCount => Trials.Count;
-    public int Count(TrialState state) => Trials.Count(t => t.State == state);
-    public int Ended => Trials.Count(t => t.State is not (TrialState.Queued or TrialState.Running));
+    public int Count(TrialStatus status) => (int)status < Counts.Count ? Counts[(int)status] : 0;
+
+    /// <summary>Trials that will not run again.</summary>
+    public int Ended => StatusNames.Ends.Sum(Count);
 }
 
 /// <summary>A trial's full result: what ran, where and when (it held its device from
-/// <see cref="StartedAt"/> to <see cref="FinishedAt"/>), how often it was placed, and what it did.</summary>
+/// <see cref="StartedAt"/> to <see cref="FinishedAt"/>), which attempt it was, and what it did.</summary>
+/// <param name="Attempts">The attempt that produced this result: how many times the trial had been placed.</param>
 [GenerateSerializer, Immutable, Alias("descent.trial-record")]
 public sealed record TrialRecord(
     [property: Id(0)] string TrialId,
@@ -135,42 +169,77 @@ public sealed record TrialRecord(
     [property: Id(6)] DateTimeOffset StartedAt,
     [property: Id(7)] DateTimeOffset FinishedAt);
 
-/// <summary>What ranking needs of a result: its row before the rank is known.</summary>
-[GenerateSerializer, Immutable, Alias("descent.leaderboard-entry")]
-public sealed record LeaderboardEntry(
-    [property: Id(0)] string TrialId,
-    [property: Id(1)] string Optimizer,
-    [property: Id(2)] TrialStatus Status,
-    [property: Id(3)] double FinalLoss,
-    [property: Id(4)] double? MetricValue);
-
 [GenerateSerializer, Immutable, Alias("descent.leaderboard-row")]
 public sealed record LeaderboardRow(
     [property: Id(0)] int Rank,
     [property: Id(1)] string TrialId,
-    [property: Id(2)] string Optimizer,
-    [property: Id(3)] double? MetricValue,
-    [property: Id(4)] double FinalLoss,
-    [property: Id(5)] TrialStatus Status);
+    [property: Id(2)] double? MetricValue,
+    [property: Id(3)] double FinalLoss,
+    [property: Id(4)] TrialStatus Status);
 
 [GenerateSerializer, Immutable, Alias("descent.leaderboard")]
 public sealed record Leaderboard(
     [property: Id(0)] RankMetric Metric,
-    [property: Id(1)] IReadOnlyList<LeaderboardRow> Rows);
+    [property: Id(1)] IReadOnlyList<LeaderboardRow> Rows)
+{
+    /// <summary>Trials that reached the metric first (lowest value), then those that did not (lowest final loss);
+    /// cancelled trials, which did not run their budget, are listed last. Ties by trial id.</summary>
+    public static Leaderboard Rank(RankMetric metric, IEnumerable<TrialSummary> trials)
+    {
+        var ordered = trials
+            .OrderBy(e => e.Status == TrialStatus.Cancelled)
+            .ThenBy(e => e.MetricValue is null)
+            .ThenBy(e => e.MetricValue ?? double.MaxValue)
+            .ThenBy(e => double.IsFinite(e.FinalLoss) ? e.FinalLoss : double.MaxValue)
+            .ThenBy(e => e.TrialId, StringComparer.Ordinal);
+        return new Leaderboard(metric, [.. ordered.Select((e, i) => new LeaderboardRow(i + 1, e.TrialId, e.MetricValue, e.FinalLoss, e.Status))]);
+    }
 
-/// <summary>What the coordinator hands a silo to run.</summary>
-[GenerateSerializer, Immutable, Alias("descent.trial-assignment")]
-public sealed record TrialAssignment(
+    /// <summary>The ranking of full results by <paramref name="metric"/>.</summary>
+    public static Leaderboard Rank(RankMetric metric, IEnumerable<TrialRecord> records) =>
+        Rank(metric, records.Select(r => TrialSummary.Of(r, metric)));
+}
+
+/// <summary>One attempt of one trial, leased to a device: what the device worker runs. The lease holds while the worker
+/// renews it (<see cref="ISweepCoordinatorGrain.Renew"/>) at least every <see cref="Timeout"/>; after that the trial is
+/// placed again with the next attempt number and this attempt's result is ignored.</summary>
+/// <param name="Metric">The sweep's metric, so the worker reports the trial's value with its summary.</param>
+/// <param name="TraceParent">The client's sweep span (W3C trace context), parent of the trial span.</param>
+[GenerateSerializer, Immutable, Alias("descent.trial-lease")]
+public sealed record TrialLease(
     [property: Id(0)] string SweepId,
     [property: Id(1)] string TrialId,
-    [property: Id(2)] TrialSpec Spec,
-    [property: Id(3)] int Attempt,
-    [property: Id(4)] string? TraceParent = null);
+    [property: Id(2)] int Attempt,
+    [property: Id(3)] TrialSpec Spec,
+    [property: Id(4)] DeviceSlot Slot,
+    [property: Id(5)] RankMetric Metric,
+    [property: Id(6)] TimeSpan Timeout,
+    [property: Id(7)] string? TraceParent = null)
+{
+    /// <summary>The trial grain's key: "sweep-id/trial-id".</summary>
+    public string TrialKey => TrialKeys.Of(SweepId, TrialId);
+}
 
-/// <summary>A trial a silo accepted: running on <see cref="Slot"/>, or (null) next in line for the silo's first
-/// free device, so that a device never waits for a round trip to the coordinator.</summary>
-[GenerateSerializer, Immutable, Alias("descent.placement")]
-public sealed record Placement(
+/// <summary>A device worker's renewal of one lease, with the trial's last step.</summary>
+/// <param name="Silent">How long ago the trainer last showed a sign of life (entered a phase of a step): the lease
+/// runs from then, so a hung trainer loses it one lease timeout after it fell silent.</param>
+[GenerateSerializer, Immutable, Alias("descent.lease-renewal")]
+public sealed record LeaseRenewal(
     [property: Id(0)] string TrialId,
     [property: Id(1)] int Attempt,
-    [property: Id(2)] DeviceSlot? Slot);
+    [property: Id(2)] DeviceSlot Slot,
+    [property: Id(3)] int Step,
+    [property: Id(4)] double? Loss,
+    [property: Id(5)] TimeSpan Silent);
+
+/// <summary>The coordinator's answer to renewals: the trials whose trainers must stop (the sweep was cancelled, or
+/// the lease is no longer this worker's: it expired and the trial was placed again).</summary>
+[GenerateSerializer, Immutable, Alias("descent.renew-reply")]
+public sealed record RenewReply(
+    [property: Id(0)] IReadOnlyList<string> Stop);
+
+public static class TrialKeys
+{
+    /// <summary>A trial grain's key: "sweep-id/trial-id".</summary>
+    public static string Of(string sweepId, string trialId) => $"{sweepId}/{trialId}";
+}

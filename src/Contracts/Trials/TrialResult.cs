@@ -1,8 +1,14 @@
 namespace Descent.Contracts.Trials;
 
+/// <summary>A trial's lifecycle, the one status enum of Descent: queued, running (holding a lease on a device), then
+/// one of the four ends. <see cref="TrialResult.Status"/> is always an end.</summary>
 [GenerateSerializer]
 public enum TrialStatus
 {
+    /// <summary>Waiting for a device (never placed, or placed again after its lease expired).</summary>
+    Queued,
+    /// <summary>Holding a lease on a device; the trainer runs.</summary>
+    Running,
     /// <summary>Ran until its budget (steps, seconds or target loss) ended it.</summary>
     Completed,
     /// <summary>The loss became NaN or infinite; the trial stopped there.</summary>
@@ -12,6 +18,20 @@ public enum TrialStatus
     Failed,
     /// <summary>Stopped on request before its budget ended.</summary>
     Cancelled,
+}
+
+/// <summary>Names of statuses as files, tables and spans spell them: <c>queued</c>, <c>running</c>, <c>completed</c>, ...</summary>
+public static class StatusNames
+{
+    static readonly string[] Names = [.. Enum.GetNames<TrialStatus>().Select(n => n.ToLowerInvariant())];
+
+    public static string Name(this TrialStatus status) => Names[(int)status];
+
+    /// <summary>Completed, diverged, failed or cancelled: the trial will not run again.</summary>
+    public static bool IsEnded(this TrialStatus status) => status is not (TrialStatus.Queued or TrialStatus.Running);
+
+    /// <summary>The four ends, in the order summaries list them.</summary>
+    public static readonly IReadOnlyList<TrialStatus> Ends = [TrialStatus.Completed, TrialStatus.Diverged, TrialStatus.Failed, TrialStatus.Cancelled];
 }
 
 /// <summary>

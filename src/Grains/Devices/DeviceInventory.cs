@@ -20,8 +20,9 @@ public sealed class DeviceOptions
 }
 
 /// <summary>
-/// This silo's device slots, discovered at start, and which trial holds each. A slot is claimed by the silo
-/// worker for one trial and released by that trial when it ends; a claim never succeeds on a held slot.
+/// This silo's device slots, discovered at start, and which trial holds each: the device worker holds a slot for a
+/// lease from the moment the trial's thread starts until it returns (also past an expired lease: a hung trainer
+/// keeps its device until its thread ends).
 /// </summary>
 public sealed class DeviceInventory : IDisposable
 {
@@ -68,21 +69,17 @@ public sealed class DeviceInventory : IDisposable
         get { lock (_lock) return _holders.Count(h => h is null); }
     }
 
-    /// <summary>Claims a free slot for <paramref name="trialKey"/>, or returns null when every slot is held.</summary>
-    public DeviceSlot? TryClaim(string trialKey)
+    /// <summary>Marks <paramref name="slot"/> as held by <paramref name="trialKey"/>; throws
+    /// <see cref="InvalidOperationException"/> if another trial holds it (no device ever serves two leases).</summary>
+    public void Hold(DeviceSlot slot, string trialKey)
     {
         lock (_lock)
         {
-            var index = Array.IndexOf(_holders, null);
-            if (index < 0) return null;
-            _holders[index] = trialKey;
-            return Slots[index];
+            if (!IsLocal(slot)) throw new InvalidOperationException($"slot {slot.Name} of silo {slot.Silo} is not a slot of this silo");
+            if (_holders[slot.Index] is { } holder)
+                throw new InvalidOperationException($"slot {slot.Name} is held by trial {holder}; it cannot also take {trialKey}");
+            _holders[slot.Index] = trialKey;
         }
-    }
-
-    public bool IsHeldBy(DeviceSlot slot, string trialKey)
-    {
-        lock (_lock) return IsLocal(slot) && _holders[slot.Index] == trialKey;
     }
 
     public void Release(DeviceSlot slot, string trialKey)

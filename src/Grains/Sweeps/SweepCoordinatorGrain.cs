@@ -1,79 +1,97 @@
-using Descent.Contracts;
 using System.Diagnostics;
+using Descent.Contracts;
 using Descent.Contracts.Sweeps;
 using Descent.Contracts.Trials;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 using Orleans.Runtime;
 
 namespace Descent.Grains.Sweeps;
 
+/// <summary>A sweep as submitted: written once, when it starts.</summary>
+[GenerateSerializer, Alias("descent.sweep-definition")]
+public sealed class SweepDefinition
+{
+    [Id(0)] public SweepSpec? Spec { get; set; }
+    /// <summary>The client's sweep span (W3C trace context), parent of every trial span.</summary>
+    [Id(1)] public string? TraceParent { get; set; }
+}
+
+/// <summary>A sweep's own lifecycle: written when it starts, is cancelled and ends, never per trial.</summary>
 [GenerateSerializer, Alias("descent.sweep-state")]
 public sealed class SweepState
 {
-    [Id(0)] public SweepSpec? Spec { get; set; }
-    [Id(1)] public SweepStatus Status { get; set; } = SweepStatus.Queued;
-    [Id(2)] public DateTimeOffset? StartedAt { get; set; }
-    [Id(3)] public DateTimeOffset? FinishedAt { get; set; }
-    /// <summary>Trials in submission order.</summary>
-    [Id(4)] public List<TrialEntry> Trials { get; set; } = [];
-    /// <summary>The client's sweep span (W3C trace context), parent of every trial span.</summary>
-    [Id(5)] public string? TraceParent { get; set; }
-}
-
-[GenerateSerializer, Alias("descent.trial-entry")]
-public sealed class TrialEntry
-{
-    [Id(0)] public string Id { get; set; } = "";
-    /// <summary>Where its spec is in <see cref="SweepState.Spec"/>'s trials (not a copy: the state is written whole
-    /// after every transition, so every byte in it is paid for many times).</summary>
-    [Id(1)] public int Index { get; set; }
-    [Id(2)] public TrialState State { get; set; }
-    /// <summary>How many times it was placed.</summary>
-    [Id(3)] public int Attempts { get; set; }
-    [Id(4)] public DeviceSlot? Slot { get; set; }
-    [Id(5)] public double? FinalLoss { get; set; }
-    [Id(6)] public int Steps { get; set; }
-    [Id(7)] public string? Message { get; set; }
-    /// <summary>The silo the trial was handed to (running there, or in its line while still queued).</summary>
-    [Id(8)] public string? Silo { get; set; }
-
-    /// <summary>How many times a silo it was at left the cluster or shut down: what the retry count limits.</summary>
-    [Id(9)] public int SiloLosses { get; set; }
-
-    /// <summary>Handed to a silo and not ended: the silo owes a result.</summary>
-    public bool AtSilo => Silo is not null && State is TrialState.Running or TrialState.Queued;
+    [Id(0)] public SweepStatus Status { get; set; } = SweepStatus.Queued;
+    [Id(1)] public DateTimeOffset? StartedAt { get; set; }
+    [Id(2)] public DateTimeOffset? FinishedAt { get; set; }
 }
 
 /// <summary>
-/// One sweep: accepts it, keeps every device of the cluster busy with its queued trials, follows membership
-/// (trials of a silo that left are placed again, up to the retry count), collects results into the leaderboard,
-/// and persists its state after every transition.
+/// One sweep's coordinator (see <see cref="ISweepCoordinatorGrain"/>). What it keeps in memory (the queue, the lease
+/// table, counts, the summaries of ended trials) is a view over the trial grains and is rebuilt from them when the
+/// coordinator is activated again; what it writes (<see cref="SweepDefinition"/> once, <see cref="SweepState"/> at
+/// start, cancel and end) does not grow with the sweep's progress. Device workers pull leases from it; nothing here
+/// calls a worker, and the trial grains call nothing, so no call cycle can deadlock. A timer checks leases every
+/// second while the sweep runs, and a reminder reactivates an unfinished sweep whose silo was lost.
 /// </summary>
 public sealed class SweepCoordinatorGrain(
+    [PersistentState("definition", SweepStorage.Name)] IPersistentState<SweepDefinition> definition,
     [PersistentState("sweep", SweepStorage.Name)] IPersistentState<SweepState> state,
     IClusterMembershipService membership,
     IGrainFactory grains,
-    ILogger<SweepCoordinatorGrain> log) : Grain, ISweepCoordinatorGrain
+    IOptions<LeaseOptions> leases,
+    ILogger<SweepCoordinatorGrain> log) : Grain, ISweepCoordinatorGrain, IRemindable
 {
+    const string ReminderName = "keep-moving";
     static readonly TimeSpan Tick = TimeSpan.FromSeconds(1);
-    static readonly TimeSpan OfferTimeout = TimeSpan.FromSeconds(10);
-    const int OfferBatch = 64;
+    static readonly TimeSpan ReminderPeriod = TimeSpan.FromMinutes(1);
+    static readonly TimeSpan DevicesFor = TimeSpan.FromSeconds(5);
+    const int ReadConcurrency = 256;
 
-    readonly Dictionary<SiloAddress, int> _devicesBySilo = [];
+    /// <summary>One trial as the coordinator sees it.</summary>
+    sealed class Entry(string id, int index)
+    {
+        public string Id { get; } = id;
+        public int Index { get; } = index;
+        public TrialStatus Status = TrialStatus.Queued;
+        public int Attempt;
+        public DeviceSlot? Slot;
+        public DateTime Expires;
+        public int Step;
+        public double? Loss;
+        public TrialSummary? Summary;
+    }
+
+    readonly List<Entry> _trials = [];
+    readonly Dictionary<string, Entry> _byId = [];
+    readonly Queue<Entry> _queue = new();
+    readonly HashSet<Entry> _running = [];
+    readonly List<TrialSummary> _ended = [];
+    readonly int[] _counts = new int[Enum.GetValues<TrialStatus>().Length];
     IGrainTimer? _timer;
+    bool _settled;
+    (int Devices, DateTime At)? _devices;
 
     string Id => this.GetPrimaryKeyString();
-    ILeaderboardGrain Leaderboard => grains.GetGrain<ILeaderboardGrain>(Id);
+    SweepSpec Spec => definition.State.Spec!;
+    TimeSpan LeaseTimeout => leases.Value.Timeout;
+    ITrialGrain Trial(Entry t) => grains.GetGrain<ITrialGrain>(TrialKeys.Of(Id, t.Id));
+    ISweepDirectoryGrain Directory => grains.GetGrain<ISweepDirectoryGrain>(ISweepDirectoryGrain.Key);
 
-    public override Task OnActivateAsync(CancellationToken cancellationToken)
+    /// <summary>While the sweep runs, or a cancelled sweep still has trials holding leases.</summary>
+    bool Following => state.State.Status == SweepStatus.Running || (state.State.Status == SweepStatus.Cancelled && _running.Count > 0);
+
+    public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
-        if (Following) StartTimer(); // resumed after a move: keep following
-        return Task.CompletedTask;
+        if (definition.State.Spec is null) return;
+        await Rebuild();
+        if (Following) StartTimer();
+        else await Settle();
     }
 
     public async Task<SweepSnapshot> Start(SweepSpec spec, string? traceParent = null)
     {
-        if (state.State.Spec is { } existing)
+        if (definition.State.Spec is { } existing)
         {
             if (!SameSweep(existing, spec))
                 throw new ArgumentException($"sweep id \"{Id}\" is already used by another sweep (\"{existing.Name}\")");
@@ -82,206 +100,315 @@ public sealed class SweepCoordinatorGrain(
         var problems = spec.Problems();
         if (problems.Count > 0) throw new SpecException(problems);
 
-        state.State.Spec = spec;
-        state.State.TraceParent = traceParent ?? DescentTelemetry.TraceParent(Activity.Current);
-        state.State.Status = SweepStatus.Running;
-        state.State.StartedAt = DateTimeOffset.UtcNow;
-        var seen = new HashSet<string>();
-        for (var i = 0; i < spec.Trials.Count; i++)
-        {
-            var id = TrialIdentity.Of(spec.Trials[i]);
-            if (seen.Add(id)) state.State.Trials.Add(new TrialEntry { Id = id, Index = i, State = TrialState.Queued });
-        }
-        await Leaderboard.Open(spec.Metric);
+        definition.State.Spec = spec;
+        definition.State.TraceParent = traceParent ?? DescentTelemetry.TraceParent(Activity.Current);
+        await definition.WriteStateAsync();
+        (state.State.Status, state.State.StartedAt) = (SweepStatus.Running, DateTimeOffset.UtcNow);
         await state.WriteStateAsync();
+        Plan();
+        foreach (var t in _trials) _queue.Enqueue(t);
+        await Directory.Add(Id);
+        try
+        {
+            await this.RegisterOrUpdateReminder(ReminderName, ReminderPeriod, ReminderPeriod);
+        }
+        catch (Exception e)
+        {
+            // The workers' lease requests wake the sweep too; the reminder covers a cluster whose devices are all busy.
+            log.LogWarning(e, "Sweep {Sweep}: registering its reminder failed", Id);
+        }
         StartTimer();
-        await Place();
         return await GetSnapshot();
     }
 
     public async Task<SweepSnapshot> GetSnapshot()
     {
-        var running = state.State.Trials.Where(t => t.State == TrialState.Running).ToList();
-        var live = await Task.WhenAll(running.Select(async t =>
-        {
-            try
-            {
-                return await grains.GetGrain<ITrialGrain>(TrialGrain.Key(Id, t.Id)).GetProgress().WaitAsync(TimeSpan.FromSeconds(2));
-            }
-            catch (Exception)
-            {
-                return null; // its silo may be gone; membership will tell
-            }
-        }));
-        var progress = live.Where(p => p is not null).ToDictionary(p => p!.TrialId, p => p!);
-        var trials = state.State.Trials.Select(t => t.State == TrialState.Running && progress.TryGetValue(t.Id, out var p) && p.State == TrialState.Running
-            ? p with { Attempts = t.Attempts }
-            : new TrialProgress(t.Id, t.State, t.Attempts, t.Silo, t.Slot?.Name, t.Steps, t.FinalLoss, t.Message)).ToList();
-        return new SweepSnapshot(Id, state.State.Spec?.Name ?? "", state.State.Status, state.State.StartedAt, state.State.FinishedAt,
-            trials, await ClusterDevices());
+        var running = _running.Select(t => new TrialProgress(t.Id, t.Attempt, t.Slot?.Silo ?? "", t.Slot?.Name ?? "", t.Step, t.Loss))
+            .OrderBy(p => p.TrialId, StringComparer.Ordinal).ToList();
+        return new SweepSnapshot(Id, definition.State.Spec?.Name ?? "", state.State.Status, state.State.StartedAt, state.State.FinishedAt,
+            _trials.Count, [.. _counts], running, _ended.Count, await ClusterDevices());
     }
 
-    public Task<SweepSpec?> GetSpec() => Task.FromResult(state.State.Spec);
+    public Task<SweepSpec?> GetSpec() => Task.FromResult(definition.State.Spec);
 
     public async Task<SweepSnapshot> Cancel()
     {
         if (state.State.Status is SweepStatus.Running or SweepStatus.Queued)
         {
-            state.State.Status = SweepStatus.Cancelled;
-            state.State.FinishedAt = DateTimeOffset.UtcNow;
-            foreach (var t in state.State.Trials.Where(t => t.State == TrialState.Queued))
-                (t.State, t.Message) = (TrialState.Cancelled, "sweep cancelled before it started");
+            (state.State.Status, state.State.FinishedAt) = (SweepStatus.Cancelled, DateTimeOffset.UtcNow);
             await state.WriteStateAsync();
-            foreach (var silo in ActiveSilos()) await Try(() => grains.GetGrain<ISiloWorkerGrain>(silo.Key()).Withdraw(Id));
-            await Task.WhenAll(state.State.Trials.Where(t => t.State == TrialState.Running)
-                .Select(t => Try(() => grains.GetGrain<ITrialGrain>(TrialGrain.Key(Id, t.Id)).Cancel())));
+            // Queued trials are cancelled in this view only: a trial without an end in a cancelled sweep is cancelled,
+            // which a rebuilt view derives the same way (no write per trial). Running ones stop at their next renewal.
+            foreach (var t in _trials.Where(t => t.Status == TrialStatus.Queued)) CancelQueued(t);
+            _queue.Clear();
+            await Settle();
         }
         return await GetSnapshot();
     }
 
-    public async Task TrialEnded(TrialRecord record)
+    public Task<IReadOnlyList<TrialSummary>> GetEnded(int from, int max) =>
+        Task.FromResult<IReadOnlyList<TrialSummary>>([.. _ended.Skip(Math.Max(0, from)).Take(Math.Max(0, max))]);
+
+    public async Task<Leaderboard> GetTable(RankMetric? metric = null)
     {
-        var entry = state.State.Trials.Find(t => t.Id == record.TrialId);
-        if (entry is null || !entry.AtSilo || entry.Attempts != record.Attempts)
-        {
-            log.LogInformation("Ignoring a stale result of trial {Trial} (attempt {Attempt})", record.TrialId, record.Attempts);
-            return;
-        }
-        await Leaderboard.Record(record);
-        entry.State = TrialGrain.StateOf(record.Result.Status);
-        entry.FinalLoss = record.Result.FinalLoss;
-        entry.Steps = record.Result.History.Count;
-        entry.Message = record.Result.Message;
-        // One write for the end and the trials placed after it. It happens before this call returns, and the trial
-        // grain repeats the call until it succeeds, so a coordinator lost before the write hears of the end again.
-        await Place(dirty: true);
+        var own = definition.State.Spec?.Metric ?? new RankMetric();
+        if (metric is null || metric == own) return Leaderboard.Rank(own, _ended.Where(s => s.HasRecord));
+        return Leaderboard.Rank(metric, await GetResults()); // another metric needs the histories
     }
 
-    public Task TrialStarted(string trialId, int attempt, DeviceSlot slot)
+    public async Task<IReadOnlyList<TrialRecord>> GetResults()
     {
-        var entry = state.State.Trials.Find(t => t.Id == trialId);
-        if (entry is null || entry.State != TrialState.Queued || entry.Silo != slot.Silo || entry.Attempts != attempt) return Task.CompletedTask;
-        // Not persisted on its own (one write less per trial): a coordinator restored without it sees the trial still
-        // waiting at that silo, which it follows the same way, and accepts its end.
-        (entry.State, entry.Slot) = (TrialState.Running, slot);
-        return Task.CompletedTask;
+        var ids = _ended.Where(s => s.HasRecord).Select(s => s.TrialId).Order(StringComparer.Ordinal).ToList();
+        var results = new List<TrialRecord>(ids.Count);
+        foreach (var batch in ids.Chunk(ReadConcurrency))
+        {
+            var records = await Task.WhenAll(batch.Select(id => grains.GetGrain<ITrialGrain>(TrialKeys.Of(Id, id)).GetRecord()));
+            results.AddRange(records.OfType<TrialRecord>());
+        }
+        return results;
     }
 
-    public async Task TrialHandedBack(string trialId, int attempt, string reason, bool siloLost)
+    public async Task<TrialLease?> Lease(DeviceSlot slot)
     {
-        var entry = state.State.Trials.Find(t => t.Id == trialId);
-        if (entry is null || !entry.AtSilo || entry.Attempts != attempt) return;
-        Requeue(entry, reason, siloLost);
-        await Place(dirty: true);
-    }
-
-    /// <summary>Every second while running: requeue trials of silos that left, keep devices busy, notice the end.</summary>
-    async Task OnTick()
-    {
-        var active = ActiveSilos().Select(s => s.Key()).ToHashSet();
-        var lost = state.State.Trials.Where(t => t.AtSilo && !active.Contains(t.Silo!)).ToList();
-        foreach (var t in lost)
+        if (definition.State.Spec is null || state.State.Status != SweepStatus.Running) return null;
+        while (_queue.TryDequeue(out var t))
         {
-            if (state.State.Status == SweepStatus.Running) Requeue(t, $"silo {t.Silo} left the cluster");
-            else (t.State, t.Message, t.Silo) = (TrialState.Cancelled, $"silo {t.Silo} left the cluster after the sweep was cancelled", null);
-        }
-        await Place(dirty: lost.Count > 0);
-        if (!Following)
-        {
-            _timer?.Dispose();
-            _timer = null;
-        }
-    }
-
-    /// <summary>While the sweep runs, or a cancelled sweep still waits for trials at silos, membership matters.</summary>
-    bool Following => state.State.Status == SweepStatus.Running || state.State.Trials.Any(t => t.AtSilo);
-
-    /// <summary>Queues a trial its silo did not finish. A lost silo counts against the retry limit; a trial that
-    /// merely could not start (<paramref name="siloLost"/> false) does not.</summary>
-    void Requeue(TrialEntry entry, string reason, bool siloLost = true)
-    {
-        if (siloLost) entry.SiloLosses++;
-        if (entry.SiloLosses > state.State.Spec!.MaxRetries)
-        {
-            (entry.State, entry.Message) = (TrialState.Failed, $"{reason}; gave up after {entry.Attempts} attempts");
-            log.LogWarning("Trial {Trial} failed: {Message}", entry.Id, entry.Message);
-        }
-        else
-        {
-            (entry.State, entry.Message, entry.Slot, entry.Silo) = (TrialState.Queued, reason, null, null);
-            log.LogInformation("Trial {Trial} queued again: {Reason}", entry.Id, reason);
-        }
-    }
-
-    /// <summary>Offers queued trials to every active silo until the queue or the free devices run out, then writes the
-    /// state once if anything changed (<paramref name="dirty"/>: the caller changed it already).</summary>
-    async Task Place(bool dirty = false)
-    {
-        if (state.State.Status != SweepStatus.Running)
-        {
-            if (dirty) await state.WriteStateAsync();
-            return;
-        }
-        var changed = dirty;
-        foreach (var silo in ActiveSilos().OrderBy(_ => Random.Shared.Next()))
-        {
-            var queued = state.State.Trials.Where(t => t.State == TrialState.Queued && t.Silo is null).Take(OfferBatch).ToList();
-            if (queued.Count == 0) break;
-            var offer = queued.Select(t => new TrialAssignment(Id, t.Id, state.State.Spec!.Trials[t.Index], t.Attempts + 1, state.State.TraceParent)).ToList();
-            IReadOnlyList<Placement> placed;
+            if (t.Status != TrialStatus.Queued) continue;
+            var attempt = t.Attempt + 1;
+            t.Attempt = attempt;
+            Set(t, TrialStatus.Running);
+            (t.Slot, t.Expires, t.Step, t.Loss) = (slot, DateTime.UtcNow + LeaseTimeout, 0, null);
+            _running.Add(t);
+            TrialSummary? ended;
             try
             {
-                // A silo that died but is not yet declared dead must not hold the sweep up for a whole call timeout.
-                placed = await SiloPlacement.On(silo, () => grains.GetGrain<ISiloWorkerGrain>(silo.Key()).Offer(offer)).WaitAsync(OfferTimeout);
+                ended = await Trial(t).Begin(Spec.Trials[t.Index], attempt, slot, Spec.Metric);
             }
-            catch (Exception e)
+            catch (Exception)
             {
-                log.LogWarning(e, "Offering trials to silo {Silo} failed", silo);
+                // Not leased after all; the attempt number stays used, so the trial's next attempt is newer either way.
+                _running.Remove(t);
+                Set(t, TrialStatus.Queued);
+                t.Slot = null;
+                _queue.Enqueue(t);
+                throw;
+            }
+            if (ended is not null)
+            {
+                _running.Remove(t); // it had ended before (a view rebuilt from an older state): nothing to run
+                RecordEnd(t, ended);
                 continue;
             }
-            foreach (var p in placed)
-            {
-                var entry = queued.First(t => t.Id == p.TrialId);
-                (entry.Attempts, entry.Silo, entry.Slot, entry.Message) = (p.Attempt, silo.Key(), p.Slot, null);
-                entry.State = p.Slot is null ? TrialState.Queued : TrialState.Running;
-                changed = true;
-            }
+            return new TrialLease(Id, t.Id, attempt, Spec.Trials[t.Index], slot, Spec.Metric, LeaseTimeout, definition.State.TraceParent);
         }
-        if (state.State.Trials.All(t => t.State is not (TrialState.Queued or TrialState.Running)))
-        {
-            state.State.Status = SweepStatus.Done;
-            state.State.FinishedAt = DateTimeOffset.UtcNow;
-            _timer?.Dispose();
-            _timer = null;
-            changed = true;
-            log.LogInformation("Sweep {Sweep} done", Id);
-        }
-        if (changed) await state.WriteStateAsync();
+        await Settle();
+        return null;
     }
 
-    IEnumerable<SiloAddress> ActiveSilos() =>
-        membership.CurrentSnapshot.Members.Values.Where(m => m.Status == SiloStatus.Active).Select(m => m.SiloAddress);
+    public Task<RenewReply> Renew(string silo, IReadOnlyList<LeaseRenewal> renewals)
+    {
+        var stop = new List<string>();
+        var now = DateTime.UtcNow;
+        foreach (var r in renewals)
+        {
+            if (_byId.TryGetValue(r.TrialId, out var t) && t.Status == TrialStatus.Running && t.Attempt == r.Attempt
+                && r.Slot.Silo == silo && (t.Slot is null || t.Slot == r.Slot))
+            {
+                // The lease runs from the trainer's last sign of life, not from this call.
+                var expires = now - (r.Silent > TimeSpan.Zero ? r.Silent : TimeSpan.Zero) + LeaseTimeout;
+                (t.Slot, t.Expires, t.Step, t.Loss) = (r.Slot, expires > t.Expires ? expires : t.Expires, r.Step, r.Loss);
+                if (state.State.Status == SweepStatus.Cancelled) stop.Add(r.TrialId);
+            }
+            else stop.Add(r.TrialId);
+        }
+        return Task.FromResult(new RenewReply(stop));
+    }
+
+    public async Task Ended(TrialSummary summary)
+    {
+        if (!_byId.TryGetValue(summary.TrialId, out var t) || t.Status != TrialStatus.Running || t.Attempt != summary.Attempt)
+        {
+            log.LogInformation("Ignoring the end of trial {Trial} attempt {Attempt}: not its current lease", summary.TrialId, summary.Attempt);
+            return;
+        }
+        _running.Remove(t);
+        RecordEnd(t, summary);
+        await Settle();
+    }
+
+    public async Task HandBack(string trialId, int attempt, string reason)
+    {
+        if (_byId.TryGetValue(trialId, out var t) && t.Status == TrialStatus.Running && t.Attempt == attempt)
+            await Expire(t, reason);
+        await Settle();
+    }
+
+    public Task ReceiveReminder(string reminderName, TickStatus status)
+    {
+        // Being called activated this grain (rebuilt from its trials); keep it moving, or stop reminding.
+        if (Following) StartTimer();
+        return Settle();
+    }
+
+    /// <summary>Every second while following: expire leases not renewed in time (or held by a silo declared dead),
+    /// and notice the end.</summary>
+    async Task OnTick()
+    {
+        var now = DateTime.UtcNow;
+        foreach (var t in _running.ToList())
+        {
+            if (!_running.Contains(t)) continue;
+            if (now > t.Expires)
+                await Expire(t, $"the lease of attempt {t.Attempt} expired: no sign of life from its trainer on {t.Slot?.Name ?? "its device"} of silo {t.Slot?.Silo ?? "?"} for {LeaseTimeout.TotalSeconds:0.#} s");
+            else if (t.Slot is { } slot && Dead(slot.Silo))
+                await Expire(t, $"silo {slot.Silo} left the cluster");
+        }
+        await Settle();
+    }
+
+    /// <summary>Takes the lease of <paramref name="t"/>'s current attempt back through its trial grain, which decides:
+    /// queued again, failed after too many losses, or already ended (its report was lost on the way here).</summary>
+    async Task Expire(Entry t, string reason)
+    {
+        var attempt = t.Attempt;
+        TrialSummary summary;
+        try
+        {
+            summary = state.State.Status == SweepStatus.Cancelled
+                ? await Trial(t).Expire(attempt, $"{reason} after the sweep was cancelled", Spec.MaxRetries, Spec.Metric, cancelled: true)
+                : await Trial(t).Expire(attempt, reason, Spec.MaxRetries, Spec.Metric);
+        }
+        catch (Exception e)
+        {
+            log.LogWarning(e, "Expiring the lease of trial {Trial} failed; trying again at the next tick", t.Id);
+            return;
+        }
+        if (t.Status != TrialStatus.Running || t.Attempt != attempt) return;
+        _running.Remove(t);
+        t.Slot = null;
+        if (summary.Status.IsEnded()) RecordEnd(t, summary);
+        else if (state.State.Status == SweepStatus.Running)
+        {
+            Set(t, TrialStatus.Queued);
+            _queue.Enqueue(t);
+        }
+        else CancelQueued(t);
+    }
+
+    /// <summary>Ends the sweep when no trial is left to run, and stops following once nothing holds a lease.</summary>
+    async Task Settle()
+    {
+        if (definition.State.Spec is null) return;
+        if (state.State.Status == SweepStatus.Running && _counts[(int)TrialStatus.Queued] == 0 && _counts[(int)TrialStatus.Running] == 0)
+        {
+            (state.State.Status, state.State.FinishedAt) = (SweepStatus.Done, DateTimeOffset.UtcNow);
+            await state.WriteStateAsync();
+            log.LogInformation("Sweep {Sweep} done", Id);
+        }
+        if (Following || _settled) return;
+        _settled = true;
+        _timer?.Dispose();
+        _timer = null;
+        try
+        {
+            await Directory.Remove(Id);
+            if (await this.GetReminder(ReminderName) is { } reminder) await this.UnregisterReminder(reminder);
+        }
+        catch (Exception e)
+        {
+            _settled = false;
+            log.LogWarning(e, "Sweep {Sweep}: leaving the directory or the reminder failed; the reminder will try again", Id);
+        }
+    }
+
+    void RecordEnd(Entry t, TrialSummary summary)
+    {
+        Set(t, summary.Status);
+        (t.Summary, t.Slot) = (summary, null);
+        _ended.Add(summary);
+    }
+
+    void CancelQueued(Entry t)
+    {
+        Set(t, TrialStatus.Cancelled);
+        t.Summary = new TrialSummary(t.Id, TrialStatus.Cancelled, t.Attempt, Message: "sweep cancelled before it ran");
+    }
+
+    void Set(Entry t, TrialStatus status)
+    {
+        _counts[(int)t.Status]--;
+        _counts[(int)status]++;
+        t.Status = status;
+    }
+
+    /// <summary>The trials of the spec, each once (equal specs are one trial), all queued.</summary>
+    void Plan()
+    {
+        _trials.Clear();
+        _byId.Clear();
+        Array.Clear(_counts);
+        for (var i = 0; i < Spec.Trials.Count; i++)
+        {
+            var id = TrialIdentity.Of(Spec.Trials[i]);
+            if (_byId.ContainsKey(id)) continue;
+            var entry = new Entry(id, i);
+            _trials.Add(entry);
+            _byId[id] = entry;
+            _counts[(int)TrialStatus.Queued]++;
+        }
+    }
+
+    /// <summary>The view, from the trial grains: the coordinator's silo was lost, or the grain was collected.</summary>
+    async Task Rebuild()
+    {
+        Plan();
+        var summaries = new List<TrialSummary>(_trials.Count);
+        foreach (var batch in _trials.Chunk(ReadConcurrency))
+            summaries.AddRange(await Task.WhenAll(batch.Select(t => Trial(t).GetSummary(Spec.Metric))));
+        var expires = DateTime.UtcNow + LeaseTimeout; // a worker still running a trial renews it before then
+        foreach (var (t, s) in _trials.Zip(summaries))
+        {
+            t.Attempt = s.Attempt;
+            if (s.Status.IsEnded()) RecordEnd(t, s);
+            else if (s.Status == TrialStatus.Running)
+            {
+                Set(t, TrialStatus.Running);
+                t.Expires = expires;
+                _running.Add(t);
+            }
+            else if (state.State.Status == SweepStatus.Running) _queue.Enqueue(t);
+            else CancelQueued(t);
+        }
+        log.LogInformation("Sweep {Sweep} rebuilt from its trials: {Ended} ended, {Running} running, {Queued} queued", Id,
+            _ended.Count, _running.Count, _queue.Count);
+    }
+
+    bool Dead(string silo)
+    {
+        try
+        {
+            var address = SiloAddress.FromParsableString(silo);
+            return membership.CurrentSnapshot.Members.TryGetValue(address, out var member) && member.Status == SiloStatus.Dead;
+        }
+        catch (FormatException)
+        {
+            return false;
+        }
+    }
 
     async Task<int> ClusterDevices()
     {
-        var total = 0;
-        foreach (var silo in ActiveSilos())
+        if (_devices is { } cached && DateTime.UtcNow - cached.At < DevicesFor) return cached.Devices;
+        try
         {
-            if (!_devicesBySilo.TryGetValue(silo, out var count))
-            {
-                try
-                {
-                    count = (await SiloPlacement.On(silo, () => grains.GetGrain<ISiloWorkerGrain>(silo.Key()).GetDevices()).WaitAsync(OfferTimeout)).Count;
-                    if (count > 0) _devicesBySilo[silo] = count;
-                }
-                catch (Exception)
-                {
-                    count = 0;
-                }
-            }
-            total += count;
+            var devices = await Directory.ClusterDevices();
+            _devices = (devices, DateTime.UtcNow);
+            return devices;
         }
-        return total;
+        catch (Exception)
+        {
+            return _devices?.Devices ?? 0;
+        }
     }
 
     void StartTimer() =>
@@ -289,10 +416,4 @@ public sealed class SweepCoordinatorGrain(
 
     static bool SameSweep(SweepSpec a, SweepSpec b) =>
         a.Name == b.Name && a.Metric == b.Metric && a.MaxRetries == b.MaxRetries && a.Trials.SequenceEqual(b.Trials);
-
-    static async Task Try(Func<Task> call)
-    {
-        try { await call(); }
-        catch (Exception) { /* a trial whose silo is gone ends by membership */ }
-    }
 }

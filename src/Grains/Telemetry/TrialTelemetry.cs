@@ -33,17 +33,17 @@ public static class TrialTelemetry
 
     /// <summary>Runs <paramref name="train"/> (on the trial's own thread) inside the trial span.</summary>
     /// <param name="handedBack">After training: was the attempt stopped because the silo shuts down (not on request)?</param>
-    public static TrialResult Run(TrialAssignment assignment, DeviceSlot slot, Func<TrialResult> train, Func<bool> handedBack)
+    public static TrialResult Run(TrialLease lease, Func<TrialResult> train, Func<bool> handedBack)
     {
-        var spec = assignment.Spec;
+        var (spec, slot) = (lease.Spec, lease.Slot);
         var tags = new TagList { { "descent.optimizer", spec.Optimizer.Kind.Name() }, { "descent.device", slot.Name } };
         Started.Add(1, tags);
-        using var span = DescentTelemetry.Silo.StartActivity("trial", ActivityKind.Internal, DescentTelemetry.ParentContext(assignment.TraceParent));
+        using var span = DescentTelemetry.Silo.StartActivity("trial", ActivityKind.Internal, DescentTelemetry.ParentContext(lease.TraceParent));
         if (span is not null)
         {
-            span.SetTag("descent.sweep.id", assignment.SweepId);
-            span.SetTag("descent.trial.id", assignment.TrialId);
-            span.SetTag("descent.attempt", assignment.Attempt);
+            span.SetTag("descent.sweep.id", lease.SweepId);
+            span.SetTag("descent.trial.id", lease.TrialId);
+            span.SetTag("descent.attempt", lease.Attempt);
             span.SetTag("descent.configuration", spec.Optimizer.ToString());
             span.SetTag("descent.optimizer", spec.Optimizer.Kind.Name());
             span.SetTag("descent.task", spec.Task.Kind);
@@ -54,7 +54,7 @@ public static class TrialTelemetry
         }
         var result = train();
         var back = result.Status == TrialStatus.Cancelled && handedBack();
-        var outcome = back ? "handed_back" : result.Status.ToString().ToLowerInvariant();
+        var outcome = back ? "handed_back" : result.Status.Name();
         if (span is not null)
         {
             span.SetTag("descent.status", outcome);

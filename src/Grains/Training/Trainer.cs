@@ -18,12 +18,15 @@ public static class Trainer
 {
     /// <param name="device">"cpu" or "cuda:N".</param>
     /// <param name="onStep">Called after every outer step, on this thread.</param>
+    /// <param name="heartbeat">Called on this thread whenever the trial enters a phase (setup, forward, backward, optimizer
+    /// step, final loss): a sign of life for whoever watches for hung trainers.</param>
     /// <param name="cancellation">Stops the trial before its next step (<see cref="TrialStatus.Cancelled"/>); so does
     /// the process exiting (<see cref="RunningTrainers"/>).</param>
     public static TrialResult Run(TrialSpec spec, string device = "cpu", Action<StepRecord>? onStep = null, CancellationToken cancellation = default,
-        StepTracing? tracing = null)
+        StepTracing? tracing = null, Action? heartbeat = null)
     {
-        var run = new TrialRun(onStep, tracing ?? StepTracing.Default);
+        heartbeat?.Invoke();
+        var run = new TrialRun(onStep, tracing ?? StepTracing.Default, heartbeat);
         // Until this returns, the process does not run libtorch's exit-time destructors under this thread.
         using var running = RunningTrainers.Enter(cancellation, out var stop);
         if (running is null) return run.NotStarted("the process is exiting");
@@ -49,10 +52,16 @@ public static class Trainer
     }
 
     /// <summary>The clocks and counters of one trial.</summary>
-    sealed class TrialRun(Action<StepRecord>? onStep, StepTracing tracing)
+    sealed class TrialRun(Action<StepRecord>? onStep, StepTracing tracing, Action? heartbeat)
     {
         bool _traced; // this step has spans: its probes get theirs
         Phase _phase; // where a failure happened, for its message
+
+        void Enter(Phase phase)
+        {
+            _phase = phase;
+            heartbeat?.Invoke();
+        }
         int _step;
         readonly long _start = Stopwatch.GetTimestamp();
         readonly List<StepRecord> _history = [];
@@ -97,7 +106,7 @@ public static class Trainer
                 float value;
                 using (Span("forward"))
                 {
-                    _phase = Phase.Forward;
+                    Enter(Phase.Forward);
                     var t0 = Stopwatch.GetTimestamp();
                     loss = problem.Loss();
                     value = loss.item<float>(); // copies to the host: the device has finished the forward pass
@@ -110,7 +119,7 @@ public static class Trainer
 
                 using (Span("backward"))
                 {
-                    _phase = Phase.Backward;
+                    Enter(Phase.Backward);
                     var t0 = Stopwatch.GetTimestamp();
                     optimizer.Backward(loss);
                     Devices.Synchronize(device);
@@ -121,7 +130,7 @@ public static class Trainer
                 // A step that throws (Newton's diverged solve) still ends its spans: each phase is a using block.
                 using (Span("optimizer"))
                 {
-                    _phase = Phase.Step;
+                    Enter(Phase.Step);
                     var probeTicksBefore = _forwardTicks;
                     var t0 = Stopwatch.GetTimestamp();
                     known = optimizer.Step(value, Probe);
@@ -165,7 +174,7 @@ public static class Trainer
 
         TrialResult Finish(TrialStatus status, string? message, float? known)
         {
-            _phase = Phase.Final;
+            Enter(Phase.Final);
             var final = known ?? Probe();
             return float.IsFinite(final)
                 ? Result(status, message, final)

@@ -29,9 +29,22 @@ public class ClientProcessTests
         var sweep = Assert.Single(Directory.GetDirectories(outDirectory));
         Assert.Equal(drawn
             ? ["backward_share.png", "backward_share.svg", "loss_vs_gradients.png", "loss_vs_gradients.svg", "loss_vs_time.png",
-               "loss_vs_time.svg", "report.md", "results.json", "trials.csv"]
-            : ["results.json", "trials.csv"], Directory.GetFiles(sweep).Select(Path.GetFileName).Order());
-        return JsonDocument.Parse(File.ReadAllText(Path.Combine(sweep, "results.json"))).RootElement;
+               "loss_vs_time.svg", "report.md", "results.json", "trials.csv", "trials.jsonl"]
+            : ["results.json", "trials.csv", "trials.jsonl"], Directory.GetFiles(sweep).Select(Path.GetFileName).Order());
+        var results = JsonDocument.Parse(File.ReadAllText(Path.Combine(sweep, "results.json"))).RootElement;
+        // The journal written as trials ended holds the same trials, with the same numbers, as results.json.
+        var (header, journaled) = Descent.Client.Output.TrialsJournal.Read(Path.Combine(sweep, "trials.jsonl"));
+        Assert.Equal(results.GetProperty("sweep").GetProperty("id").GetString(), header!.Value.GetProperty("id").GetString());
+        // Every trial that ended, apart from those cancelled before they ran.
+        var ended = results.GetProperty("trials").EnumerateArray().Where(t => t.GetProperty("status").GetString() is "completed" or "diverged" or "failed"
+            || t.GetProperty("started_at").ValueKind != JsonValueKind.Null).ToList();
+        Assert.Equal(ended.Select(t => t.GetProperty("id").GetString()).Order(), journaled.Select(t => t.GetProperty("id").GetString()).Order());
+        foreach (var line in journaled)
+        {
+            var twin = ended.Single(t => t.GetProperty("id").GetString() == line.GetProperty("id").GetString());
+            Assert.Equal(JsonSerializer.Serialize(twin), JsonSerializer.Serialize(line));
+        }
+        return results;
     }
 
     [Fact]
@@ -217,6 +230,33 @@ public class ClientProcessTests
          "parameters": {"optimizer": ["sgd", "adam", "keep-stepping"]},
          "per_optimizer": {"adam": {"steps": 1000000}, "keep-stepping": {"steps": 1000000}}}
         """;
+
+    [Fact]
+    public async Task A_client_killed_mid_sweep_leaves_every_finished_trial_on_disk_for_plot_and_report()
+    {
+        var folder = Folder();
+        using var client = RunningProcess.Client(folder, "sweep", Write(Interruptible, folder), "--out", "runs", "--slots", "1");
+        await client.WaitFor(err => err.Contains("1/3 done (1 completed)"), Timeout);
+        client.Signal(9); // SIGKILL: no handler runs, nothing is written at the end
+        await client.Exit(Timeout);
+
+        var sweep = Assert.Single(Directory.GetDirectories(Path.Combine(folder, "runs")));
+        Assert.Equal(["trials.jsonl"], Directory.GetFiles(sweep).Select(Path.GetFileName));
+        var (header, trials) = Descent.Client.Output.TrialsJournal.Read(Path.Combine(sweep, "trials.jsonl"));
+        Assert.Equal("interrupted", header!.Value.GetProperty("name").GetString());
+        var sgd = Assert.Single(trials);
+        Assert.Equal("sgd", sgd.GetProperty("config").GetProperty("optimizer").GetString());
+        Assert.Equal("completed", sgd.GetProperty("status").GetString());
+        Assert.Equal(20, sgd.GetProperty("history").GetArrayLength());
+
+        // report and plot read the journal when there is no results.json.
+        var (exit, stdout, stderr) = await RunningProcess.RunClient(folder, Timeout, "report", sweep);
+        Assert.True(exit == 0, stderr);
+        Assert.Contains(sgd.GetProperty("id").GetString()!, File.ReadAllText(Path.Combine(sweep, "report.md")));
+        (exit, stdout, stderr) = await RunningProcess.RunClient(folder, Timeout, "plot", Path.GetFileName(sweep), "--out", "runs");
+        Assert.True(exit == 0, stderr);
+        Assert.Contains("loss_vs_gradients.png", stdout);
+    }
 
     [Fact]
     public async Task Ctrl_C_cancels_the_sweep_keeps_finished_results_and_exits_130()

@@ -23,7 +23,7 @@ public class RankingAndIdentityTests
     [Fact]
     public void Final_loss_ranks_lowest_first_with_diverged_and_cancelled_last()
     {
-        var table = LeaderboardGrain.Rank(new RankMetric(), [
+        var table = Leaderboard.Rank(new RankMetric(), [
             Record("a", TrialStatus.Completed, 0.5, 4, 2),
             Record("b", TrialStatus.Diverged, double.NaN, 4, 9),
             Record("c", TrialStatus.Completed, 0.1, 4, 1),
@@ -43,10 +43,10 @@ public class RankingAndIdentityTests
         var fast = Record("fast", TrialStatus.Completed, 0.2, 8, 4, 0.5, 0.3);
         var slow = Record("slow", TrialStatus.Completed, 0.9, 8, 6, 4, 2);
         var never = Record("never", TrialStatus.Completed, 3, 8, 6, 4, 3.5);
-        var grads = LeaderboardGrain.Rank(new RankMetric(MetricKind.GradientsToTarget, 1), [never, slow, fast]);
+        var grads = Leaderboard.Rank(new RankMetric(MetricKind.GradientsToTarget, 1), [never, slow, fast]);
         Assert.Equal(["fast", "slow", "never"], grads.Rows.Select(r => r.TrialId));
         Assert.Equal([2.0, 4.0, null], grads.Rows.Select(r => r.MetricValue));
-        var time = LeaderboardGrain.Rank(new RankMetric(MetricKind.TimeToTarget, 1), [never, slow, fast]);
+        var time = Leaderboard.Rank(new RankMetric(MetricKind.TimeToTarget, 1), [never, slow, fast]);
         Assert.Equal([2.0, 4.0, null], time.Rows.Select(r => r.MetricValue));
         Assert.Contains(new RankMetric(MetricKind.TimeToTarget).Problems(), p => p.Field == "metric.target");
 
@@ -82,15 +82,17 @@ public class RankingAndIdentityTests
         var devices = Inventory(cpuSlots: 2);
         Assert.Equal(["cpu:0", "cpu:1"], devices.Slots.Select(s => s.Name));
         Assert.All(devices.Slots, s => Assert.Equal("cpu", s.Device));
-        var a = devices.TryClaim("a")!;
-        var b = devices.TryClaim("b")!;
-        Assert.Null(devices.TryClaim("c"));
-        Assert.True(devices.IsHeldBy(a, "a"));
+        var (a, b) = (devices.Slots[0], devices.Slots[1]);
+        devices.Hold(a, "a");
+        devices.Hold(b, "b");
+        Assert.Equal(0, devices.Free);
+        var e = Assert.Throws<InvalidOperationException>(() => devices.Hold(a, "c"));
+        Assert.Contains("held by trial a", e.Message);
         devices.Release(a, "b"); // not b's to release
-        Assert.Null(devices.TryClaim("c"));
+        Assert.Throws<InvalidOperationException>(() => devices.Hold(a, "c"));
         devices.Release(a, "a");
-        Assert.Equal(a, devices.TryClaim("c"));
-        Assert.False(devices.IsHeldBy(b, "c"));
+        devices.Hold(a, "c");
+        Assert.Throws<InvalidOperationException>(() => devices.Hold(a with { Silo = "elsewhere" }, "d"));
     }
 
     [Fact]

@@ -48,7 +48,7 @@ public class SiloHostTests
             snapshot = await grains.GetGrain<ISweepCoordinatorGrain>("host").GetSnapshot();
         } while (snapshot.Status != SweepStatus.Done && DateTime.UtcNow < deadline);
         Assert.Equal(SweepStatus.Done, snapshot.Status);
-        Assert.Equal(6, (await grains.GetGrain<ILeaderboardGrain>("host").GetResults()).Count);
+        Assert.Equal(6, (await grains.GetGrain<ISweepCoordinatorGrain>("host").GetResults()).Count);
 
         await client.StopAsync();
         await silo.StopAsync();

@@ -16,7 +16,7 @@ public sealed class SiloLossTests : IAsyncLifetime
         var trials = SweepCluster.TinyTrials(36, steps: 2500);
         await _cluster.Coordinator(sweepId).Start(new SweepSpec(sweepId, trials, new RankMetric()));
         var victim = _cluster.Cluster.SecondarySilos[0].SiloAddress.ToParsableString();
-        await _cluster.WaitUntil(sweepId, s => s.Ended >= 2 && s.Trials.Count(t => t.State == TrialState.Running && t.Silo == victim) > 0, TimeSpan.FromSeconds(60));
+        await _cluster.WaitUntil(sweepId, s => s.Ended >= 2 && s.Running.Any(t => t.Silo == victim), TimeSpan.FromSeconds(60));
         return (trials, victim);
     }
 
@@ -24,8 +24,8 @@ public sealed class SiloLossTests : IAsyncLifetime
     {
         var done = await _cluster.WaitForEnd(sweepId, TimeSpan.FromSeconds(150)); // generous: CI machines may be slower
         Assert.Equal(SweepStatus.Done, done.Status);
-        Assert.Equal(trials.Count, done.Count(TrialState.Completed));
-        var results = await _cluster.Leaderboard(sweepId).GetResults();
+        Assert.Equal(trials.Count, done.Count(TrialStatus.Completed));
+        var results = await _cluster.Coordinator(sweepId).GetResults();
         Assert.Equal(trials.Select(TrialIdentity.Of).Order(), results.Select(r => r.TrialId).Order());
         Assert.All(results, r => Assert.Equal(TrialStatus.Completed, r.Result.Status));
         Assert.Contains(results, r => r.Attempts > 1);
@@ -46,7 +46,7 @@ public sealed class SiloLossTests : IAsyncLifetime
         var (trials, victim) = await StartAndWaitForWorkOnVictim("stop");
         await _cluster.Cluster.StopSiloAsync(_cluster.Cluster.SecondarySilos[0]);
         await AssertEveryTrialOnce("stop", trials);
-        var results = await _cluster.Leaderboard("stop").GetResults();
+        var results = await _cluster.Coordinator("stop").GetResults();
         Assert.Contains(results, r => r.Attempts > 1 && r.Silo != victim);
     }
 }

@@ -11,16 +11,29 @@ using Orleans.TestingHost;
 
 namespace Descent.Tests.Sweeps;
 
-/// <summary>An in-process Orleans cluster of three silos with two CPU slots each, fast failure detection and
-/// storage that survives a killed silo.</summary>
+/// <summary>An in-process Orleans cluster of three silos with two CPU slots each, fast failure detection, leases of
+/// <see cref="LeaseTimeout"/>, and storage that survives a killed silo.</summary>
 public sealed class SweepCluster : IAsyncDisposable
 {
     public const int SlotsPerSilo = 2;
+    public static readonly TimeSpan LeaseTimeout = TimeSpan.FromSeconds(5);
 
     SweepCluster(TestCluster cluster) => Cluster = cluster;
 
     public TestCluster Cluster { get; }
     public IGrainFactory Grains => Cluster.GrainFactory;
+
+    /// <typeparam name="TSiloConfigurator">More silo configuration (a test's own trial runner, ...).</typeparam>
+    public static async Task<SweepCluster> StartAsync<TSiloConfigurator>(short silos = 3) where TSiloConfigurator : ISiloConfigurator, new()
+    {
+        var builder = new TestClusterBuilder(silos);
+        builder.AddSiloBuilderConfigurator<SiloConfiguration>();
+        builder.AddSiloBuilderConfigurator<TSiloConfigurator>();
+        builder.AddClientBuilderConfigurator<ClientConfiguration>();
+        var cluster = builder.Build();
+        await cluster.DeployAsync();
+        return new SweepCluster(cluster);
+    }
 
     public static async Task<SweepCluster> StartAsync(short silos = 3)
     {
@@ -36,7 +49,8 @@ public sealed class SweepCluster : IAsyncDisposable
     {
         public void Configure(ISiloBuilder silo)
         {
-            silo.AddDescent(o => o.CpuSlots = SlotsPerSilo);
+            silo.AddDescent(o => o.CpuSlots = SlotsPerSilo, leases: o => (o.Timeout, o.RenewEvery) = (LeaseTimeout, TimeSpan.FromSeconds(0.5)));
+            silo.UseInMemoryReminderService();
             silo.Services.AddLogging(FileLog.AddTo);
             // Process storage is shared by the in-process silos, so state outlives a killed silo as it would in Redis.
             silo.Services.AddGrainStorage(SweepStorage.Name, (sp, _) => new Descent.Silo.ProcessGrainStorage(sp.GetRequiredService<Serializer>()));
@@ -59,7 +73,9 @@ public sealed class SweepCluster : IAsyncDisposable
     }
 
     public ISweepCoordinatorGrain Coordinator(string sweepId) => Grains.GetGrain<ISweepCoordinatorGrain>(sweepId);
-    public ILeaderboardGrain Leaderboard(string sweepId) => Grains.GetGrain<ILeaderboardGrain>(sweepId);
+
+    /// <summary>The summaries of every ended trial of the sweep, in the order they ended.</summary>
+    public async Task<IReadOnlyList<TrialSummary>> Ended(string sweepId) => await Coordinator(sweepId).GetEnded(0, int.MaxValue);
 
     /// <summary>Polls the sweep until it has ended (or the time is up).</summary>
     public async Task<SweepSnapshot> WaitForEnd(string sweepId, TimeSpan timeout)
@@ -71,7 +87,7 @@ public sealed class SweepCluster : IAsyncDisposable
             try
             {
                 snapshot = await Coordinator(sweepId).GetSnapshot();
-                if (snapshot.Status is SweepStatus.Done or SweepStatus.Cancelled or SweepStatus.Failed && snapshot.Ended == snapshot.TrialCount)
+                if (snapshot.Status.IsEnded() && snapshot.Ended == snapshot.TrialCount)
                     return snapshot;
             }
             catch (Exception) when (DateTime.UtcNow < deadline)
@@ -79,8 +95,8 @@ public sealed class SweepCluster : IAsyncDisposable
                 // The coordinator's silo may have just died; the next call activates it elsewhere.
             }
             if (DateTime.UtcNow > deadline)
-                throw new TimeoutException($"sweep {sweepId} still {snapshot?.Status} after {timeout}: {snapshot?.Ended}/{snapshot?.TrialCount} ended; " +
-                    string.Join(", ", snapshot?.Trials.GroupBy(t => (t.State, t.Silo)).Select(g => $"{g.Key.State}@{g.Key.Silo}: {g.Count()}") ?? []));
+                throw new TimeoutException($"sweep {sweepId} still {snapshot?.Status} after {timeout}: {snapshot?.Ended}/{snapshot?.TrialCount} ended, "
+                    + $"{snapshot?.Count(TrialStatus.Queued)} queued; running: " + string.Join(", ", snapshot?.Running.GroupBy(t => t.Silo).Select(g => $"{g.Count()}@{g.Key}") ?? []));
             await Task.Delay(200);
         }
     }
@@ -120,4 +136,13 @@ public sealed class SweepCluster : IAsyncDisposable
                     $"{device.Key}: trial {ordered[i].TrialId} started at {ordered[i].StartedAt:O} before {ordered[i - 1].TrialId} finished at {ordered[i - 1].FinishedAt:O}");
         }
     }
+}
+
+/// <summary>One three-silo cluster shared by the tests of a collection that do not kill silos (Orleans' own fixture
+/// pattern): each test uses its own sweep ids.</summary>
+public sealed class SharedSweepCluster : IAsyncLifetime
+{
+    public SweepCluster Cluster { get; private set; } = null!;
+    public async Task InitializeAsync() => Cluster = await SweepCluster.StartAsync();
+    public async Task DisposeAsync() => await Cluster.DisposeAsync();
 }

@@ -4,12 +4,9 @@ using Descent.Contracts.Trials;
 namespace Descent.Tests.Sweeps;
 
 [Collection(nameof(SweepClusterTests))]
-public sealed class SweepTests : IAsyncLifetime
+public sealed class SweepTests(SharedSweepCluster shared)
 {
-    SweepCluster _cluster = null!;
-
-    public async Task InitializeAsync() => _cluster = await SweepCluster.StartAsync();
-    public async Task DisposeAsync() => await _cluster.DisposeAsync();
+    readonly SweepCluster _cluster = shared.Cluster;
 
     static SweepSpec Sweep(string name, IReadOnlyList<TrialSpec> trials) => new(name, trials, new RankMetric());
 
@@ -19,27 +16,27 @@ public sealed class SweepTests : IAsyncLifetime
         var trials = SweepCluster.TinyTrials(30);
         var started = await _cluster.Coordinator("s1").Start(Sweep("thirty", trials));
         Assert.Equal(30, started.TrialCount);
-        Assert.Equal(3 * SweepCluster.SlotsPerSilo, started.ClusterDevices);
+        Assert.Equal(3 * SweepCluster.SlotsPerSilo, (await _cluster.Coordinator("s1").GetSnapshot()).ClusterDevices);
 
         var done = await _cluster.WaitForEnd("s1", TimeSpan.FromSeconds(90));
         Assert.Equal(SweepStatus.Done, done.Status);
-        Assert.Equal(30, done.Count(TrialState.Completed));
+        Assert.Equal(30, done.Count(TrialStatus.Completed));
         Assert.NotNull(done.FinishedAt);
 
-        var results = await _cluster.Leaderboard("s1").GetResults();
+        var results = await _cluster.Coordinator("s1").GetResults();
         Assert.Equal(trials.Select(TrialIdentity.Of).Order(), results.Select(r => r.TrialId).Order());
         Assert.All(results, r => Assert.Equal(TrialStatus.Completed, r.Result.Status));
         Assert.True(results.Select(r => r.Silo).Distinct().Count() > 1, "every trial ran on one silo");
         SweepCluster.AssertNoDeviceSharedAtOnce(results);
 
-        var table = await _cluster.Leaderboard("s1").GetTable(new RankMetric());
+        var table = await _cluster.Coordinator("s1").GetTable(new RankMetric());
         Assert.Equal(Enumerable.Range(1, 30), table.Rows.Select(r => r.Rank));
         Assert.Equal(table.Rows.Select(r => r.FinalLoss).Order(), table.Rows.Select(r => r.FinalLoss));
 
         // Submitting the same sweep again changes nothing.
         var again = await _cluster.Coordinator("s1").Start(Sweep("thirty", trials));
         Assert.Equal(SweepStatus.Done, again.Status);
-        Assert.Equal(30, (await _cluster.Leaderboard("s1").GetResults()).Count);
+        Assert.Equal(30, (await _cluster.Coordinator("s1").GetResults()).Count);
     }
 
     [Fact]
@@ -51,13 +48,13 @@ public sealed class SweepTests : IAsyncLifetime
         await _cluster.Coordinator("s2").Start(Sweep("mixed", [.. good, diverging, failing]));
         var done = await _cluster.WaitForEnd("s2", TimeSpan.FromSeconds(60));
         Assert.Equal(SweepStatus.Done, done.Status);
-        Assert.Equal(4, done.Count(TrialState.Completed));
-        Assert.Equal(1, done.Count(TrialState.Diverged));
-        Assert.Equal(1, done.Count(TrialState.Failed));
-        var failed = done.Trials.Single(t => t.State == TrialState.Failed);
-        Assert.Equal(1, failed.Attempts);
+        Assert.Equal(4, done.Count(TrialStatus.Completed));
+        Assert.Equal(1, done.Count(TrialStatus.Diverged));
+        Assert.Equal(1, done.Count(TrialStatus.Failed));
+        var failed = (await _cluster.Ended("s2")).Single(t => t.Status == TrialStatus.Failed);
+        Assert.Equal(1, failed.Attempt);
         Assert.Contains("no such file", failed.Message);
-        var table = await _cluster.Leaderboard("s2").GetTable(new RankMetric());
+        var table = await _cluster.Coordinator("s2").GetTable(new RankMetric());
         Assert.Equal(6, table.Rows.Count);
         Assert.Equal(TrialStatus.Completed, table.Rows[0].Status);
     }
@@ -74,17 +71,17 @@ public sealed class SweepTests : IAsyncLifetime
         {
             await Task.Delay(200);
             snapshot = await _cluster.Coordinator("s3").GetSnapshot();
-        } while (snapshot.Count(TrialState.Completed) < 3 && DateTime.UtcNow < deadline);
-        Assert.Equal(3, snapshot.Count(TrialState.Completed));
-        Assert.True(snapshot.Count(TrialState.Running) > 0);
+        } while (snapshot.Count(TrialStatus.Completed) < 3 && DateTime.UtcNow < deadline);
+        Assert.Equal(3, snapshot.Count(TrialStatus.Completed));
+        Assert.True(snapshot.Count(TrialStatus.Running) > 0);
 
         var cancelled = await _cluster.Coordinator("s3").Cancel();
         Assert.Equal(SweepStatus.Cancelled, cancelled.Status);
         var ended = await _cluster.WaitForEnd("s3", TimeSpan.FromSeconds(30));
-        Assert.Equal(3, ended.Count(TrialState.Completed));
-        Assert.Equal(20, ended.Count(TrialState.Cancelled));
+        Assert.Equal(3, ended.Count(TrialStatus.Completed));
+        Assert.Equal(20, ended.Count(TrialStatus.Cancelled));
 
-        var results = await _cluster.Leaderboard("s3").GetResults();
+        var results = await _cluster.Coordinator("s3").GetResults();
         Assert.Equal(quick.Select(TrialIdentity.Of).Order(), results.Where(r => r.Result.Status == TrialStatus.Completed).Select(r => r.TrialId).Order());
         Assert.All(results.Where(r => r.Result.Status == TrialStatus.Cancelled), r => Assert.NotEmpty(r.Result.History));
     }
@@ -96,8 +93,8 @@ public sealed class SweepTests : IAsyncLifetime
         var b = SweepCluster.TinyTrials(12, steps: 40, firstSeed: 1000);
         await Task.WhenAll(_cluster.Coordinator("a").Start(Sweep("a", a)), _cluster.Coordinator("b").Start(Sweep("b", b)));
         await Task.WhenAll(_cluster.WaitForEnd("a", TimeSpan.FromSeconds(90)), _cluster.WaitForEnd("b", TimeSpan.FromSeconds(90)));
-        var ra = await _cluster.Leaderboard("a").GetResults();
-        var rb = await _cluster.Leaderboard("b").GetResults();
+        var ra = await _cluster.Coordinator("a").GetResults();
+        var rb = await _cluster.Coordinator("b").GetResults();
         Assert.Equal(a.Select(TrialIdentity.Of).Order(), ra.Select(r => r.TrialId).Order());
         Assert.Equal(b.Select(TrialIdentity.Of).Order(), rb.Select(r => r.TrialId).Order());
         SweepCluster.AssertNoDeviceSharedAtOnce([.. ra, .. rb]);
@@ -114,4 +111,4 @@ public sealed class SweepTests : IAsyncLifetime
 }
 
 [CollectionDefinition(nameof(SweepClusterTests), DisableParallelization = true)]
-public sealed class SweepClusterTests;
+public sealed class SweepClusterTests : ICollectionFixture<SharedSweepCluster>;

@@ -1,0 +1,268 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using Descent.Contracts.Sweeps;
+using Descent.Contracts.Trials;
+using Descent.Grains.Devices;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Orleans.Runtime;
+
+namespace Descent.Grains.Sweeps;
+
+/// <summary>
+/// One per silo: owns the silo's device slots and the trials' threads. Each free slot pulls a lease from a sweep
+/// with queued trials (sweeps taken in turn, learned from <see cref="ISweepDirectoryGrain"/>), runs the trial on a
+/// thread of its own, reports the result to the trial grain and then the coordinator, and asks again. Every second it
+/// renews the leases of its running trials, with their last step; a trainer that shows no sign of life for a lease
+/// timeout is taken for hung: its lease is left to expire (the trial is placed again elsewhere) and its slot stays
+/// held until the thread returns. When the silo stops, running trials stop at their next step and are handed back.
+/// Not a grain: it calls grains and is called by none, so it cannot take part in a call cycle.
+/// </summary>
+public sealed class DeviceWorker(
+    DeviceInventory devices,
+    ILocalSiloDetails silo,
+    IGrainFactory grains,
+    ITrialRunner runner,
+    IOptions<LeaseOptions> leases,
+    ILogger<DeviceWorker> log) : ILifecycleParticipant<ISiloLifecycle>
+{
+    static readonly TimeSpan WatchWait = TimeSpan.FromSeconds(10);
+    static readonly TimeSpan IdlePoll = TimeSpan.FromSeconds(1);
+    const int ReportAttempts = 10;
+
+    /// <summary>A trial on a slot: its lease, its trainer's last step and last sign of life.</summary>
+    sealed class Running(TrialLease lease)
+    {
+        public TrialLease Lease { get; } = lease;
+        public CancellationTokenSource Cancel { get; } = new();
+        public StepRecord? Last;
+        public long Beat = Stopwatch.GetTimestamp();
+        public volatile bool Hung, HandingBack;
+    }
+
+    readonly CancellationTokenSource _stopping = new();
+    readonly ConcurrentDictionary<int, Running> _running = new();
+    readonly ConcurrentDictionary<Task, bool> _reports = new();
+    volatile IReadOnlyList<string> _sweeps = [];
+    volatile TaskCompletionSource _sweepsChanged = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    Task[] _loops = [];
+
+    string SiloKey => silo.SiloAddress.ToParsableString();
+
+    public void Participate(ISiloLifecycle lifecycle) =>
+        // Active: grain calls work; on the way down this stage stops first, while grains still answer.
+        lifecycle.Subscribe(nameof(DeviceWorker), ServiceLifecycleStage.Active, Start, Stop);
+
+    Task Start(CancellationToken cancellation)
+    {
+        _loops = [Task.Run(Watch), Task.Run(RenewLoop), .. devices.Slots.Select(slot => Task.Run(() => SlotLoop(slot)))];
+        return Task.CompletedTask;
+    }
+
+    async Task Stop(CancellationToken cancellation)
+    {
+        _stopping.Cancel();
+        foreach (var r in _running.Values) HandBack(r);
+        try
+        {
+            // Running trials stop at their next step and are handed back; reports in flight get to finish.
+            await Task.WhenAll(_loops).WaitAsync(cancellation);
+            await Task.WhenAll(_reports.Keys).WaitAsync(cancellation);
+        }
+        catch (Exception e) when (e is OperationCanceledException or TimeoutException)
+        {
+            log.LogWarning("Silo {Silo} stopped before its trials were handed back; their leases will expire", SiloKey);
+        }
+    }
+
+    /// <summary>Follows the list of active sweeps (a long poll: a new sweep arrives at once).</summary>
+    async Task Watch()
+    {
+        var version = 0;
+        var directory = grains.GetGrain<ISweepDirectoryGrain>(ISweepDirectoryGrain.Key);
+        while (!_stopping.IsCancellationRequested)
+        {
+            try
+            {
+                var list = await directory.Watch(version, SiloKey, devices.Slots.Count, WatchWait).WaitAsync(_stopping.Token);
+                if (list.Version == version) continue;
+                (version, _sweeps) = (list.Version, list.Sweeps);
+                var changed = _sweepsChanged;
+                _sweepsChanged = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                changed.SetResult();
+            }
+            catch (OperationCanceledException) when (_stopping.IsCancellationRequested) { }
+            catch (Exception e)
+            {
+                log.LogDebug(e, "Watching the sweep directory failed; trying again");
+                await Pause(IdlePoll);
+            }
+        }
+    }
+
+    async Task SlotLoop(DeviceSlot slot)
+    {
+        var turn = 0;
+        while (!_stopping.IsCancellationRequested)
+        {
+            var changed = _sweepsChanged.Task;
+            var lease = await NextLease(slot, turn++);
+            if (lease is null)
+            {
+                await Task.WhenAny(changed, Pause(IdlePoll));
+                continue;
+            }
+            if (_stopping.IsCancellationRequested)
+            {
+                Report(() => Coordinator(lease).HandBack(lease.TrialId, lease.Attempt, $"silo {SiloKey} shut down"), lease, "handing back");
+                break;
+            }
+            await RunTrial(slot, lease);
+        }
+    }
+
+    /// <summary>A lease from the first sweep, in turn, that has a queued trial.</summary>
+    async Task<TrialLease?> NextLease(DeviceSlot slot, int turn)
+    {
+        var sweeps = _sweeps;
+        for (var i = 0; i < sweeps.Count && !_stopping.IsCancellationRequested; i++)
+        {
+            var sweepId = sweeps[(turn + i) % sweeps.Count];
+            try
+            {
+                if (await grains.GetGrain<ISweepCoordinatorGrain>(sweepId).Lease(slot) is { } lease) return lease;
+            }
+            catch (Exception e)
+            {
+                log.LogDebug(e, "Asking sweep {Sweep} for work failed", sweepId);
+            }
+        }
+        return null;
+    }
+
+    async Task RunTrial(DeviceSlot slot, TrialLease lease)
+    {
+        var running = new Running(lease);
+        devices.Hold(slot, lease.TrialKey);
+        _running[slot.Index] = running;
+        if (_stopping.IsCancellationRequested) HandBack(running); // the silo began stopping as the lease arrived
+        var startedAt = DateTimeOffset.UtcNow;
+        TrialResult result;
+        try
+        {
+            result = await TrialThread.Run(() => runner.Run(lease,
+                step => Volatile.Write(ref running.Last, step),
+                () => Volatile.Write(ref running.Beat, Stopwatch.GetTimestamp()),
+                running.Cancel.Token,
+                () => running.HandingBack), lease.TrialKey);
+        }
+        catch (Exception e)
+        {
+            result = new TrialResult(TrialStatus.Failed, $"the trial's runner failed: {e.Message}", double.NaN, double.NaN, 0, 0, 0, 0, 0, 0, []);
+        }
+        finally
+        {
+            _running.TryRemove(slot.Index, out _);
+            devices.Release(slot, lease.TrialKey);
+            running.Cancel.Dispose();
+        }
+        var finishedAt = DateTimeOffset.UtcNow;
+        if (running.HandingBack)
+        {
+            Report(() => Coordinator(lease).HandBack(lease.TrialId, lease.Attempt, $"silo {SiloKey} shut down"), lease, "handing back");
+            return;
+        }
+        var record = new TrialRecord(lease.TrialId, lease.Spec, result, slot.Silo, slot.Name, lease.Attempt, startedAt, finishedAt);
+        // Reported while this slot already asks for its next trial: the device does not wait for the writes.
+        Report(async () =>
+        {
+            if (await grains.GetGrain<ITrialGrain>(lease.TrialKey).Finish(record))
+                await Coordinator(lease).Ended(TrialSummary.Of(record, lease.Metric));
+        }, lease, "reporting the result of");
+    }
+
+    /// <summary>Renews every running trial's lease once a second, a call per sweep, and stops the trials the
+    /// coordinators name. A trainer silent for a lease timeout is taken for hung and no longer renewed.</summary>
+    async Task RenewLoop()
+    {
+        var every = leases.Value.RenewEvery;
+        while (!_stopping.IsCancellationRequested)
+        {
+            await Pause(every);
+            var now = Stopwatch.GetTimestamp();
+            var renewals = new Dictionary<string, List<(Running Trial, LeaseRenewal Renewal)>>();
+            foreach (var r in _running.Values)
+            {
+                if (r.Hung || r.HandingBack) continue;
+                var silent = Stopwatch.GetElapsedTime(Volatile.Read(ref r.Beat), now);
+                if (silent > r.Lease.Timeout)
+                {
+                    r.Hung = true;
+                    try { r.Cancel.Cancel(); } catch (ObjectDisposedException) { }
+                    log.LogWarning("Trial {Trial} attempt {Attempt} on {Slot} shows no sign of life for {Seconds:0} s: taken for hung; its lease is left to expire and the slot stays held until its thread returns",
+                        r.Lease.TrialKey, r.Lease.Attempt, r.Lease.Slot.Name, silent.TotalSeconds);
+                    continue;
+                }
+                var last = Volatile.Read(ref r.Last);
+                (renewals.TryGetValue(r.Lease.SweepId, out var list) ? list : renewals[r.Lease.SweepId] = [])
+                    .Add((r, new LeaseRenewal(r.Lease.TrialId, r.Lease.Attempt, r.Lease.Slot, last?.Step ?? 0, last?.Loss, silent)));
+            }
+            await Task.WhenAll(renewals.Select(async sweep =>
+            {
+                try
+                {
+                    var reply = await grains.GetGrain<ISweepCoordinatorGrain>(sweep.Key).Renew(SiloKey, [.. sweep.Value.Select(v => v.Renewal)]);
+                    foreach (var (trial, _) in sweep.Value.Where(v => reply.Stop.Contains(v.Renewal.TrialId)))
+                        try { trial.Cancel.Cancel(); } catch (ObjectDisposedException) { }
+                }
+                catch (Exception e)
+                {
+                    log.LogDebug(e, "Renewing the leases of sweep {Sweep} failed; trying again", sweep.Key);
+                }
+            }));
+        }
+    }
+
+    static void HandBack(Running r)
+    {
+        r.HandingBack = true;
+        try { r.Cancel.Cancel(); } catch (ObjectDisposedException) { }
+    }
+
+    ISweepCoordinatorGrain Coordinator(TrialLease lease) => grains.GetGrain<ISweepCoordinatorGrain>(lease.SweepId);
+
+    /// <summary>Sends a report, retrying while the receiver moves (its silo died); tracked so that a stopping silo
+    /// lets it finish. A report that never arrives is covered by the lease expiring.</summary>
+    void Report(Func<Task> send, TrialLease lease, string what)
+    {
+        var task = Task.Run(async () =>
+        {
+            for (var attempt = 1; ; attempt++)
+            {
+                try
+                {
+                    await send();
+                    return;
+                }
+                catch (Exception e) when (attempt < ReportAttempts)
+                {
+                    log.LogWarning(e, "{What} trial {Trial} attempt {Attempt} failed (try {Try}); retrying", what, lease.TrialKey, lease.Attempt, attempt);
+                    await Task.Delay(TimeSpan.FromSeconds(Math.Min(attempt, 5)));
+                }
+                catch (Exception e)
+                {
+                    log.LogWarning(e, "{What} trial {Trial} attempt {Attempt} failed; its lease will expire", what, lease.TrialKey, lease.Attempt);
+                    return;
+                }
+            }
+        });
+        _reports[task] = true;
+        task.ContinueWith(t => _reports.TryRemove(t, out _), TaskScheduler.Default);
+    }
+
+    async Task Pause(TimeSpan delay)
+    {
+        try { await Task.Delay(delay, _stopping.Token); }
+        catch (OperationCanceledException) { }
+    }
+}
