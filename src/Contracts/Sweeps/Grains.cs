@@ -102,6 +102,10 @@ public interface ISweepDirectoryGrain : IGrainWithStringKey
     [AlwaysInterleave]
     Task<SweepList> Watch(int knownVersion, string silo, int devices, TimeSpan wait);
 
+    /// <summary>From a stopping silo's device worker: forget its devices and end the watches waiting here now (a
+    /// waiting watch would hold up the silo's shutdown).</summary>
+    Task Leave(string silo);
+
     /// <summary>Device slots of the silos that are active members of the cluster.</summary>
     [AlwaysInterleave]
     Task<int> ClusterDevices();

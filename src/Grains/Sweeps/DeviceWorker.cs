@@ -65,6 +65,14 @@ public sealed class DeviceWorker(
         foreach (var r in _running.Values) HandBack(r);
         try
         {
+            await grains.GetGrain<ISweepDirectoryGrain>(ISweepDirectoryGrain.Key).Leave(SiloKey).WaitAsync(TimeSpan.FromSeconds(5), cancellation);
+        }
+        catch (Exception e)
+        {
+            log.LogDebug(e, "Leaving the sweep directory failed");
+        }
+        try
+        {
             // Running trials stop at their next step and are handed back; reports in flight get to finish.
             await Task.WhenAll(_loops).WaitAsync(cancellation);
             await Task.WhenAll(_reports.Keys).WaitAsync(cancellation);

@@ -49,6 +49,13 @@ public sealed class SweepDirectoryGrain(
         return new SweepList(_version, [.. state.State.Active]);
     }
 
+    public Task Leave(string silo)
+    {
+        _devices.Remove(silo);
+        Wake();
+        return Task.CompletedTask;
+    }
+
     public Task<int> ClusterDevices()
     {
         var active = membership.CurrentSnapshot.Members.Values.Where(m => m.Status == SiloStatus.Active)
@@ -59,6 +66,11 @@ public sealed class SweepDirectoryGrain(
     void Changed()
     {
         _version++;
+        Wake();
+    }
+
+    void Wake()
+    {
         var changed = _changed;
         _changed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         changed.SetResult();
