@@ -1,5 +1,6 @@
 using Descent.Grains.Devices;
 using Descent.Grains.Telemetry;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 
@@ -16,6 +17,15 @@ public static class DescentSiloBuilderExtensions
         builder.Services.AddSingleton<DeviceInventory>();
         builder.Services.AddHostedService<DeviceDiscovery>();
         return builder;
+    }
+
+    /// <summary>Descent's silo services with <see cref="DeviceOptions"/> and <see cref="TracingOptions"/> bound from
+    /// <paramref name="settings"/>' sections <c>Devices</c> and <c>Tracing</c> (the silo's section "Descent").</summary>
+    public static ISiloBuilder AddDescent(this ISiloBuilder builder, IConfiguration settings)
+    {
+        builder.Services.AddOptions<DeviceOptions>().Bind(settings.GetSection("Devices"));
+        builder.Services.AddOptions<TracingOptions>().Bind(settings.GetSection("Tracing"));
+        return builder.AddDescent();
     }
 
     /// <summary>Discovers the devices when the silo starts (not at the first trial), so that a bad device
