@@ -114,7 +114,7 @@ async Task<int> Run(Func<Task<int>> action)
     }
     catch (Descent.Silo.SiloSettingsException e)
     {
-        Console.Error.WriteLine($"descent-client: the embedded silo's settings (DESCENT__* variables): {e.Message}");
+        foreach (var problem in e.Problems) Console.Error.WriteLine($"descent-client: the embedded silo's settings (DESCENT__* variables): {problem}");
         return ExitCodes.BadInput;
     }
     catch (UsageException e)

@@ -1,6 +1,7 @@
 using Descent.Grains.Devices;
 using Descent.Grains.Telemetry;
 using Descent.Grains.Sweeps;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
@@ -17,13 +18,24 @@ public static class DescentSiloBuilderExtensions
         builder.Services.AddOptions<DeviceOptions>().Configure(o => devices?.Invoke(o));
         builder.Services.AddOptions<TracingOptions>().Configure(o => tracing?.Invoke(o));
         builder.Services.AddOptions<LeaseOptions>().Configure(o => leases?.Invoke(o))
-            .Validate(o => !o.Problems().Any(), "Descent:Leases: invalid lease settings");
+            .Validate(o => !o.Problems().Any(), "invalid lease settings (Descent:Leases)");
         builder.Services.AddSingleton<DeviceInventory>();
         builder.Services.AddHostedService<DeviceDiscovery>();
         builder.Services.TryAddSingleton<ITrialRunner, TorchTrialRunner>();
         builder.Services.AddSingleton<DeviceWorker>();
         builder.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(sp => sp.GetRequiredService<DeviceWorker>());
         return builder;
+    }
+
+    /// <summary>Descent's silo services with <see cref="DeviceOptions"/>, <see cref="TracingOptions"/> and
+    /// <see cref="LeaseOptions"/> bound from <paramref name="settings"/>' sections <c>Devices</c>, <c>Tracing</c> and
+    /// <c>Leases</c> (the silo's section "Descent").</summary>
+    public static ISiloBuilder AddDescent(this ISiloBuilder builder, IConfiguration settings)
+    {
+        builder.Services.AddOptions<DeviceOptions>().Bind(settings.GetSection("Devices"));
+        builder.Services.AddOptions<TracingOptions>().Bind(settings.GetSection("Tracing"));
+        builder.Services.AddOptions<LeaseOptions>().Bind(settings.GetSection("Leases"));
+        return builder.AddDescent();
     }
 
     /// <summary>Discovers the devices when the silo starts (not at the first trial), so that a bad device

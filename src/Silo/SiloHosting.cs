@@ -1,73 +1,80 @@
 using System.Net;
 using Descent.Grains;
-using Descent.Grains.Sweeps;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
 using Orleans.Configuration;
-using Orleans.Runtime.Hosting;
-using Orleans.Serialization;
 
 namespace Descent.Silo;
 
 public static class SiloHosting
 {
-    /// <summary>Makes this host a Descent silo as <paramref name="settings"/> describe. Used by descent-silo and
-    /// by the client's embedded mode.</summary>
-    public static IHostApplicationBuilder AddDescentSilo(this IHostApplicationBuilder builder, SiloSettings settings)
+    /// <summary>Makes this host a Descent silo as its configuration's section "Descent" describes
+    /// (<see cref="DescentSiloOptions"/>, checked by <see cref="DescentSiloOptionsValidator"/> when the host
+    /// starts). Used by descent-silo and by the client's embedded mode, which layers its own settings on top.</summary>
+    public static IHostApplicationBuilder AddDescentSilo(this IHostApplicationBuilder builder)
     {
-        var problems = settings.Problems();
-        if (problems.Count > 0) throw new SiloSettingsException(problems);
+        builder.Services.AddOptions<DescentSiloOptions>().BindConfiguration(DescentSiloOptions.Section).ValidateOnStart();
+        builder.Services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<DescentSiloOptions>, DescentSiloOptionsValidator>());
 
         // Running trials get this long to hand themselves back when the silo is asked to stop.
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(60));
-        builder.Services.AddSiloTelemetry(settings.ExportMetrics);
+        // Which services to add is decided now, from the keys the options bind; a value that does not bind is
+        // reported when the options are read.
+        var section = builder.Configuration.GetSection(DescentSiloOptions.Section);
+        var defaults = new DescentSiloOptions();
+        var exportMetrics = bool.TryParse(section[nameof(defaults.ExportMetrics)], out var export) ? export : defaults.ExportMetrics;
+        builder.Services.AddSiloTelemetry(exportMetrics);
         builder.UseOrleans(silo =>
         {
-            silo.Configure<ClusterOptions>(o => (o.ClusterId, o.ServiceId) = (settings.ClusterId, settings.ServiceId));
+            silo.Services.AddOptions<ClusterOptions>().Configure<IOptions<DescentSiloOptions>>((o, settings) =>
+                (o.ClusterId, o.ServiceId) = (settings.Value.ClusterId, settings.Value.ServiceId));
+            silo.Services.AddOptions<EndpointOptions>().Configure<IOptions<DescentSiloOptions>>((o, settings) =>
+            {
+                var s = settings.Value;
+                (o.SiloPort, o.GatewayPort) = (s.SiloPort, s.GatewayPort);
+                if (s.ListenOnAllInterfaces)
+                {
+                    o.SiloListeningEndpoint = new IPEndPoint(IPAddress.Any, s.SiloPort);
+                    o.GatewayListeningEndpoint = new IPEndPoint(IPAddress.Any, s.GatewayPort);
+                }
+            });
             // Trace context flows with grain calls (the trial spans' parent, the sweep span, is passed explicitly).
             silo.AddActivityPropagation();
-            switch (settings.Clustering)
-            {
-                case "localhost":
-                    var primary = settings.PrimarySiloPort is { } port ? new IPEndPoint(IPAddress.Loopback, port) : null;
-                    silo.UseLocalhostClustering(settings.SiloPort, settings.GatewayPort, primary, settings.ServiceId, settings.ClusterId);
-                    if (settings.ListenOnAllInterfaces)
-                        silo.Configure<EndpointOptions>(o =>
-                        {
-                            o.SiloListeningEndpoint = new IPEndPoint(IPAddress.Any, settings.SiloPort);
-                            o.GatewayListeningEndpoint = new IPEndPoint(IPAddress.Any, settings.GatewayPort);
-                        });
-                    break;
-            }
-            switch (settings.Storage)
-            {
-                case "memory":
-                    silo.AddMemoryGrainStorage(SweepStorage.Name);
-                    break;
-                case "process":
-                    silo.Services.AddGrainStorage(SweepStorage.Name, (sp, _) => new ProcessGrainStorage(sp.GetRequiredService<Serializer>()));
-                    break;
-            }
-            // Reminders wake unfinished sweeps whose coordinator's silo was lost.
-            silo.UseInMemoryReminderService();
-            silo.AddDescent(o =>
-            {
-                o.CpuSlots = settings.Devices.CpuSlots;
-                o.TrialsPerDevice = settings.Devices.TrialsPerDevice;
-                o.UseCuda = settings.Devices.UseCuda;
-            }, o =>
-            {
-                o.FirstSteps = settings.Tracing.FirstSteps;
-                o.EveryStep = settings.Tracing.EveryStep;
-            }, o =>
-            {
-                o.Timeout = settings.Leases.Timeout;
-                o.RenewEvery = settings.Leases.RenewEvery;
-            });
+            SiloProviders.Clustering.AddTo(silo, builder.Configuration, defaults.Clustering);
+            SiloProviders.Storage.AddTo(silo, builder.Configuration, defaults.Storage);
+            SiloProviders.Reminders.AddTo(silo, builder.Configuration, defaults.Reminders);
+            silo.AddDescent(section);
         });
         return builder;
     }
+
+    /// <summary>Every problem with the silo's settings, worded by <see cref="DescentSiloOptionsValidator"/> (or by
+    /// the configuration binder for a value of the wrong type), or none. Lets a host refuse bad settings before it
+    /// starts, where a failed start would be logged with a stack trace.</summary>
+    public static IReadOnlyList<string> SettingsProblems(this IHost host)
+    {
+        try
+        {
+            _ = host.Services.GetRequiredService<IOptions<DescentSiloOptions>>().Value;
+            return [];
+        }
+        catch (OptionsValidationException e)
+        {
+            return [.. e.Failures];
+        }
+        catch (InvalidOperationException e) when (e.InnerException is not null)
+        {
+            // The binder names the key, the value and the type it expected (the converter's error inside).
+            return [e.Message];
+        }
+    }
 }
 
-/// <summary>Settings the silo cannot start with; the message lists every problem.</summary>
-public sealed class SiloSettingsException(IReadOnlyList<string> problems) : Exception(string.Join(Environment.NewLine, problems));
+/// <summary>Settings the silo cannot start with; the message lists every problem, one per line.</summary>
+public sealed class SiloSettingsException(IReadOnlyList<string> problems) : Exception(string.Join(Environment.NewLine, problems))
+{
+    public IReadOnlyList<string> Problems { get; } = problems;
+}

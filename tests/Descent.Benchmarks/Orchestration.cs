@@ -38,7 +38,7 @@ static class Orchestration
         {
             ["Descent:SiloPort"] = $"{siloPort}", ["Descent:GatewayPort"] = $"{gatewayPort}", ["Descent:Devices:CpuSlots"] = "1", ["Descent:Storage"] = "process",
         });
-        siloBuilder.AddDescentSilo(SiloSettings.From(siloBuilder.Configuration));
+        siloBuilder.AddDescentSilo();
         using var silo = siloBuilder.Build();
         await silo.StartAsync();
         var clientBuilder = Host.CreateApplicationBuilder();

@@ -95,16 +95,13 @@ public sealed class ClusterConnection : IAsyncDisposable
         builder.Services.AddSingleton<IHostLifetime, CommandLifetime>();
         if (target.Embedded)
         {
-            // The embedded silo takes descent-silo's settings from DESCENT__* variables (Descent__Tracing__EveryStep,
-            // Descent__Devices__TrialsPerDevice, ...); where it listens and stores is its own.
-            var settings = EmbeddedSettings();
-            settings.Clustering = "localhost";
-            settings.Storage = "process";
-            (settings.ClusterId, settings.ServiceId) = (target.ClusterId, target.ServiceId);
-            (settings.SiloPort, settings.GatewayPort, settings.PrimarySiloPort) = (FreePort(), FreePort(), null);
-            settings.ListenOnAllInterfaces = false;
-            if (target.Slots is { } slots) settings.Devices.CpuSlots = slots;
-            builder.AddDescentSilo(settings);
+            // The embedded silo is descent-silo, configured the same way: its settings come from DESCENT__* variables
+            // (Descent__Tracing__EveryStep, Descent__Devices__TrialsPerDevice, ...), then from a layer of its own on
+            // top: where it listens, stores and keeps reminders, and --slots.
+            builder.Configuration.AddInMemoryCollection(Variables(DescentSiloOptions.Section + "__", StringComparison.OrdinalIgnoreCase)
+                .Select(v => KeyValuePair.Create(v.Key.Replace("__", ConfigurationPath.KeyDelimiter, StringComparison.Ordinal), v.Value)));
+            builder.Configuration.AddInMemoryCollection(EmbeddedSettings(target));
+            builder.AddDescentSilo();
         }
         var retries = new ConnectRetries();
         if (!target.Embedded)
@@ -119,6 +116,11 @@ public sealed class ClusterConnection : IAsyncDisposable
             });
         }
         var host = builder.Build();
+        if (target.Embedded && host.SettingsProblems() is { Count: > 0 } problems)
+        {
+            host.Dispose();
+            throw new SiloSettingsException(problems);
+        }
         try
         {
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
@@ -139,11 +141,23 @@ public sealed class ClusterConnection : IAsyncDisposable
         }
     }
 
-    static SiloSettings EmbeddedSettings()
+    /// <summary>The embedded silo's own settings, over any DESCENT__* variable: a one-process cluster on loopback.</summary>
+    static Dictionary<string, string?> EmbeddedSettings(ClusterTarget target)
     {
-        var variables = Variables(SiloSettings.Section + "__", StringComparison.OrdinalIgnoreCase)
-            .Select(v => new KeyValuePair<string, string?>(v.Key.Replace("__", ":"), v.Value));
-        return SiloSettings.From(new ConfigurationBuilder().AddInMemoryCollection(variables).Build());
+        var settings = new Dictionary<string, string?>
+        {
+            ["Descent:Clustering"] = "localhost",
+            ["Descent:Storage"] = "process",
+            ["Descent:Reminders"] = "memory",
+            ["Descent:ClusterId"] = target.ClusterId,
+            ["Descent:ServiceId"] = target.ServiceId,
+            ["Descent:SiloPort"] = $"{FreePort()}",
+            ["Descent:GatewayPort"] = $"{FreePort()}",
+            ["Descent:PrimarySiloPort"] = "", // none: this silo is the primary
+            ["Descent:ListenOnAllInterfaces"] = "false",
+        };
+        if (target.Slots is { } slots) settings["Descent:Devices:CpuSlots"] = $"{slots}";
+        return settings;
     }
 
     /// <summary>The environment variables whose names start with <paramref name="prefix"/>.</summary>

@@ -212,6 +212,44 @@ public class ClientProcessTests
     }
 
     [Fact]
+    public async Task Bad_silo_settings_exit_2_with_a_line_naming_each_setting_and_its_value()
+    {
+        var folder = Folder();
+        using (var silo = RunningProcess.Start("descent-silo.dll", folder, "--Descent:Storage=disk", "--Descent:Devices:CpuSlots=0",
+                   "--Descent:SiloPort=" + RunningProcess.FreePort(), "--Descent:GatewayPort=" + RunningProcess.FreePort()))
+        {
+            Assert.Equal(2, await silo.Exit(Timeout));
+            Assert.Equal(["descent-silo: Descent:Storage = \"disk\": expected memory or process", "descent-silo: Descent:Devices:CpuSlots = 0: must be at least 1"],
+                silo.Err.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+            Assert.DoesNotContain("   at ", silo.Out + silo.Err);
+        }
+        using (var silo = RunningProcess.Start("descent-silo.dll", folder, "--Descent:SiloPort=many"))
+        {
+            Assert.Equal(2, await silo.Exit(Timeout));
+            Assert.Equal("descent-silo: Failed to convert configuration value 'many' at 'Descent:SiloPort' to type 'System.Int32'.", silo.Err.Trim());
+        }
+
+        // The embedded silo reads the same settings from DESCENT__* variables; where it listens and stores is its own.
+        const string Prefix = "descent-client: the embedded silo's settings (DESCENT__* variables): ";
+        var cases = new (Dictionary<string, string> Environment, string Expected)[]
+        {
+            (new() { ["DESCENT__DEVICES__CPUSLOTS"] = "0", ["DESCENT__CLUSTERING"] = "zookeeper", ["Descent__PrimarySiloPort"] = "0", ["DESCENT__STORAGE"] = "disk" },
+                Prefix + "Descent:Devices:CpuSlots = 0: must be at least 1"),
+            (new() { ["DESCENT__TRACING__EVERYSTEP"] = "often" },
+                Prefix + "Failed to convert configuration value 'often' at 'Descent:Tracing:EveryStep' to type 'System.Int32'."),
+        };
+        foreach (var (environment, expected) in cases)
+        {
+            using var client = RunningProcess.Launch("descent-client.dll", folder, environment, "sweep", Write(Quick, folder), "--out", "runs");
+            var exit = await client.Exit(Timeout);
+            Assert.True(exit == 2, $"exit {exit}\n{client.Out}\n{client.Err}");
+            Assert.Equal([expected], client.Err.Split('\n', StringSplitOptions.RemoveEmptyEntries).Where(l => l.StartsWith(Prefix, StringComparison.Ordinal)));
+            Assert.DoesNotContain("   at ", client.Out + client.Err);
+        }
+        Assert.False(Directory.Exists(Path.Combine(folder, "runs")));
+    }
+
+    [Fact]
     public async Task An_unreachable_cluster_is_a_runtime_failure()
     {
         var folder = Folder();

@@ -1,0 +1,154 @@
+using System.Net;
+using Descent.Grains.Devices;
+using Descent.Grains.Sweeps;
+using Descent.Grains.Telemetry;
+using Descent.Silo;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
+using Orleans.Configuration;
+using Orleans.Storage;
+
+namespace Descent.Tests.Silo;
+
+/// <summary>The silo's settings: section "Descent" bound to <see cref="DescentSiloOptions"/>, every problem named by
+/// <see cref="DescentSiloOptionsValidator"/>, and what <see cref="SiloHosting.AddDescentSilo"/> makes of them
+/// (hosts built, never started).</summary>
+public class DescentSiloOptionsTests
+{
+    static DescentSiloOptions Bind(Dictionary<string, string?> settings) =>
+        new ConfigurationBuilder().AddInMemoryCollection(settings).Build().GetSection(DescentSiloOptions.Section).Get<DescentSiloOptions>()
+        ?? new DescentSiloOptions();
+
+    static IReadOnlyList<string> Problems(DescentSiloOptions options) =>
+        new DescentSiloOptionsValidator().Validate(Options.DefaultName, options).Failures?.ToList() ?? [];
+
+    static IHost Silo(Dictionary<string, string?> settings)
+    {
+        var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
+        builder.Configuration.AddInMemoryCollection(settings);
+        builder.AddDescentSilo();
+        return builder.Build();
+    }
+
+    [Fact]
+    public void The_defaults_are_valid_and_are_the_documented_ones()
+    {
+        var o = Bind([]);
+        Assert.Empty(Problems(o));
+        Assert.Equal(("localhost", "memory", "memory"), (o.Clustering, o.Storage, o.Reminders));
+        Assert.Equal(("descent", "descent", 11111, 30000, (int?)null), (o.ClusterId, o.ServiceId, o.SiloPort, o.GatewayPort, o.PrimarySiloPort));
+        Assert.Equal((false, true), (o.ListenOnAllInterfaces, o.ExportMetrics));
+        Assert.Equal(((int?)null, 1, true), (o.Devices.CpuSlots, o.Devices.TrialsPerDevice, o.Devices.UseCuda));
+        Assert.Equal((10, 100), (o.Tracing.FirstSteps, o.Tracing.EveryStep));
+    }
+
+    [Theory]
+    [InlineData("Descent:Clustering", "zookeeper", "Descent:Clustering = \"zookeeper\": expected localhost")]
+    [InlineData("Descent:Storage", "disk", "Descent:Storage = \"disk\": expected memory or process")]
+    [InlineData("Descent:Storage", "Memory", "Descent:Storage = \"Memory\": expected memory or process")]
+    [InlineData("Descent:Reminders", "redis", "Descent:Reminders = \"redis\": expected memory")]
+    [InlineData("Descent:ClusterId", " ", "Descent:ClusterId = \" \": must not be empty")]
+    [InlineData("Descent:ServiceId", "", "Descent:ServiceId = \"\": must not be empty")]
+    [InlineData("Descent:SiloPort", "0", "Descent:SiloPort = 0: expected a port between 1 and 65535")]
+    [InlineData("Descent:GatewayPort", "70000", "Descent:GatewayPort = 70000: expected a port between 1 and 65535")]
+    [InlineData("Descent:PrimarySiloPort", "-1", "Descent:PrimarySiloPort = -1: expected a port between 1 and 65535")]
+    [InlineData("Descent:Devices:CpuSlots", "0", "Descent:Devices:CpuSlots = 0: must be at least 1")]
+    [InlineData("Descent:Devices:TrialsPerDevice", "0", "Descent:Devices:TrialsPerDevice = 0: must be at least 1")]
+    [InlineData("Descent:Tracing:FirstSteps", "-1", "Descent:Tracing:FirstSteps = -1: must be 0 or more")]
+    [InlineData("Descent:Tracing:EveryStep", "-5", "Descent:Tracing:EveryStep = -5: must be 0 or more (0: no step spans after the first ones)")]
+    public void A_bad_setting_is_named_with_its_value(string key, string value, string problem)
+    {
+        Assert.Equal([problem], Problems(Bind(new() { [key] = value })));
+        // The same line from the host, whichever way the setting arrives (keys are not case-sensitive).
+        using var silo = Silo(new() { [key.ToUpperInvariant()] = value });
+        Assert.Equal([problem], silo.SettingsProblems());
+    }
+
+    [Fact]
+    public void Every_problem_is_reported_at_once()
+    {
+        var problems = Problems(Bind(new() { ["Descent:Storage"] = "disk", ["Descent:SiloPort"] = "0", ["Descent:Tracing:EveryStep"] = "-1" }));
+        Assert.Equal(3, problems.Count);
+    }
+
+    [Theory]
+    [InlineData("Descent:Clustering", "localhost")]
+    [InlineData("Descent:Storage", "memory")]
+    [InlineData("Descent:Storage", "process")]
+    [InlineData("Descent:Reminders", "memory")]
+    [InlineData("Descent:PrimarySiloPort", "")]
+    [InlineData("Descent:Devices:CpuSlots", "1")]
+    [InlineData("Descent:Tracing:EveryStep", "0")]
+    public void A_good_setting_passes(string key, string value) => Assert.Empty(Problems(Bind(new() { [key] = value })));
+
+    [Fact]
+    public void The_known_providers_are_the_registry_entries()
+    {
+        Assert.Equal(["localhost"], SiloProviders.Clustering.Names);
+        Assert.Equal(["memory", "process"], SiloProviders.Storage.Names);
+        Assert.Equal(["memory"], SiloProviders.Reminders.Names);
+        Assert.Equal(["Descent:Clustering", "Descent:Storage", "Descent:Reminders"],
+            new[] { SiloProviders.Clustering, SiloProviders.Storage, SiloProviders.Reminders }.Select(c => c.Key));
+    }
+
+    [Fact]
+    public void A_value_of_the_wrong_type_is_named_with_the_setting_too()
+    {
+        using var silo = Silo(new() { ["Descent:Devices:CpuSlots"] = "many" });
+        var problem = Assert.Single(silo.SettingsProblems());
+        Assert.Contains("'many'", problem);
+        Assert.Contains("'Descent:Devices:CpuSlots'", problem);
+    }
+
+    [Theory]
+    [InlineData("memory", typeof(MemoryGrainStorage))]
+    [InlineData("process", typeof(ProcessGrainStorage))]
+    public void The_storage_setting_chooses_the_sweeps_grain_storage(string storage, Type expected)
+    {
+        using var silo = Silo(new() { ["Descent:Storage"] = storage });
+        Assert.IsType(expected, silo.Services.GetRequiredKeyedService<IGrainStorage>(SweepStorage.Name));
+    }
+
+    [Fact]
+    public void Reminders_are_kept_in_memory_by_default()
+    {
+        using var silo = Silo([]);
+        Assert.NotNull(silo.Services.GetService<Orleans.IReminderTable>());
+    }
+
+    [Fact]
+    public void Localhost_clustering_listens_advertises_and_finds_its_primary_as_set()
+    {
+        using var alone = Silo(new() { ["Descent:SiloPort"] = "12001", ["Descent:GatewayPort"] = "12002", ["Descent:ClusterId"] = "c", ["Descent:ServiceId"] = "s" });
+        var endpoints = alone.Services.GetRequiredService<IOptions<EndpointOptions>>().Value;
+        Assert.Equal((IPAddress.Loopback, 12001, 12002), (endpoints.AdvertisedIPAddress, endpoints.SiloPort, endpoints.GatewayPort));
+        Assert.Equal((null, null), (endpoints.SiloListeningEndpoint, endpoints.GatewayListeningEndpoint));
+        Assert.Equal(new IPEndPoint(IPAddress.Loopback, 12001), alone.Services.GetRequiredService<IOptions<DevelopmentClusterMembershipOptions>>().Value.PrimarySiloEndpoint);
+        var cluster = alone.Services.GetRequiredService<IOptions<ClusterOptions>>().Value;
+        Assert.Equal(("c", "s"), (cluster.ClusterId, cluster.ServiceId));
+
+        using var second = Silo(new() { ["Descent:SiloPort"] = "12003", ["Descent:PrimarySiloPort"] = "12001", ["Descent:ListenOnAllInterfaces"] = "true" });
+        endpoints = second.Services.GetRequiredService<IOptions<EndpointOptions>>().Value;
+        Assert.Equal(IPAddress.Loopback, endpoints.AdvertisedIPAddress);
+        Assert.Equal(new IPEndPoint(IPAddress.Any, 12003), endpoints.SiloListeningEndpoint);
+        Assert.Equal(new IPEndPoint(IPAddress.Any, 30000), endpoints.GatewayListeningEndpoint);
+        Assert.Equal(new IPEndPoint(IPAddress.Loopback, 12001), second.Services.GetRequiredService<IOptions<DevelopmentClusterMembershipOptions>>().Value.PrimarySiloEndpoint);
+    }
+
+    [Fact]
+    public void Device_and_tracing_settings_reach_the_grains_options()
+    {
+        using var silo = Silo(new()
+        {
+            ["Descent:Devices:CpuSlots"] = "3", ["Descent:Devices:TrialsPerDevice"] = "2", ["Descent:Devices:UseCuda"] = "false",
+            ["Descent:Tracing:FirstSteps"] = "4", ["Descent:Tracing:EveryStep"] = "7",
+        });
+        var devices = silo.Services.GetRequiredService<IOptions<DeviceOptions>>().Value;
+        Assert.Equal(((int?)3, 2, false), (devices.CpuSlots, devices.TrialsPerDevice, devices.UseCuda));
+        var tracing = silo.Services.GetRequiredService<IOptions<TracingOptions>>().Value;
+        Assert.Equal((4, 7), (tracing.FirstSteps, tracing.EveryStep));
+        Assert.Equal(TimeSpan.FromSeconds(60), silo.Services.GetRequiredService<IOptions<HostOptions>>().Value.ShutdownTimeout);
+    }
+}
