@@ -128,7 +128,7 @@ public static class ResultsWriter
         foreach (var (key, value) in row.Trial.Config) Value(json, key, value);
         json.WriteEndObject();
         json.WriteStartObject("task");
-        foreach (var (key, value) in TaskFields(spec)) Value(json, key, value);
+        foreach (var (key, value) in SweepParameters.TaskFields(spec)) Value(json, key, value);
         json.WriteEndObject();
         json.WriteStartObject("budget");
         json.WriteNumber("steps", spec.Budget.Steps);
@@ -164,34 +164,6 @@ public static class ResultsWriter
         }
         json.WriteEndArray();
         json.WriteEndObject();
-    }
-
-    /// <summary>The task's fields as grid files name them.</summary>
-    public static IEnumerable<KeyValuePair<string, object?>> TaskFields(TrialSpec spec)
-    {
-        yield return new("kind", spec.Task.Kind);
-        switch (spec.Task)
-        {
-            case SyntheticTaskSpec s:
-                yield return new("n_row", s.NRow);
-                yield return new("dim_in", s.DimIn);
-                yield return new("dim_hidden", s.DimHidden);
-                yield return new("n_layers", s.NLayers);
-                break;
-            case LinearTaskSpec l:
-                yield return new("n_row", l.NRow);
-                yield return new("k", l.Features);
-                yield return new("noise", l.Noise);
-                break;
-            case CsvTaskSpec c:
-                yield return new("path", c.Path);
-                yield return new("target", c.Target);
-                yield return new("model", c.Model.ToString().ToLowerInvariant());
-                yield return new("dim_hidden", c.DimHidden);
-                yield return new("n_layers", c.NLayers);
-                break;
-        }
-        yield return new("seed", spec.Seed);
     }
 
     static void WriteTime(Utf8JsonWriter json, string name, DateTimeOffset? time)
