@@ -28,31 +28,6 @@ public sealed record ResultRow(PlannedTrial Trial, TrialProgress? Progress, Tria
     public string Configuration => ConfigText.Configuration(Trial.Config);
 }
 
-/// <summary>How tables, legends and reports write a trial's configuration, whether it comes from the plan or from
-/// results.json: the optimizer, then its settings without the nulls, variant last; whole numbers as they are, other
-/// numbers to four significant digits.</summary>
-public static class ConfigText
-{
-    public static string Configuration(IEnumerable<KeyValuePair<string, object?>> config)
-    {
-        var pairs = config.ToList();
-        var optimizer = pairs.FirstOrDefault(c => c.Key == "optimizer").Value;
-        return $"{optimizer} {Settings(pairs)}".Trim();
-    }
-
-    public static string Settings(IEnumerable<KeyValuePair<string, object?>> config) =>
-        string.Join(" ", config.Where(c => c.Key != "optimizer" && c.Value is not null)
-            .OrderBy(c => c.Key == "variant").Select(c => $"{c.Key}={Value(c.Value)}"));
-
-    public static string Value(object? value) => value switch
-    {
-        double d when Math.Floor(d) == d && Math.Abs(d) < 1e15 => ((long)d).ToString(CultureInfo.InvariantCulture),
-        double d => d.ToString("g4", CultureInfo.InvariantCulture),
-        IFormattable f => f.ToString(null, CultureInfo.InvariantCulture),
-        _ => value?.ToString() ?? "",
-    };
-}
-
 /// <summary>A sweep's outcome: the snapshot at its end, every planned trial with its result, and the ranking.</summary>
 public sealed record SweepResults(SweepSnapshot Sweep, IReadOnlyList<ResultRow> Trials, Leaderboard Leaderboard)
 {

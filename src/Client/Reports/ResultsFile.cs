@@ -1,5 +1,5 @@
 using System.Text.Json;
-using Descent.Client.Output;
+using Descent.Contracts.Trials;
 
 namespace Descent.Client.Reports;
 

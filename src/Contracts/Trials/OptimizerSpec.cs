@@ -87,16 +87,7 @@ public sealed record OptimizerSpec(
     /// <summary>Every problem with the hyper-parameters this optimizer reads (<see cref="SweepParameter.Range"/>).</summary>
     public IEnumerable<SpecProblem> Problems() => SweepParameters.Problems(SweepParameters.Optimizer, this);
 
-    public override string ToString()
-    {
-        var uses = Kind.HyperParameters();
-        var parts = new List<string>();
-        if (uses.Contains("lr")) parts.Add(FormattableString.Invariant($"lr={Lr:g6}"));
-        if (uses.Contains("max_steps")) parts.Add($"max_steps={MaxSteps}");
-        if (uses.Contains("scale_i")) parts.Add(FormattableString.Invariant($"scale_i={ScaleI:g6}"));
-        if (uses.Contains("variant")) parts.Add($"variant={Variant.Name()}");
-        if (uses.Contains("history_size")) parts.Add($"history_size={HistorySize}");
-        if (uses.Contains("max_parameters")) parts.Add($"max_parameters={MaxParameters}");
-        return $"{Kind.Name()}({string.Join(", ", parts)})";
-    }
+    /// <summary>The optimizer and every setting it reads, as results write a configuration (<see cref="ConfigText"/>):
+    /// <c>keep-stepping lr=0.001 max_steps=50 scale_i=2 variant=seed</c>, <c>lbfgs lr=0.5 history_size=100</c>.</summary>
+    public override string ToString() => ConfigText.Configuration(SweepParameters.OptimizerConfig(this, complete: true));
 }

@@ -1,3 +1,5 @@
+using Descent.Client.Grid;
+using Descent.Contracts.Sweeps;
 using Descent.Contracts.Trials;
 
 namespace Descent.Tests.Contracts;
@@ -67,5 +69,17 @@ public class SweepParametersTests
         Assert.Equal(
             ["optimizer=lbfgs", "variant=", "lr=0.5", "max_steps=", "scale_i=", "history_size=10"],
             SweepParameters.OptimizerConfig(new OptimizerSpec(OptimizerKind.Lbfgs, 0.5, HistorySize: 10), complete: true).Select(c => $"{c.Key}={c.Value}"));
+    }
+
+    [Fact]
+    public void The_leaderboards_optimizer_is_spelled_as_the_trials_configuration()
+    {
+        foreach (var optimizer in new OptimizerSpec[] { new(OptimizerKind.KeepStepping, 1.5e-4, 50, 2), new(OptimizerKind.Lbfgs, 0.5, HistorySize: 10), new(OptimizerKind.Newton) })
+        {
+            var spec = new TrialSpec(new SyntheticTaskSpec(10, 2, 2, 0), optimizer, new Budget(3));
+            var trial = Assert.Single(SweepPlans.FromSpec(new SweepSpec("s", [spec], new RankMetric())).Trials);
+            Assert.Equal(ConfigText.Configuration(trial.Config), optimizer.ToString());
+        }
+        Assert.Equal("keep-stepping lr=0.00015 max_steps=50 scale_i=2 variant=seed", new OptimizerSpec(OptimizerKind.KeepStepping, 1.5e-4, 50, 2).ToString());
     }
 }

@@ -1,5 +1,4 @@
 using Descent.Client.Grid;
-using Descent.Client.Output;
 using Descent.Contracts.Sweeps;
 using Descent.Contracts.Trials;
 using static Descent.Tests.Client.GridFiles;
