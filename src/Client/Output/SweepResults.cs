@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
-using Descent.Client.Grid;
+using Descent.Sweeps;
 using Descent.Contracts.Sweeps;
 using Descent.Contracts.Trials;
 

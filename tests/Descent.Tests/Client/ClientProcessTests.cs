@@ -1,7 +1,7 @@
 using System.Text.Json;
-using Descent.Client.Grid;
 using Descent.Contracts.Trials;
 using Descent.Grains.Training;
+using Descent.Sweeps;
 using static Descent.Tests.Client.GridFiles;
 
 namespace Descent.Tests.Client;

@@ -1,6 +1,6 @@
-using Descent.Client.Grid;
 using Descent.Contracts.Sweeps;
 using Descent.Contracts.Trials;
+using Descent.Sweeps;
 
 namespace Descent.Tests.Contracts;
 

@@ -2,7 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using Descent.Contracts.Trials;
 
-namespace Descent.Client.Grid;
+namespace Descent.Sweeps;
 
 /// <summary>Every field of the grid format (the rows of <see cref="SweepParameters"/>), and how one value of a field is
 /// read and checked.</summary>

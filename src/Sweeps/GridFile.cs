@@ -4,7 +4,7 @@ using System.Text.RegularExpressions;
 using Descent.Contracts.Sweeps;
 using Descent.Contracts.Trials;
 
-namespace Descent.Client.Grid;
+namespace Descent.Sweeps;
 
 /// <summary>
 /// Reads a grid file (see README, "Grid files"): W&amp;B-style <c>method</c>, <c>metric</c> and <c>parameters</c>,

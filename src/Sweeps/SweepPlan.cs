@@ -1,7 +1,7 @@
 using Descent.Contracts.Sweeps;
 using Descent.Contracts.Trials;
 
-namespace Descent.Client.Grid;
+namespace Descent.Sweeps;
 
 /// <summary>One trial of a plan: its spec and id, and its configuration as results show it: <c>optimizer</c>,
 /// <c>variant</c>, <c>lr</c>, <c>max_steps</c>, <c>scale_i</c> (null where the optimizer does not read it), then every
