@@ -1,8 +1,8 @@
 using System.CommandLine;
 using Descent.Client.Cluster;
 using Descent.Client.Commands;
-using Descent.Client.Grid;
 using Descent.Contracts.Trials;
+using Descent.Sweeps;
 
 // descent-client: runs hyper-parameter sweeps of Descent's optimizers, on an embedded silo (default) or a cluster.
 // Exit codes: 0 done, 1 runtime failure, 2 bad input, 130 cancelled.

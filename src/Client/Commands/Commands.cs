@@ -2,7 +2,7 @@ using System.Runtime.InteropServices;
 using System.Text;
 using System.Text.Json;
 using Descent.Client.Cluster;
-using Descent.Client.Grid;
+using Descent.Sweeps;
 using Descent.Client.Output;
 using Descent.Client.Reports;
 using Descent.Contracts;

@@ -1,4 +1,4 @@
-using Descent.Client.Grid;
+using Descent.Sweeps;
 using Descent.Client.Output;
 using Descent.Contracts.Sweeps;
 using Descent.Contracts.Trials;

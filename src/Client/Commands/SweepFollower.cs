@@ -1,5 +1,5 @@
 using System.Diagnostics;
-using Descent.Client.Grid;
+using Descent.Sweeps;
 using Descent.Client.Output;
 using Descent.Contracts.Sweeps;
 using Descent.Contracts.Trials;

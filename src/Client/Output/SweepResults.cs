@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
-using Descent.Client.Grid;
+using Descent.Sweeps;
 using Descent.Contracts.Sweeps;
 using Descent.Contracts.Trials;
 
@@ -36,31 +36,6 @@ public sealed record ResultRow(PlannedTrial Trial, TrialStatus Status, TrialSumm
             ? new ResultRow(trial, TrialStatus.Cancelled, new TrialSummary(trial.Id, TrialStatus.Cancelled, 0, Message: "sweep cancelled before it ran"), null, null)
             : new ResultRow(trial, TrialStatus.Queued, null, null, null);
     }
-}
-
-/// <summary>How tables, legends and reports write a trial's configuration, whether it comes from the plan or from
-/// results.json: the optimizer, then its settings without the nulls, variant last; whole numbers as they are, other
-/// numbers to four significant digits.</summary>
-public static class ConfigText
-{
-    public static string Configuration(IEnumerable<KeyValuePair<string, object?>> config)
-    {
-        var pairs = config.ToList();
-        var optimizer = pairs.FirstOrDefault(c => c.Key == "optimizer").Value;
-        return $"{optimizer} {Settings(pairs)}".Trim();
-    }
-
-    public static string Settings(IEnumerable<KeyValuePair<string, object?>> config) =>
-        string.Join(" ", config.Where(c => c.Key != "optimizer" && c.Value is not null)
-            .OrderBy(c => c.Key == "variant").Select(c => $"{c.Key}={Value(c.Value)}"));
-
-    public static string Value(object? value) => value switch
-    {
-        double d when Math.Floor(d) == d && Math.Abs(d) < 1e15 => ((long)d).ToString(CultureInfo.InvariantCulture),
-        double d => d.ToString("g4", CultureInfo.InvariantCulture),
-        IFormattable f => f.ToString(null, CultureInfo.InvariantCulture),
-        _ => value?.ToString() ?? "",
-    };
 }
 
 /// <summary>A sweep's outcome: the snapshot at its end, every planned trial with its result, and the ranking.</summary>
@@ -143,7 +118,7 @@ public static class ResultsWriter
         foreach (var (key, value) in row.Trial.Config) Value(json, key, value);
         json.WriteEndObject();
         json.WriteStartObject("task");
-        foreach (var (key, value) in TaskFields(spec)) Value(json, key, value);
+        foreach (var (key, value) in SweepParameters.TaskFields(spec)) Value(json, key, value);
         json.WriteEndObject();
         json.WriteStartObject("budget");
         json.WriteNumber("steps", spec.Budget.Steps);
@@ -179,34 +154,6 @@ public static class ResultsWriter
         }
         json.WriteEndArray();
         json.WriteEndObject();
-    }
-
-    /// <summary>The task's fields as grid files name them.</summary>
-    public static IEnumerable<KeyValuePair<string, object?>> TaskFields(TrialSpec spec)
-    {
-        yield return new("kind", spec.Task.Kind);
-        switch (spec.Task)
-        {
-            case SyntheticTaskSpec s:
-                yield return new("n_row", s.NRow);
-                yield return new("dim_in", s.DimIn);
-                yield return new("dim_hidden", s.DimHidden);
-                yield return new("n_layers", s.NLayers);
-                break;
-            case LinearTaskSpec l:
-                yield return new("n_row", l.NRow);
-                yield return new("k", l.Features);
-                yield return new("noise", l.Noise);
-                break;
-            case CsvTaskSpec c:
-                yield return new("path", c.Path);
-                yield return new("target", c.Target);
-                yield return new("model", c.Model.ToString().ToLowerInvariant());
-                yield return new("dim_hidden", c.DimHidden);
-                yield return new("n_layers", c.NLayers);
-                break;
-        }
-        yield return new("seed", spec.Seed);
     }
 
     public static void WriteTime(Utf8JsonWriter json, string name, DateTimeOffset? time)

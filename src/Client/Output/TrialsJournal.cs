@@ -1,6 +1,6 @@
 using System.Text;
 using System.Text.Json;
-using Descent.Client.Grid;
+using Descent.Sweeps;
 using Descent.Contracts.Sweeps;
 
 namespace Descent.Client.Output;

@@ -1,5 +1,5 @@
 using System.Globalization;
-using Descent.Client.Grid;
+using Descent.Sweeps;
 using Descent.Contracts.Sweeps;
 using Descent.Contracts.Trials;
 using Spectre.Console;

@@ -15,28 +15,49 @@ public static class TrialIdentity
         return Convert.ToHexStringLower(hash.AsSpan(0, 8));
     }
 
-    /// <summary>A stable text form of the spec (invariant culture, round-trip numbers, fixed field order).</summary>
+    /// <summary>The parameters ids have had from the start, each written at its place in its part whatever its value.
+    /// Never add to this list: a parameter added to <see cref="SweepParameters"/> later joins its part as
+    /// <c>name=value</c>, and only when its value is not the default, so that no existing id changes.</summary>
+    static readonly HashSet<string> Positional =
+    [
+        "optimizer", "lr", "max_steps", "scale_i", "variant", "history_size", "max_parameters",
+        "n_row", "dim_in", "k", "noise", "path", "target", "model", "dim_hidden", "n_layers", "seed",
+        "steps", "seconds", "target_loss",
+    ];
+
+    /// <summary>A stable text form of the spec (invariant culture, round-trip numbers, the parameters in
+    /// <see cref="SweepParameters"/>' order): <c>task kind,fields|optimizer,hyper-parameters|budget,fields|seed,seed</c>.</summary>
     public static string Canonical(TrialSpec spec)
     {
-        var o = spec.Optimizer.Normalized();
-        var task = spec.Task switch
-        {
-            SyntheticTaskSpec s => Join("synthetic", s.NRow, s.DimIn, s.DimHidden, s.NLayers),
-            LinearTaskSpec l => Join("linear", l.NRow, l.Features, l.Noise),
-            CsvTaskSpec c => Join("csv", c.Path, c.Target, c.Model, c.DimHidden, c.NLayers),
-            _ => throw new ArgumentException($"task.kind = \"{spec.Task.Kind}\": no such task"),
-        };
-        return string.Join("|", task,
-            Join(o.Kind.Name(), o.Lr, o.MaxSteps, o.ScaleI, o.Variant.Name(), o.HistorySize, o.MaxParameters),
-            Join("budget", spec.Budget.Steps, spec.Budget.Seconds, spec.Budget.TargetLoss),
-            Join("seed", spec.Seed));
+        if (!SweepParameters.TaskKinds.Contains(spec.Task.Kind)) throw new ArgumentException($"task.kind = \"{spec.Task.Kind}\": no such task");
+        spec = spec with { Optimizer = spec.Optimizer.Normalized() };
+        return string.Join("|",
+            Part(spec, spec.Task.Kind, SweepParameters.Task.Where(p => p.AppliesTo(spec.Task.Kind))),
+            Part(spec, null, SweepParameters.Optimizer),
+            Part(spec, "budget", SweepParameters.Budget),
+            Part(spec, "seed", SweepParameters.Trial));
     }
 
-    static string Join(params object?[] parts) => string.Join(",", parts.Select(p => p switch
+    static string Part(TrialSpec spec, string? head, IEnumerable<SweepParameter> parameters)
+    {
+        var values = new List<object?>();
+        if (head is not null) values.Add(head);
+        foreach (var p in parameters)
+        {
+            var value = p.Get(spec);
+            // Ids spell a csv model as its enum does (Linear, Mlp); results write it in lower case.
+            if (p.Name == "model" && spec.Task is CsvTaskSpec csv) value = csv.Model;
+            if (Positional.Contains(p.Name)) values.Add(value);
+            else if (!Equals(value, p.Default)) values.Add($"{p.Name}={Text(value)}");
+        }
+        return string.Join(",", values.Select(Text));
+    }
+
+    static string Text(object? value) => value switch
     {
         null => "-",
         double d => d.ToString("R", CultureInfo.InvariantCulture),
         IFormattable f => f.ToString(null, CultureInfo.InvariantCulture),
-        _ => p.ToString(),
-    }));
+        _ => value.ToString() ?? "",
+    };
 }

@@ -55,21 +55,15 @@ public static class OptimizerNames
         return false;
     }
 
-    /// <summary>The hyper-parameters (grid names) that <paramref name="kind"/> reads; the others are dropped for it.</summary>
-    public static IReadOnlySet<string> HyperParameters(this OptimizerKind kind) => kind switch
-    {
-        OptimizerKind.Sgd or OptimizerKind.Adam => new HashSet<string> { "lr" },
-        OptimizerKind.Lbfgs => new HashSet<string> { "lr", "history_size" },
-        OptimizerKind.Newton => new HashSet<string> { "max_parameters" },
-        OptimizerKind.KeepStepping => new HashSet<string> { "lr", "max_steps", "scale_i", "variant" },
-        OptimizerKind.KeepVaulting => new HashSet<string> { "lr", "max_steps", "variant" },
-        _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, null),
-    };
+    /// <summary>The hyper-parameters (grid names) that <paramref name="kind"/> reads; the others are dropped for it
+    /// (<see cref="SweepParameter.ReadBy"/>).</summary>
+    public static IReadOnlySet<string> HyperParameters(this OptimizerKind kind) => SweepParameters.HyperParameters(kind);
 }
 
 /// <summary>
 /// An optimizer and its hyper-parameters. Fields an optimizer does not read keep their defaults, so two specs
-/// that train identically compare equal (see <see cref="Normalized"/>).
+/// that train identically compare equal (see <see cref="Normalized"/>). Each field is a row of
+/// <see cref="SweepParameters.Optimizer"/>, whose default its C# default repeats (C# needs a constant here).
 /// </summary>
 /// <param name="Lr">Learning rate: the step size of sgd, adam, lbfgs and of a K-optimizer's first mini-step.</param>
 /// <param name="MaxSteps">K-optimizers: the most mini-steps taken along one gradient.</param>
@@ -86,45 +80,14 @@ public sealed record OptimizerSpec(
     [property: Id(5)] int HistorySize = 100,
     [property: Id(6)] int MaxParameters = 2048)
 {
-    static readonly OptimizerSpec Defaults = new(OptimizerKind.Sgd);
+    /// <summary>This spec with every field its optimizer does not read set back to its default.</summary>
+    public OptimizerSpec Normalized() =>
+        SweepParameters.Optimizer.Aggregate(this, (o, p) => p.Reads(o) || p.Default is null ? o : p.Write(o, p.Default));
 
-    /// <summary>This spec with every field its optimizer does not read set back to the default.</summary>
-    public OptimizerSpec Normalized()
-    {
-        var uses = Kind.HyperParameters();
-        return this with
-        {
-            Lr = uses.Contains("lr") ? Lr : Defaults.Lr,
-            MaxSteps = uses.Contains("max_steps") ? MaxSteps : Defaults.MaxSteps,
-            ScaleI = uses.Contains("scale_i") ? ScaleI : Defaults.ScaleI,
-            Variant = uses.Contains("variant") ? Variant : Defaults.Variant,
-            HistorySize = uses.Contains("history_size") ? HistorySize : Defaults.HistorySize,
-            MaxParameters = uses.Contains("max_parameters") ? MaxParameters : Defaults.MaxParameters,
-        };
-    }
+    /// <summary>Every problem with the hyper-parameters this optimizer reads (<see cref="SweepParameter.Range"/>).</summary>
+    public IEnumerable<SpecProblem> Problems() => SweepParameters.Problems(SweepParameters.Optimizer, this);
 
-    public IEnumerable<SpecProblem> Problems()
-    {
-        var uses = Kind.HyperParameters();
-        if (uses.Contains("lr") && !(Lr > 0 && FiniteNumbers.InFloat32(Lr)))
-            yield return SpecProblem.Of("lr", Lr, "must be a finite number above 0" + FiniteNumbers.Overflow(Lr, "the parameters it moves"));
-        if (uses.Contains("max_steps") && MaxSteps < 1) yield return SpecProblem.Of("max_steps", MaxSteps, "must be at least 1");
-        if (uses.Contains("scale_i") && !(ScaleI >= 0 && FiniteNumbers.InFloat32(ScaleI)))
-            yield return SpecProblem.Of("scale_i", ScaleI, "must be a finite number of 0 or more" + FiniteNumbers.Overflow(ScaleI, "the parameters it moves"));
-        if (uses.Contains("history_size") && HistorySize < 1) yield return SpecProblem.Of("history_size", HistorySize, "must be at least 1");
-        if (uses.Contains("max_parameters") && MaxParameters < 1) yield return SpecProblem.Of("max_parameters", MaxParameters, "must be at least 1");
-    }
-
-    public override string ToString()
-    {
-        var uses = Kind.HyperParameters();
-        var parts = new List<string>();
-        if (uses.Contains("lr")) parts.Add(FormattableString.Invariant($"lr={Lr:g6}"));
-        if (uses.Contains("max_steps")) parts.Add($"max_steps={MaxSteps}");
-        if (uses.Contains("scale_i")) parts.Add(FormattableString.Invariant($"scale_i={ScaleI:g6}"));
-        if (uses.Contains("variant")) parts.Add($"variant={Variant.Name()}");
-        if (uses.Contains("history_size")) parts.Add($"history_size={HistorySize}");
-        if (uses.Contains("max_parameters")) parts.Add($"max_parameters={MaxParameters}");
-        return $"{Kind.Name()}({string.Join(", ", parts)})";
-    }
+    /// <summary>The optimizer and every setting it reads, as results write a configuration (<see cref="ConfigText"/>):
+    /// <c>keep-stepping lr=0.001 max_steps=50 scale_i=2 variant=seed</c>, <c>lbfgs lr=0.5 history_size=100</c>.</summary>
+    public override string ToString() => ConfigText.Configuration(SweepParameters.OptimizerConfig(this, complete: true));
 }

@@ -7,8 +7,9 @@ public abstract record TaskSpec
     /// <summary>The grid-file name of the task kind.</summary>
     public abstract string Kind { get; }
 
-    /// <summary>Every problem with this task's fields, each naming the field and the value.</summary>
-    public abstract IEnumerable<SpecProblem> Problems();
+    /// <summary>Every problem with this task's fields, each naming the field and the value
+    /// (<see cref="SweepParameter.Range"/>).</summary>
+    public virtual IEnumerable<SpecProblem> Problems() => SweepParameters.Problems(SweepParameters.Task, this);
 }
 
 /// <summary>
@@ -22,15 +23,7 @@ public sealed record SyntheticTaskSpec(
     [property: Id(2)] int DimHidden,
     [property: Id(3)] int NLayers) : TaskSpec
 {
-    public override string Kind => "synthetic";
-
-    public override IEnumerable<SpecProblem> Problems()
-    {
-        if (NRow < 1) yield return SpecProblem.Of("task.n_row", NRow, "must be at least 1");
-        if (DimIn < 1) yield return SpecProblem.Of("task.dim_in", DimIn, "must be at least 1");
-        if (DimHidden < 1) yield return SpecProblem.Of("task.dim_hidden", DimHidden, "must be at least 1");
-        if (NLayers < 0) yield return SpecProblem.Of("task.n_layers", NLayers, "must be 0 or more");
-    }
+    public override string Kind => SweepParameters.Synthetic;
 }
 
 /// <summary>
@@ -43,15 +36,7 @@ public sealed record LinearTaskSpec(
     [property: Id(1)] int Features,
     [property: Id(2)] double Noise = 0) : TaskSpec
 {
-    public override string Kind => "linear";
-
-    public override IEnumerable<SpecProblem> Problems()
-    {
-        if (NRow < 1) yield return SpecProblem.Of("task.n_row", NRow, "must be at least 1");
-        if (Features < 0) yield return SpecProblem.Of("task.k", Features, "must be 0 or more");
-        if (!(Noise >= 0 && FiniteNumbers.InFloat32(Noise)))
-            yield return SpecProblem.Of("task.noise", Noise, "must be a finite number of 0 or more" + FiniteNumbers.Overflow(Noise, "the data"));
-    }
+    public override string Kind => SweepParameters.Linear;
 }
 
 /// <summary>The model a CSV task fits.</summary>
@@ -74,13 +59,12 @@ public sealed record CsvTaskSpec(
     [property: Id(3)] int DimHidden = 10,
     [property: Id(4)] int NLayers = 0) : TaskSpec
 {
-    public override string Kind => "csv";
+    public override string Kind => SweepParameters.Csv;
 
     public override IEnumerable<SpecProblem> Problems()
     {
         if (string.IsNullOrWhiteSpace(Path)) yield return SpecProblem.Of("task.path", Path, "must name a CSV file");
         if (string.IsNullOrWhiteSpace(Target)) yield return SpecProblem.Of("task.target", Target, "must name the target column");
-        if (Model == CsvModel.Mlp && DimHidden < 1) yield return SpecProblem.Of("task.dim_hidden", DimHidden, "must be at least 1");
-        if (Model == CsvModel.Mlp && NLayers < 0) yield return SpecProblem.Of("task.n_layers", NLayers, "must be 0 or more");
+        foreach (var problem in base.Problems()) yield return problem;
     }
 }

@@ -9,12 +9,8 @@ public sealed record Budget(
     [property: Id(1)] double? Seconds = null,
     [property: Id(2)] double? TargetLoss = null)
 {
-    public IEnumerable<SpecProblem> Problems()
-    {
-        if (Steps < 1) yield return SpecProblem.Of("budget.steps", Steps, "must be at least 1");
-        if (Seconds is { } s && !(s > 0 && double.IsFinite(s))) yield return SpecProblem.Of("budget.seconds", s, "must be a finite number above 0");
-        if (TargetLoss is { } t && !(t >= 0 && double.IsFinite(t))) yield return SpecProblem.Of("budget.target_loss", t, "must be a finite number of 0 or more");
-    }
+    /// <summary>Every problem with the budget's fields (<see cref="SweepParameter.Range"/>).</summary>
+    public IEnumerable<SpecProblem> Problems() => SweepParameters.Problems(SweepParameters.Budget, this);
 }
 
 /// <summary>
@@ -31,7 +27,7 @@ public sealed record TrialSpec(
 {
     /// <summary>Every problem with this spec, each naming the field and the value.</summary>
     public IReadOnlyList<SpecProblem> Problems() =>
-        [.. Task.Problems(), .. Optimizer.Problems(), .. Budget.Problems()];
+        [.. Task.Problems(), .. SweepParameters.Problems(SweepParameters.Trial, this), .. Optimizer.Problems(), .. Budget.Problems()];
 
     /// <summary>Throws <see cref="SpecException"/> listing every problem, if there is any.</summary>
     public void Validate()

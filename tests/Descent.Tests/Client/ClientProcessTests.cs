@@ -1,7 +1,7 @@
 using System.Text.Json;
-using Descent.Client.Grid;
 using Descent.Contracts.Trials;
 using Descent.Grains.Training;
+using Descent.Sweeps;
 using static Descent.Tests.Client.GridFiles;
 
 namespace Descent.Tests.Client;
@@ -348,7 +348,7 @@ public class ClientProcessTests
         Assert.True(exit == 0, stderr);
         var board = JsonDocument.Parse(stdout).RootElement;
         Assert.Equal("running", board.GetProperty("sweep").GetProperty("status").GetString());
-        Assert.Equal("sgd", Assert.Single(board.GetProperty("leaderboard").EnumerateArray()).GetProperty("optimizer").GetString()!.Split('(')[0]);
+        Assert.Equal("sgd", Assert.Single(board.GetProperty("leaderboard").EnumerateArray()).GetProperty("optimizer").GetString()!.Split(' ')[0]);
 
         (exit, stdout, stderr) = await RunningProcess.RunClient(folder, Timeout, ["cancel", id, .. cluster]);
         Assert.True(exit == 0, stderr);

@@ -1,6 +1,6 @@
-using Descent.Client.Grid;
 using Descent.Contracts.Sweeps;
 using Descent.Contracts.Trials;
+using Descent.Sweeps;
 using static Descent.Tests.Client.GridFiles;
 
 namespace Descent.Tests.Client;

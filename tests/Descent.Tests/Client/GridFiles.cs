@@ -1,5 +1,5 @@
 using System.Text;
-using Descent.Client.Grid;
+using Descent.Sweeps;
 
 namespace Descent.Tests.Client;
 

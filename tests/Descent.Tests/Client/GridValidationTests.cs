@@ -1,4 +1,4 @@
-using Descent.Client.Grid;
+using Descent.Sweeps;
 using static Descent.Tests.Client.GridFiles;
 
 namespace Descent.Tests.Client;

@@ -42,7 +42,8 @@ public class SerializationTests
         Assert.Equal(b, a.Normalized());
         var ks = new OptimizerSpec(OptimizerKind.KeepStepping, 0.01, 50, 2, Variant.Corrected);
         Assert.Equal(ks, ks.Normalized());
-        Assert.Equal("keep-stepping(lr=0.01, max_steps=50, scale_i=2, variant=corrected)", ks.ToString());
+        Assert.Equal("keep-stepping lr=0.01 max_steps=50 scale_i=2 variant=corrected", ks.ToString());
+        Assert.Equal("lbfgs lr=0.5 history_size=10", new OptimizerSpec(OptimizerKind.Lbfgs, 0.5, MaxSteps: 3, HistorySize: 10).ToString());
     }
 
     [Fact]

@@ -1,4 +1,4 @@
-namespace Descent.Client.Grid;
+namespace Descent.Sweeps;
 
 /// <summary>One thing wrong with a grid file: where (the field's path, and its line and column when the file has
 /// it), the value found there, and why it cannot run.</summary>

@@ -2,99 +2,49 @@ using System.Globalization;
 using System.Text.Json;
 using Descent.Contracts.Trials;
 
-namespace Descent.Client.Grid;
+namespace Descent.Sweeps;
 
-enum FieldSection { Optimizer, Task, Budget }
-
-enum FieldType { Integer, Number, Text }
-
-/// <summary>A field a grid file can set or sweep: where it belongs, its type, and for task fields the task kinds
-/// that have it (empty: every kind).</summary>
-sealed record FieldDef(string Name, FieldSection Section, FieldType Type, params string[] TaskKinds)
-{
-    /// <summary>How <see cref="SpecProblem"/>s of the contracts name this field.</summary>
-    public string ProblemField => Section switch
-    {
-        FieldSection.Task => "task." + Name,
-        FieldSection.Budget => "budget." + Name,
-        _ => Name,
-    };
-
-    public bool AppliesTo(string taskKind) => TaskKinds.Length == 0 || TaskKinds.Contains(taskKind);
-
-    /// <summary>Does a trial of <paramref name="optimizer"/> read this field? Task and budget fields: always.</summary>
-    public bool UsedBy(OptimizerKind optimizer) =>
-        Section != FieldSection.Optimizer || Name == "optimizer" || optimizer.HyperParameters().Contains(Name);
-}
-
-/// <summary>Every field of the grid format, and how one value of a field is read and checked.</summary>
+/// <summary>Every field of the grid format (the rows of <see cref="SweepParameters"/>), and how one value of a field is
+/// read and checked.</summary>
 static class Fields
 {
-    public const string Synthetic = "synthetic", Linear = "linear", Csv = "csv";
-    public static readonly string[] TaskKinds = [Synthetic, Linear, Csv];
-    public static readonly string[] Models = ["linear", "mlp"];
+    public const string Synthetic = SweepParameters.Synthetic, Linear = SweepParameters.Linear, Csv = SweepParameters.Csv;
+    public static readonly IReadOnlyList<string> TaskKinds = SweepParameters.TaskKinds;
 
-    public static readonly IReadOnlyList<FieldDef> All =
-    [
-        new("optimizer", FieldSection.Optimizer, FieldType.Text),
-        new("variant", FieldSection.Optimizer, FieldType.Text),
-        new("lr", FieldSection.Optimizer, FieldType.Number),
-        new("max_steps", FieldSection.Optimizer, FieldType.Integer),
-        new("scale_i", FieldSection.Optimizer, FieldType.Number),
-        new("history_size", FieldSection.Optimizer, FieldType.Integer),
-        new("max_parameters", FieldSection.Optimizer, FieldType.Integer),
-        new("seed", FieldSection.Task, FieldType.Integer),
-        new("n_row", FieldSection.Task, FieldType.Integer, Synthetic, Linear),
-        new("dim_in", FieldSection.Task, FieldType.Integer, Synthetic),
-        new("dim_hidden", FieldSection.Task, FieldType.Integer, Synthetic, Csv),
-        new("n_layers", FieldSection.Task, FieldType.Integer, Synthetic, Csv),
-        new("k", FieldSection.Task, FieldType.Integer, Linear),
-        new("noise", FieldSection.Task, FieldType.Number, Linear),
-        new("path", FieldSection.Task, FieldType.Text, Csv),
-        new("target", FieldSection.Task, FieldType.Text, Csv),
-        new("model", FieldSection.Task, FieldType.Text, Csv),
-        new("steps", FieldSection.Budget, FieldType.Integer),
-        new("seconds", FieldSection.Budget, FieldType.Number),
-        new("target_loss", FieldSection.Budget, FieldType.Number),
-    ];
+    public static IReadOnlyList<SweepParameter> All => SweepParameters.All;
 
     /// <summary>Task fields a task of <paramref name="kind"/> cannot do without.</summary>
-    public static string[] Required(string kind) => kind switch
-    {
-        Synthetic => ["n_row", "dim_in", "dim_hidden", "n_layers"],
-        Linear => ["n_row", "k"],
-        _ => ["path", "target"],
-    };
+    public static string[] Required(string kind) => [.. All.Where(f => f.RequiredBy.Contains(kind)).Select(f => f.Name)];
 
     /// <summary>A field by its plain name (<c>n_row</c>) or its section-qualified one (<c>task.n_row</c>).</summary>
-    public static FieldDef? Find(string name)
+    public static SweepParameter? Find(string name)
     {
         var dot = name.IndexOf('.');
         var section = dot < 0 ? null : name[..dot];
         var plain = dot < 0 ? name : name[(dot + 1)..];
-        var field = All.FirstOrDefault(f => f.Name == plain);
+        var field = SweepParameters.Find(plain);
         if (field is null || section is null) return field;
         return (section, field.Section) switch
         {
-            ("task", FieldSection.Task) or ("budget", FieldSection.Budget) or ("optimizer", FieldSection.Optimizer) => field,
+            ("task", ParameterSection.Task) or ("budget", ParameterSection.Budget) or ("optimizer", ParameterSection.Optimizer) => field,
             _ => null,
         };
     }
 
     /// <summary>Reads one JSON value as <paramref name="field"/>'s type: a long, a double or a string; null and a
     /// message when it has another type.</summary>
-    public static object? Read(FieldDef field, JsonElement value, out string? error)
+    public static object? Read(SweepParameter field, JsonElement value, out string? error)
     {
         error = null;
         switch (field.Type)
         {
-            case FieldType.Integer:
+            case ParameterType.Integer:
                 if (!TryWhole(value, out var whole, out error)) return null;
                 var (min, max) = field.Name == "seed" ? (long.MinValue, MaxSeed) : (int.MinValue, int.MaxValue);
                 if (whole >= min && whole <= max) return whole;
                 error = whole < min ? $"must be at least {min}" : $"must be at most {max}";
                 return null;
-            case FieldType.Number:
+            case ParameterType.Number:
                 if (value.ValueKind == JsonValueKind.Number && value.TryGetDouble(out var number) && double.IsFinite(number)) return number;
                 // System.Text.Json reads 1e400 as an infinity: the number is valid JSON, but past float64's range.
                 error = value.ValueKind == JsonValueKind.Number ? "must be a finite number (it overflows float64)" : $"must be a number, not {Kind(value)}";
@@ -143,35 +93,25 @@ static class Fields
     };
 
     /// <summary>What is wrong with <paramref name="value"/> as a value of <paramref name="field"/> in a task of
-    /// <paramref name="taskKind"/>; the ranges come from the contracts' own checks.</summary>
-    public static IEnumerable<string> Check(FieldDef field, object value, string taskKind, string baseDirectory)
+    /// <paramref name="taskKind"/>: a name that is not one of its choices, a CSV file that is not there, and the
+    /// contracts' own checks.</summary>
+    public static IEnumerable<string> Check(SweepParameter field, object value, string taskKind, string baseDirectory)
     {
-        switch (field.Name)
+        if (field.Choices is { } choices)
         {
-            case "optimizer":
-                if (!OptimizerNames.TryParse((string)value, out _))
-                    yield return Unknown("optimizer", (string)value, Enum.GetValues<OptimizerKind>().Select(k => k.Name()));
+            if (!choices.Contains((string)value, StringComparer.OrdinalIgnoreCase)) yield return Unknown(field.Name, (string)value, choices);
+            yield break;
+        }
+        if (field.Name == "path")
+        {
+            var path = (string)value;
+            if (path.Contains('\0'))
+            {
+                yield return "must not contain a NUL character";
                 yield break;
-            case "variant":
-                if (!OptimizerNames.TryParseVariant((string)value, out _))
-                    yield return Unknown("variant", (string)value, Enum.GetValues<Variant>().Select(v => v.Name()));
-                yield break;
-            case "model":
-                if (!Models.Contains((string)value, StringComparer.OrdinalIgnoreCase)) yield return Unknown("model", (string)value, Models);
-                yield break;
-            case "seed":
-                if ((long)value < 0) yield return "must be 0 or more";
-                yield break;
-            case "path":
-                var path = (string)value;
-                if (path.Contains('\0'))
-                {
-                    yield return "must not contain a NUL character";
-                    yield break;
-                }
-                if (path.Length > 0 && !File.Exists(Path.GetFullPath(path, baseDirectory)))
-                    yield return $"no such file (looked for {Path.GetFullPath(path, baseDirectory)})";
-                break;
+            }
+            if (path.Length > 0 && !File.Exists(Path.GetFullPath(path, baseDirectory)))
+                yield return $"no such file (looked for {Path.GetFullPath(path, baseDirectory)})";
         }
         var probe = TrialDraft.Probe(taskKind, field);
         probe.Set(field, value);
@@ -245,7 +185,7 @@ sealed class TrialDraft
 
     public string TaskKind { get; }
 
-    public void Set(FieldDef field, object value) => _values[field.Name] = value;
+    public void Set(SweepParameter field, object value) => _values[field.Name] = value;
 
     public object? Get(string name) => _values.GetValueOrDefault(name);
 
@@ -258,48 +198,25 @@ sealed class TrialDraft
 
     /// <summary>A draft that is valid except for what <paramref name="field"/> will be set to, so that the contracts'
     /// checks of that one field can be asked for.</summary>
-    public static TrialDraft Probe(string taskKind, FieldDef field)
+    public static TrialDraft Probe(string taskKind, SweepParameter field)
     {
         var draft = new TrialDraft(taskKind);
         foreach (var name in Fields.Required(taskKind))
-            draft._values[name] = name is "path" or "target" ? "probe" : 1L;
+            draft._values[name] = Fields.Find(name)!.Type == ParameterType.Text ? "probe" : 1L;
         if (taskKind == Fields.Csv) draft._values["model"] = "mlp";
-        var user = Enum.GetValues<OptimizerKind>().FirstOrDefault(k => k.HyperParameters().Contains(field.Name), OptimizerKind.Sgd);
+        var user = Enum.GetValues<OptimizerKind>().FirstOrDefault(field.ReadBy.Contains, OptimizerKind.Sgd);
         draft._values["optimizer"] = user.Name();
         return draft;
     }
 
-    public OptimizerKind Optimizer => OptimizerNames.TryParse(Text("optimizer", "sgd"), out var kind) ? kind : OptimizerKind.Sgd;
-
-    /// <summary>The trial spec; CSV paths are made absolute against <paramref name="baseDirectory"/> (the grid file's
-    /// folder) so that where the client runs does not matter.</summary>
+    /// <summary>The trial spec: the task kind's blank record and the defaults, with every value the draft has set
+    /// (<see cref="SweepParameter.Set"/>), normalized; CSV paths are made absolute against
+    /// <paramref name="baseDirectory"/> (the grid file's folder) so that where the client runs does not matter.</summary>
     public TrialSpec Build(string baseDirectory)
     {
-        TaskSpec task = TaskKind switch
-        {
-            Fields.Synthetic => new SyntheticTaskSpec(Int("n_row", 1), Int("dim_in", 1), Int("dim_hidden", 1), Int("n_layers", 0)),
-            Fields.Linear => new LinearTaskSpec(Int("n_row", 1), Int("k", 1), Number("noise", 0)),
-            _ => new CsvTaskSpec(
-                Text("path", "") is { Length: > 0 } path ? Path.GetFullPath(path, baseDirectory) : "",
-                Text("target", ""),
-                Text("model", "linear").Equals("mlp", StringComparison.OrdinalIgnoreCase) ? CsvModel.Mlp : CsvModel.Linear,
-                Int("dim_hidden", 10), Int("n_layers", 0)),
-        };
-        var defaults = new OptimizerSpec(Optimizer);
-        var optimizer = new OptimizerSpec(
-            Optimizer,
-            Number("lr", defaults.Lr),
-            Int("max_steps", defaults.MaxSteps),
-            Number("scale_i", defaults.ScaleI),
-            OptimizerNames.TryParseVariant(Text("variant", "seed"), out var variant) ? variant : Variant.Seed,
-            Int("history_size", defaults.HistorySize),
-            Int("max_parameters", defaults.MaxParameters));
-        var budget = new Budget(Int("steps", 100), _values.TryGetValue("seconds", out var s) ? (double)s : null,
-            _values.TryGetValue("target_loss", out var t) ? (double)t : null);
-        return new TrialSpec(task, optimizer.Normalized(), budget, _values.TryGetValue("seed", out var seed) ? (long)seed : 0);
+        var spec = new TrialSpec(SweepParameters.BlankTask(TaskKind), new OptimizerSpec(OptimizerKind.Sgd), new Budget());
+        foreach (var (name, value) in _values) spec = SweepParameters.Find(name)!.Set(spec, value);
+        if (spec.Task is CsvTaskSpec { Path.Length: > 0 } csv) spec = spec with { Task = csv with { Path = Path.GetFullPath(csv.Path, baseDirectory) } };
+        return spec with { Optimizer = spec.Optimizer.Normalized() };
     }
-
-    int Int(string name, int fallback) => _values.TryGetValue(name, out var v) ? (int)(long)v : fallback;
-    double Number(string name, double fallback) => _values.TryGetValue(name, out var v) ? (double)v : fallback;
-    string Text(string name, string fallback) => _values.TryGetValue(name, out var v) ? (string)v : fallback;
 }

@@ -4,7 +4,7 @@ using System.Text.RegularExpressions;
 using Descent.Contracts.Sweeps;
 using Descent.Contracts.Trials;
 
-namespace Descent.Client.Grid;
+namespace Descent.Sweeps;
 
 /// <summary>
 /// Reads a grid file (see README, "Grid files"): W&amp;B-style <c>method</c>, <c>metric</c> and <c>parameters</c>,
@@ -125,9 +125,9 @@ public static class GridFile
 }
 
 /// <summary>The values one field takes in a sweep: a list (grid and random) or a distribution (random only).</summary>
-sealed class Domain(FieldDef field, string path)
+sealed class Domain(SweepParameter field, string path)
 {
-    public FieldDef Field { get; } = field;
+    public SweepParameter Field { get; } = field;
     public string Path { get; } = path;
     public List<object> Values { get; } = [];
     public string? Distribution { get; set; }
@@ -164,7 +164,7 @@ sealed class GridReader(JsonElement root, JsonPositions positions, string path, 
     static readonly string[] MetricNames = ["final_loss", "time_to_target", "gradients_to_target"];
 
     readonly List<GridProblem> _problems = [];
-    readonly List<(FieldDef Field, object Value)> _fixed = [];
+    readonly List<(SweepParameter Field, object Value)> _fixed = [];
     readonly List<Domain> _parameters = [];
     readonly Dictionary<OptimizerKind, List<Domain>> _perOptimizer = [];
     string _method = "grid";
@@ -278,9 +278,9 @@ sealed class GridReader(JsonElement root, JsonPositions positions, string path, 
         {
             if (property.Name == "kind") continue;
             var field = Fields.Find(property.Name);
-            if (field is not { Section: FieldSection.Task } || !field.AppliesTo(_taskKind))
+            if (field is not { Section: ParameterSection.Task } || !field.AppliesTo(_taskKind))
             {
-                var known = Fields.All.Where(f => f.Section == FieldSection.Task && f.AppliesTo(_taskKind)).Select(f => f.Name).Append("kind");
+                var known = Fields.All.Where(f => f.Section == ParameterSection.Task && f.AppliesTo(_taskKind)).Select(f => f.Name).Append("kind");
                 UnknownKey("task." + property.Name, property.Name, known, $"field of {_taskKind} tasks");
                 continue;
             }
@@ -299,9 +299,9 @@ sealed class GridReader(JsonElement root, JsonPositions positions, string path, 
         foreach (var property in budget.EnumerateObject())
         {
             var field = Fields.Find(property.Name);
-            if (field is not { Section: FieldSection.Budget })
+            if (field is not { Section: ParameterSection.Budget })
             {
-                UnknownKey("budget." + property.Name, property.Name, Fields.All.Where(f => f.Section == FieldSection.Budget).Select(f => f.Name), "budget field");
+                UnknownKey("budget." + property.Name, property.Name, Fields.All.Where(f => f.Section == ParameterSection.Budget).Select(f => f.Name), "budget field");
                 continue;
             }
             Fix(field, property, "budget");
@@ -309,7 +309,7 @@ sealed class GridReader(JsonElement root, JsonPositions positions, string path, 
     }
 
     /// <summary>A value every trial shares, from <paramref name="section"/> (task or budget): once per field.</summary>
-    void Fix(FieldDef field, JsonProperty property, string section)
+    void Fix(SweepParameter field, JsonProperty property, string section)
     {
         var where = $"{section}.{property.Name}";
         if (_fixed.Any(f => f.Field == field)) Problem(where, null, $"{field.Name} is given twice in {section}");
@@ -446,7 +446,7 @@ sealed class GridReader(JsonElement root, JsonPositions positions, string path, 
             var field = Fields.Find(property.Name);
             if (field is null)
             {
-                var known = Fields.All.Where(f => f.Section != FieldSection.Task || f.AppliesTo(_taskKind)).Select(f => f.Name);
+                var known = Fields.All.Where(f => f.Section != ParameterSection.Task || f.AppliesTo(_taskKind)).Select(f => f.Name);
                 UnknownKey(where, property.Name, property.Name == "kind" ? [] : known, "parameter");
                 continue;
             }
@@ -455,9 +455,9 @@ sealed class GridReader(JsonElement root, JsonPositions positions, string path, 
                 Problem(where, property.Value, "per_optimizer sets parameters of one optimizer; the optimizers themselves are swept in parameters.optimizer");
                 continue;
             }
-            if (field.Section == FieldSection.Task && _taskKindKnown && !field.AppliesTo(_taskKind))
+            if (field.Section == ParameterSection.Task && _taskKindKnown && !field.AppliesTo(_taskKind))
             {
-                Problem(where, null, $"not a field of {_taskKind} tasks (those are {string.Join(", ", Fields.All.Where(f => f.Section == FieldSection.Task && f.AppliesTo(_taskKind)).Select(f => f.Name))})");
+                Problem(where, null, $"not a field of {_taskKind} tasks (those are {string.Join(", ", Fields.All.Where(f => f.Section == ParameterSection.Task && f.AppliesTo(_taskKind)).Select(f => f.Name))})");
                 continue;
             }
             // per_optimizer may override the task and budget (SGD gets 1000 steps where the others get 100).
@@ -476,7 +476,7 @@ sealed class GridReader(JsonElement root, JsonPositions positions, string path, 
         return domains;
     }
 
-    Domain? ReadDomain(FieldDef field, JsonElement element, string where)
+    Domain? ReadDomain(SweepParameter field, JsonElement element, string where)
     {
         var domain = new Domain(field, where);
         var problems = _problems.Count;
@@ -551,13 +551,13 @@ sealed class GridReader(JsonElement root, JsonPositions positions, string path, 
             Problem(where + ".distribution", distribution, "a distribution needs \"method\": \"random\"; a grid takes \"values\"");
             return;
         }
-        if (field.Type == FieldType.Text)
+        if (field.Type == ParameterType.Text)
         {
             Problem(where + ".distribution", distribution, $"{field.Name} is a name; list its choices with \"values\"");
             return;
         }
         var integer = name == "int_uniform";
-        if (integer != (field.Type == FieldType.Integer))
+        if (integer != (field.Type == ParameterType.Integer))
         {
             Problem(where + ".distribution", distribution, integer
                 ? $"{field.Name} is a real number; use uniform or log_uniform"
@@ -586,7 +586,7 @@ sealed class GridReader(JsonElement root, JsonPositions positions, string path, 
             Problem(where + ".min", element.GetProperty("min"), "log_uniform needs min above 0 (min and max are the values themselves, not their logarithms)");
     }
 
-    object? Value(FieldDef field, JsonElement element, string where)
+    object? Value(SweepParameter field, JsonElement element, string where)
     {
         var value = Fields.Read(field, element, out var error);
         if (value is null)

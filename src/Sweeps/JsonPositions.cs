@@ -1,7 +1,7 @@
 using System.Text;
 using System.Text.Json;
 
-namespace Descent.Client.Grid;
+namespace Descent.Sweeps;
 
 /// <summary>Line and column (1-based, in characters) of every value in a JSON document, by path
 /// (<c>parameters.lr.values[1]</c>), so that a problem found in the parsed document can point into the file.</summary>

@@ -1,7 +1,7 @@
 using Descent.Contracts.Sweeps;
 using Descent.Contracts.Trials;
 
-namespace Descent.Client.Grid;
+namespace Descent.Sweeps;
 
 /// <summary>One trial of a plan: its spec and id, and its configuration as results show it: <c>optimizer</c>,
 /// <c>variant</c>, <c>lr</c>, <c>max_steps</c>, <c>scale_i</c> (null where the optimizer does not read it), then every
@@ -9,19 +9,9 @@ namespace Descent.Client.Grid;
 public sealed record PlannedTrial(string Id, TrialSpec Spec, IReadOnlyList<KeyValuePair<string, object?>> Config)
 {
     /// <summary>The configuration's first keys, always present: <c>optimizer</c>, <c>variant</c>, <c>lr</c>,
-    /// <c>max_steps</c>, <c>scale_i</c>, each null where the optimizer does not read it.</summary>
-    public static List<KeyValuePair<string, object?>> OptimizerConfig(OptimizerSpec o)
-    {
-        var uses = o.Kind.HyperParameters();
-        return
-        [
-            new("optimizer", o.Kind.Name()),
-            new("variant", uses.Contains("variant") ? o.Variant.Name() : null),
-            new("lr", uses.Contains("lr") ? o.Lr : null),
-            new("max_steps", uses.Contains("max_steps") ? o.MaxSteps : null),
-            new("scale_i", uses.Contains("scale_i") ? o.ScaleI : null),
-        ];
-    }
+    /// <c>max_steps</c>, <c>scale_i</c>, each null where the optimizer does not read it
+    /// (<see cref="SweepParameter.AlwaysInConfig"/>).</summary>
+    public static List<KeyValuePair<string, object?>> OptimizerConfig(OptimizerSpec o) => SweepParameters.OptimizerConfig(o);
 }
 
 /// <summary>A grid file, checked and expanded: what a sweep submits.</summary>
@@ -51,26 +41,15 @@ public static class SweepPlans
     public static SweepPlan FromSpec(SweepSpec spec)
     {
         var specs = spec.Trials.DistinctBy(TrialIdentity.Of).ToList();
-        var fields = specs.Select(s => Output.ResultsWriter.TaskFields(s).Concat(BudgetFields(s)).ToList()).ToList();
+        var fields = specs.Select(s => SweepParameters.TaskFields(s).Concat(SweepParameters.BudgetFields(s)).ToList()).ToList();
         var varying = fields.SelectMany(f => f.Select(p => p.Key)).Distinct()
             .Where(key => fields.Select(f => f.FirstOrDefault(p => p.Key == key).Value).Distinct().Count() > 1).ToList();
         var trials = specs.Select((s, i) =>
         {
-            var o = s.Optimizer;
-            var uses = o.Kind.HyperParameters();
-            var config = PlannedTrial.OptimizerConfig(o);
-            if (uses.Contains("history_size")) config.Add(new("history_size", o.HistorySize));
-            if (uses.Contains("max_parameters")) config.Add(new("max_parameters", o.MaxParameters));
+            var config = SweepParameters.OptimizerConfig(s.Optimizer, complete: true);
             config.AddRange(fields[i].Where(p => varying.Contains(p.Key)));
             return new PlannedTrial(TrialIdentity.Of(s), s, config);
         }).ToList();
         return new SweepPlan(spec.Name, "submitted", spec.Metric, spec.MaxRetries, trials, spec.Trials.Count);
-    }
-
-    static IEnumerable<KeyValuePair<string, object?>> BudgetFields(TrialSpec spec)
-    {
-        yield return new("steps", spec.Budget.Steps);
-        yield return new("seconds", spec.Budget.Seconds);
-        yield return new("target_loss", spec.Budget.TargetLoss);
     }
 }
