@@ -82,7 +82,8 @@ public static class GridFile
             if (positions.Duplicates.Count > 0)
                 throw new GridException(path, positions.Duplicates.Select(d => new GridProblem(d.Path, null, "is given twice; give each key once", d.Line, d.Column)));
             var name = Path.GetFileNameWithoutExtension(path);
-            return new GridReader(document.RootElement, positions, path, baseDirectory, maxTrials, name.Length > 0 ? name : "sweep").Read();
+            return new GridReader(document.RootElement, positions, path, baseDirectory, maxTrials, name.Length > 0 ? name : "sweep").Read()
+                with { Source = (Encoding.UTF8.GetString(utf8), baseDirectory) };
         }
     }
 

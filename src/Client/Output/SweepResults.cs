@@ -94,8 +94,10 @@ public static class ResultsWriter
             json.WriteStartObject();
             json.WriteNumber("rank", entry.Rank);
             json.WriteString("trial", entry.TrialId);
-            // The same spelling as trials[].config.optimizer; the settings are in that trial's config.
-            json.WriteString("optimizer", results.Row(entry.TrialId)?.Trial.Config.FirstOrDefault(c => c.Key == "optimizer").Value as string);
+            // The optimizer as trials[].config spells it, and the configuration as every table writes it (ConfigText).
+            var row = results.Row(entry.TrialId);
+            json.WriteString("optimizer", row?.Trial.Config.FirstOrDefault(c => c.Key == "optimizer").Value as string);
+            json.WriteString("configuration", row?.Configuration);
             // The metric's value under its own name; for final_loss that is the final_loss key itself.
             if (results.Leaderboard.Metric.Kind != MetricKind.FinalLoss) Number(json, results.Leaderboard.Metric.Name, entry.MetricValue);
             Number(json, "final_loss", entry.FinalLoss);

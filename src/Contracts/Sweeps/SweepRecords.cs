@@ -57,26 +57,46 @@ public sealed record RankMetric(
     }
 }
 
-/// <summary>A sweep as submitted: its trials, already expanded, and how to rank them.</summary>
-/// <param name="MaxRetries">How many times a trial is placed again after its silo was lost (not after it failed on its own).</param>
+/// <summary>A sweep as submitted: its trials, already expanded, how to rank them, and (from a grid file) the plan
+/// they came from.</summary>
+/// <param name="MaxRetries">How many times a trial is placed again after its lease was lost (its silo died, its trainer
+/// hung), not after it failed on its own.</param>
+/// <param name="Plan">The search space and each trial's configuration as results show it; null for sweeps built in
+/// code, whose configurations are then derived from the specs.</param>
 [GenerateSerializer, Immutable, Alias("descent.sweep-spec")]
 public sealed record SweepSpec(
     [property: Id(0)] string Name,
     [property: Id(1)] IReadOnlyList<TrialSpec> Trials,
     [property: Id(2)] RankMetric Metric,
-    [property: Id(3)] int MaxRetries = 2)
+    [property: Id(3)] int MaxRetries = 2,
+    [property: Id(4)] SweepPlanSource? Plan = null)
 {
     public IReadOnlyList<SpecProblem> Problems()
     {
         var problems = new List<SpecProblem>();
         if (Trials.Count == 0) problems.Add(SpecProblem.Of("trials", 0, "a sweep needs at least one trial"));
         if (MaxRetries < 0) problems.Add(SpecProblem.Of("max_retries", MaxRetries, "must be 0 or more"));
+        if (Plan is not null && Plan.Configs.Count != Trials.Count)
+            problems.Add(SpecProblem.Of("plan.configs", Plan.Configs.Count, $"must give one configuration per trial ({Trials.Count})"));
         problems.AddRange(Metric.Problems());
         for (var i = 0; i < Trials.Count; i++)
             problems.AddRange(Trials[i].Problems().Select(p => p with { Field = $"trials[{i}].{p.Field}" }));
         return problems;
     }
 }
+
+/// <summary>Where a sweep's trials came from: the grid file as the client read it (the search space, so the
+/// cluster holds it with the sweep) and each trial's configuration as results show it, as a JSON object, in the order
+/// of <see cref="SweepSpec.Trials"/> (so every command shows the same configuration the sweep showed).</summary>
+/// <param name="Grid">The grid file's text.</param>
+/// <param name="Folder">The folder it was read from, against which its relative CSV paths were resolved.</param>
+/// <param name="Method"><c>grid</c> or <c>random</c>.</param>
+[GenerateSerializer, Immutable, Alias("descent.sweep-plan-source")]
+public sealed record SweepPlanSource(
+    [property: Id(0)] string Grid,
+    [property: Id(1)] string Folder,
+    [property: Id(2)] string Method,
+    [property: Id(3)] IReadOnlyList<string> Configs);
 
 /// <summary>A sweep's lifecycle: running until every trial has ended (done) or it is cancelled.</summary>
 [GenerateSerializer]

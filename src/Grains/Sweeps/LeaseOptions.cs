@@ -15,7 +15,7 @@ public sealed class LeaseOptions
     {
         if (Timeout <= TimeSpan.Zero) yield return $"Descent:Leases:Timeout = {Timeout}: must be above 0";
         if (RenewEvery <= TimeSpan.Zero) yield return $"Descent:Leases:RenewEvery = {RenewEvery}: must be above 0";
-        else if (RenewEvery * 3 > Timeout)
+        else if (Timeout > TimeSpan.Zero && RenewEvery * 3 > Timeout)
             yield return $"Descent:Leases:RenewEvery = {RenewEvery}: must be at most a third of Descent:Leases:Timeout ({Timeout}), so that one lost renewal does not expire a lease";
     }
 }

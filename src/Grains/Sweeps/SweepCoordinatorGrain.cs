@@ -46,6 +46,7 @@ public sealed class SweepCoordinatorGrain(
     static readonly TimeSpan Tick = TimeSpan.FromSeconds(1);
     static readonly TimeSpan ReminderPeriod = TimeSpan.FromMinutes(1);
     static readonly TimeSpan DevicesFor = TimeSpan.FromSeconds(5);
+    static readonly TimeSpan ListAgain = TimeSpan.FromSeconds(10);
     const int ReadConcurrency = 256;
 
     /// <summary>One trial as the coordinator sees it.</summary>
@@ -70,6 +71,7 @@ public sealed class SweepCoordinatorGrain(
     readonly int[] _counts = new int[Enum.GetValues<TrialStatus>().Length];
     IGrainTimer? _timer;
     bool _settled;
+    DateTime _listedAt = DateTime.MinValue;
     (int Devices, DateTime At)? _devices;
 
     string Id => this.GetPrimaryKeyString();
@@ -108,6 +110,7 @@ public sealed class SweepCoordinatorGrain(
         Plan();
         foreach (var t in _trials) _queue.Enqueue(t);
         await Directory.Add(Id);
+        _listedAt = DateTime.UtcNow;
         try
         {
             await this.RegisterOrUpdateReminder(ReminderName, ReminderPeriod, ReminderPeriod);
@@ -255,6 +258,20 @@ public sealed class SweepCoordinatorGrain(
     async Task OnTick()
     {
         var now = DateTime.UtcNow;
+        // The directory is how workers find this sweep; should it have lost its state (storage that did not survive
+        // a silo), the sweep registers again while it has trials waiting.
+        if (state.State.Status == SweepStatus.Running && _queue.Count > 0 && now - _listedAt > ListAgain)
+        {
+            try
+            {
+                await Directory.Add(Id);
+                _listedAt = now;
+            }
+            catch (Exception e)
+            {
+                log.LogDebug(e, "Sweep {Sweep}: registering with the sweep directory failed", Id);
+            }
+        }
         foreach (var t in _running.ToList())
         {
             if (!_running.Contains(t)) continue;

@@ -197,10 +197,34 @@ public class GridExpansionTests
             "n_row": [100, 200],
             "max_steps": [5]
             """, task: """{"kind": "synthetic", "dim_in": 3, "dim_hidden": 4, "n_layers": 1}"""));
-        var rebuilt = SweepPlans.FromSpec(plan.ToSweepSpec());
+        // A spec built in code carries no plan: the configurations are derived from the specs.
+        var rebuilt = SweepPlans.FromSpec(plan.ToSweepSpec() with { Plan = null });
         Assert.Equal(plan.Trials.Select(t => t.Id), rebuilt.Trials.Select(t => t.Id));
         Assert.Equal(100, Config(rebuilt.Trials[0], "n_row"));
         Assert.Null(Config(rebuilt.Trials[0], "dim_in"));
         Assert.Equal(5, Config(rebuilt.Trials[0], "max_steps"));
+    }
+
+    [Fact]
+    public void A_submitted_sweep_carries_its_grid_and_each_trials_configuration()
+    {
+        var text = Grid("""
+            "optimizer": ["sgd", "keep-stepping"], "lr": [0.001, 0.25], "max_steps": [5], "n_row": [100, 200]
+            """, task: """{"kind": "synthetic", "dim_in": 3, "dim_hidden": 4, "n_layers": 1}""");
+        var plan = Plan(text);
+        var spec = plan.ToSweepSpec();
+        Assert.Empty(spec.Problems());
+        Assert.NotNull(spec.Plan);
+        Assert.Contains("\"max_steps\": [5]", spec.Plan!.Grid);
+        Assert.Equal("grid", spec.Plan.Method);
+        var rebuilt = SweepPlans.FromSpec(spec);
+        Assert.Equal("grid", rebuilt.Method);
+        Assert.Equal(plan.Trials.Select(t => t.Id), rebuilt.Trials.Select(t => t.Id));
+        // Same keys, order and values as the sweep showed: what leaderboard and status print for it.
+        Assert.Equal(plan.Trials.Select(t => Descent.Contracts.Trials.ConfigText.Configuration(t.Config)),
+            rebuilt.Trials.Select(t => Descent.Contracts.Trials.ConfigText.Configuration(t.Config)));
+        Assert.Equal(plan.Trials.Select(t => string.Join(",", t.Config.Select(c => c.Key))), rebuilt.Trials.Select(t => string.Join(",", t.Config.Select(c => c.Key))));
+        var short1 = spec with { Plan = spec.Plan with { Configs = [.. spec.Plan.Configs.Skip(1)] } };
+        Assert.Contains(short1.Problems(), p => p.Field == "plan.configs");
     }
 }

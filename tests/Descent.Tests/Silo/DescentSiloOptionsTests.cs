@@ -58,6 +58,9 @@ public class DescentSiloOptionsTests
     [InlineData("Descent:Devices:TrialsPerDevice", "0", "Descent:Devices:TrialsPerDevice = 0: must be at least 1")]
     [InlineData("Descent:Tracing:FirstSteps", "-1", "Descent:Tracing:FirstSteps = -1: must be 0 or more")]
     [InlineData("Descent:Tracing:EveryStep", "-5", "Descent:Tracing:EveryStep = -5: must be 0 or more (0: no step spans after the first ones)")]
+    [InlineData("Descent:Leases:Timeout", "00:00:00", "Descent:Leases:Timeout = 00:00:00: must be above 0")]
+    [InlineData("Descent:Leases:RenewEvery", "00:00:20",
+        "Descent:Leases:RenewEvery = 00:00:20: must be at most a third of Descent:Leases:Timeout (00:00:30), so that one lost renewal does not expire a lease")]
     public void A_bad_setting_is_named_with_its_value(string key, string value, string problem)
     {
         Assert.Equal([problem], Problems(Bind(new() { [key] = value })));
@@ -81,6 +84,7 @@ public class DescentSiloOptionsTests
     [InlineData("Descent:PrimarySiloPort", "")]
     [InlineData("Descent:Devices:CpuSlots", "1")]
     [InlineData("Descent:Tracing:EveryStep", "0")]
+    [InlineData("Descent:Leases:Timeout", "00:02:00")]
     public void A_good_setting_passes(string key, string value) => Assert.Empty(Problems(Bind(new() { [key] = value })));
 
     [Fact]
