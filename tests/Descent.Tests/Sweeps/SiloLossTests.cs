@@ -49,4 +49,46 @@ public sealed class SiloLossTests : IAsyncLifetime
         var results = await _cluster.Coordinator("stop").GetResults();
         Assert.Contains(results, r => r.Attempts > 1 && r.Silo != victim);
     }
+
+    [Fact]
+    public async Task Losing_the_coordinators_silo_loses_no_trial_and_reruns_no_finished_one()
+    {
+        // A sweep whose coordinator lives on a silo the test can kill (activations are placed at random).
+        var management = _cluster.Grains.GetGrain<IManagementGrain>(0);
+        string sweepId;
+        Orleans.TestingHost.SiloHandle? victim;
+        var n = 0;
+        do
+        {
+            sweepId = $"coordinator-lost-{n++}";
+            await _cluster.Coordinator(sweepId).GetSpec(); // activates it
+            var where = (await management.GetDetailedGrainStatistics())
+                .Single(g => g.GrainId.Type.ToString()!.Contains("coordinator") && g.GrainId.Key.ToString() == sweepId).SiloAddress;
+            victim = _cluster.Cluster.SecondarySilos.FirstOrDefault(s => s.SiloAddress == where);
+        } while (victim is null && n < 30);
+        Assert.NotNull(victim);
+
+        var trials = SweepCluster.TinyTrials(24, steps: 1500);
+        await _cluster.Coordinator(sweepId).Start(new SweepSpec(sweepId, trials, new RankMetric()));
+        await _cluster.WaitUntil(sweepId, s => s.Ended >= 4, TimeSpan.FromSeconds(60));
+        var endedBefore = await _cluster.Ended(sweepId);
+        var recordsBefore = await _cluster.Coordinator(sweepId).GetResults();
+        await _cluster.Cluster.KillSiloAsync(victim);
+
+        // Rebuilt elsewhere from its trials, the sweep ends with every trial once, and each trial that had ended
+        // before the kill kept its result: same attempt, same device, same times.
+        var done = await _cluster.WaitForEnd(sweepId, TimeSpan.FromSeconds(150));
+        Assert.Equal(SweepStatus.Done, done.Status);
+        Assert.Equal(trials.Count, done.Count(TrialStatus.Completed));
+        var results = await _cluster.Coordinator(sweepId).GetResults();
+        Assert.Equal(trials.Select(TrialIdentity.Of).Order(), results.Select(r => r.TrialId).Order());
+        Assert.True(endedBefore.Count >= 4);
+        foreach (var before in recordsBefore)
+        {
+            var after = results.Single(r => r.TrialId == before.TrialId);
+            Assert.Equal((before.Attempts, before.Silo, before.Device, before.StartedAt, before.FinishedAt),
+                (after.Attempts, after.Silo, after.Device, after.StartedAt, after.FinishedAt));
+        }
+        SweepCluster.AssertNoDeviceSharedAtOnce(results);
+    }
 }
