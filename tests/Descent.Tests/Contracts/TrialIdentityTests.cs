@@ -106,7 +106,9 @@ public class TrialIdentityTests
             "38d185f1dbb69903 optimizer=keep-vaulting variant=corrected lr=0.3 max_steps=20 scale_i= noise=0.25 seed=0",
             "b4423b217e6ba3c0 optimizer=keep-vaulting variant=corrected lr=0.3 max_steps=20 scale_i= noise=0.25 seed=1",
         ], Lines(plan));
-        // A sweep this client did not start: every setting the optimizer reads, then the task and budget fields that vary.
+        // A submitted sweep carries its plan: every command shows the configurations the sweep showed.
+        Assert.Equal(Lines(plan), Lines(SweepPlans.FromSpec(plan.ToSweepSpec())));
+        // A sweep built in code (no plan): every setting the optimizer reads, then the task and budget fields that vary.
         Assert.Equal(
         [
             "43ceb363927649bb optimizer=lbfgs variant= lr=0.3 max_steps= scale_i= history_size=5 noise=0 seed=0 steps=4",
@@ -121,7 +123,7 @@ public class TrialIdentityTests
             "d1196822b41741f0 optimizer=keep-vaulting variant=corrected lr=0.3 max_steps=20 scale_i= noise=0 seed=1 steps=4",
             "38d185f1dbb69903 optimizer=keep-vaulting variant=corrected lr=0.3 max_steps=20 scale_i= noise=0.25 seed=0 steps=4",
             "b4423b217e6ba3c0 optimizer=keep-vaulting variant=corrected lr=0.3 max_steps=20 scale_i= noise=0.25 seed=1 steps=4",
-        ], Lines(SweepPlans.FromSpec(plan.ToSweepSpec())));
+        ], Lines(SweepPlans.FromSpec(plan.ToSweepSpec() with { Plan = null })));
     }
 
     [Fact]
