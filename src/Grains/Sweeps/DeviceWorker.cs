@@ -45,6 +45,7 @@ public sealed class DeviceWorker(
     readonly ConcurrentDictionary<Task, bool> _reports = new();
     volatile IReadOnlyList<string> _sweeps = [];
     volatile TaskCompletionSource _sweepsChanged = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    volatile TaskCompletionSource _renewNow = new(TaskCreationOptions.RunContinuationsAsynchronously);
     Task[] _loops = [];
 
     string SiloKey => silo.SiloAddress.ToParsableString();
@@ -98,6 +99,7 @@ public sealed class DeviceWorker(
                 var changed = _sweepsChanged;
                 _sweepsChanged = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
                 changed.SetResult();
+                _renewNow.TrySetResult(); // a sweep left (cancelled, done): renew now, so its trials learn at once
             }
             catch (OperationCanceledException) when (_stopping.IsCancellationRequested) { }
             catch (Exception e)
@@ -189,14 +191,16 @@ public sealed class DeviceWorker(
         }, lease, "reporting the result of");
     }
 
-    /// <summary>Renews every running trial's lease once a second, a call per sweep, and stops the trials the
-    /// coordinators name. A trainer silent for a lease timeout is taken for hung and no longer renewed.</summary>
+    /// <summary>Renews every running trial's lease once a second (and at once when the list of sweeps changes), a call
+    /// per sweep, and stops the trials the coordinators name. A trainer silent for a lease timeout is taken for hung
+    /// and no longer renewed.</summary>
     async Task RenewLoop()
     {
         var every = leases.Value.RenewEvery;
         while (!_stopping.IsCancellationRequested)
         {
-            await Pause(every);
+            await Task.WhenAny(Pause(every), _renewNow.Task);
+            _renewNow = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             var now = Stopwatch.GetTimestamp();
             var renewals = new Dictionary<string, List<(Running Trial, LeaseRenewal Renewal)>>();
             foreach (var r in _running.Values)

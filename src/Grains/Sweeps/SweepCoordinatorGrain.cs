@@ -144,6 +144,16 @@ public sealed class SweepCoordinatorGrain(
             // which a rebuilt view derives the same way (no write per trial). Running ones stop at their next renewal.
             foreach (var t in _trials.Where(t => t.Status == TrialStatus.Queued)) CancelQueued(t);
             _queue.Clear();
+            try
+            {
+                // Leaving the directory wakes every worker's watch, and a woken worker renews at once: its running
+                // trials of this sweep hear "stop" now rather than at their next renewal.
+                await Directory.Remove(Id);
+            }
+            catch (Exception e)
+            {
+                log.LogDebug(e, "Sweep {Sweep}: leaving the directory failed; its trials stop at their next renewal", Id);
+            }
             await Settle();
         }
         return await GetSnapshot();
