@@ -17,32 +17,46 @@ sealed class ResultCollector(IGrainFactory grains, ISweepCoordinatorGrain coordi
     readonly Dictionary<string, PlannedTrial> _planned = plan.Trials.ToDictionary(t => t.Id);
     readonly Dictionary<string, TrialSummary> _summaries = [];
     readonly Dictionary<string, TrialRecord> _records = [];
-    int _seen;
+    int _epoch, _seen;
 
     public IReadOnlyDictionary<string, TrialSummary> Summaries => _summaries;
     public IReadOnlyDictionary<string, TrialRecord> Records => _records;
 
-    /// <summary>Fetches (and journals) every trial that ended before <paramref name="snapshot"/> was taken.</summary>
+    /// <summary>Fetches (and journals) every trial that ended before <paramref name="snapshot"/> was taken, each once:
+    /// when the coordinator was activated again meanwhile (another epoch, another order), it reads the list again from
+    /// the start and skips the trials it has.</summary>
     public async Task CatchUp(SweepSnapshot snapshot, CancellationToken cancellation = default)
     {
-        while (_seen < snapshot.EndedCount)
+        if (snapshot.EndedEpoch == _epoch && _seen >= snapshot.EndedCount) return;
+        while (true)
         {
-            var ended = await coordinator.GetEnded(_seen, Batch).WaitAsync(cancellation);
-            if (ended.Count == 0) break;
-            var records = new TrialRecord?[ended.Count];
-            await Parallel.ForEachAsync(Enumerable.Range(0, ended.Count).Where(i => ended[i].HasRecord),
-                new ParallelOptions { MaxDegreeOfParallelism = ReadConcurrency, CancellationToken = cancellation },
-                async (i, _) => records[i] = await grains.GetGrain<ITrialGrain>(TrialKeys.Of(sweepId, ended[i].TrialId)).GetRecord());
-            var rows = new List<ResultRow>();
-            for (var i = 0; i < ended.Count; i++)
+            var page = await coordinator.GetEnded(_seen, Batch).WaitAsync(cancellation);
+            if (page.Epoch != _epoch)
             {
-                _summaries[ended[i].TrialId] = ended[i];
+                if (_seen > 0)
+                {
+                    (_epoch, _seen) = (page.Epoch, 0);
+                    continue;
+                }
+                _epoch = page.Epoch;
+            }
+            if (page.Trials.Count == 0) return;
+            var fresh = page.Trials.Where(t => !_summaries.ContainsKey(t.TrialId)).DistinctBy(t => t.TrialId).ToList();
+            var records = new TrialRecord?[fresh.Count];
+            await Parallel.ForEachAsync(Enumerable.Range(0, fresh.Count).Where(i => fresh[i].HasRecord),
+                new ParallelOptions { MaxDegreeOfParallelism = ReadConcurrency, CancellationToken = cancellation },
+                async (i, _) => records[i] = await grains.GetGrain<ITrialGrain>(TrialKeys.Of(sweepId, fresh[i].TrialId)).GetRecord());
+            var rows = new List<ResultRow>();
+            for (var i = 0; i < fresh.Count; i++)
+            {
+                _summaries[fresh[i].TrialId] = fresh[i];
                 if (records[i] is { } record) _records[record.TrialId] = record;
-                if (_planned.GetValueOrDefault(ended[i].TrialId) is { } trial)
-                    rows.Add(ResultRow.Of(trial, snapshot, ended[i], records[i], null));
+                if (_planned.GetValueOrDefault(fresh[i].TrialId) is { } trial)
+                    rows.Add(ResultRow.Of(trial, snapshot, fresh[i], records[i], null));
             }
             journal?.Append(rows);
-            _seen += ended.Count;
+            _seen += page.Trials.Count;
+            if (page.Trials.Count < Batch) return;
         }
     }
 

@@ -85,6 +85,10 @@ sealed class SweepFollower(ISweepCoordinatorGrain coordinator, SweepPlan plan, s
                 if (++failures >= MaxFailures)
                     throw new ClusterLostException($"lost contact with the cluster while following sweep {snapshot.Id}: {e.Message}");
             }
+            if (snapshot.TrialCount == 0 || snapshot.Message is not null && snapshot.Status == SweepStatus.Failed)
+                throw new ClusterLostException($"the cluster no longer knows sweep {snapshot.Id}: "
+                    + (snapshot.Message ?? "its state was lost with a silo (grain storage \"memory\" does not survive the silo holding it)")
+                    + "; the trials that had ended are in its trials.jsonl");
             show(snapshot, stops.Requested);
             if (snapshot.Status.IsEnded() && snapshot.Count(TrialStatus.Running) == 0) return snapshot;
             if (cancelSentAt is { } sent && _clock.Elapsed - sent > CancelGrace) return snapshot;

@@ -30,10 +30,12 @@ public interface ISweepCoordinatorGrain : IGrainWithStringKey
     /// finished results are kept.</summary>
     Task<SweepSnapshot> Cancel();
 
-    /// <summary>The summaries of ended trials in the order they ended, from position <paramref name="from"/> (at most
-    /// <paramref name="max"/>): what a client appends to its results as the sweep goes.</summary>
+    /// <summary>The summaries of ended trials in the order this activation learned of them, from position
+    /// <paramref name="from"/> (at most <paramref name="max"/>): what a client appends to its results as the sweep goes.
+    /// The list only grows, within an <see cref="EndedPage.Epoch"/>: a coordinator activated again (its silo lost)
+    /// lists them anew, in another order, under another epoch, and a reader starts again from 0.</summary>
     [AlwaysInterleave]
-    Task<IReadOnlyList<TrialSummary>> GetEnded(int from, int max);
+    Task<EndedPage> GetEnded(int from, int max);
 
     /// <summary>The ranking of ended trials by <paramref name="metric"/> (null: the sweep's own; another metric reads
     /// every trial's history).</summary>
@@ -115,3 +117,10 @@ public interface ISweepDirectoryGrain : IGrainWithStringKey
 public sealed record SweepList(
     [property: Id(0)] int Version,
     [property: Id(1)] IReadOnlyList<string> Sweeps);
+
+/// <summary>A page of <see cref="ISweepCoordinatorGrain.GetEnded"/>: positions count within <see cref="Epoch"/> (one per
+/// activation of the coordinator, never 0).</summary>
+[GenerateSerializer, Immutable, Alias("descent.ended-page")]
+public sealed record EndedPage(
+    [property: Id(0)] int Epoch,
+    [property: Id(1)] IReadOnlyList<TrialSummary> Trials);

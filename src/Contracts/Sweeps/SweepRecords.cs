@@ -154,7 +154,7 @@ public sealed record TrialSummary(
 /// <param name="Counts">Trials by <see cref="TrialStatus"/> (indexed by its value).</param>
 /// <param name="Running">The trials holding a lease, with their last reported step.</param>
 /// <param name="EndedCount">How many trials have ended with a summary so far: <see cref="ISweepCoordinatorGrain.GetEnded"/>
-/// lists them in the order they ended.</param>
+/// lists them, in the order of <paramref name="EndedEpoch"/> (the coordinator's activation).</param>
 [GenerateSerializer, Immutable, Alias("descent.sweep-snapshot")]
 public sealed record SweepSnapshot(
     [property: Id(0)] string Id,
@@ -167,7 +167,8 @@ public sealed record SweepSnapshot(
     [property: Id(7)] IReadOnlyList<TrialProgress> Running,
     [property: Id(8)] int EndedCount,
     [property: Id(9)] int ClusterDevices,
-    [property: Id(10)] string? Message = null)
+    [property: Id(10)] string? Message = null,
+    [property: Id(11)] int EndedEpoch = 0)
 {
     public int Count(TrialStatus status) => (int)status < Counts.Count ? Counts[(int)status] : 0;
 

@@ -47,6 +47,7 @@ public sealed class DeviceWorker(
     volatile TaskCompletionSource _sweepsChanged = new(TaskCreationOptions.RunContinuationsAsynchronously);
     volatile TaskCompletionSource _renewNow = new(TaskCreationOptions.RunContinuationsAsynchronously);
     Task[] _loops = [];
+    readonly Dictionary<int, Task> _slotLoops = [];
 
     string SiloKey => silo.SiloAddress.ToParsableString();
 
@@ -56,7 +57,8 @@ public sealed class DeviceWorker(
 
     Task Start(CancellationToken cancellation)
     {
-        _loops = [Task.Run(Watch), Task.Run(RenewLoop), .. devices.Slots.Select(slot => Task.Run(() => SlotLoop(slot)))];
+        foreach (var slot in devices.Slots) _slotLoops[slot.Index] = Task.Run(() => SlotLoop(slot));
+        _loops = [Task.Run(Watch), Task.Run(RenewLoop)];
         return Task.CompletedTask;
     }
 
@@ -74,8 +76,11 @@ public sealed class DeviceWorker(
         }
         try
         {
-            // Running trials stop at their next step and are handed back; reports in flight get to finish.
-            await Task.WhenAll(_loops).WaitAsync(cancellation);
+            // Running trials stop at their next step and are handed back; reports in flight get to finish. A slot whose
+            // trainer is hung is not waited for: its trial was handed back when it fell silent, and the process exit
+            // ends its thread (RunningTrainers).
+            var slots = _slotLoops.Where(l => !(_running.TryGetValue(l.Key, out var r) && r.Hung)).Select(l => l.Value);
+            await Task.WhenAll([.. _loops, .. slots]).WaitAsync(cancellation);
             await Task.WhenAll(_reports.Keys).WaitAsync(cancellation);
         }
         catch (Exception e) when (e is OperationCanceledException or TimeoutException)
@@ -177,6 +182,9 @@ public sealed class DeviceWorker(
             running.Cancel.Dispose();
         }
         var finishedAt = DateTimeOffset.UtcNow;
+        // Taken for hung, this attempt was handed back when its trainer fell silent: whatever it returns now (cancelled,
+        // or a late result) is not the trial's result.
+        if (running.Hung) return;
         if (running.HandingBack)
         {
             Report(() => Coordinator(lease).HandBack(lease.TrialId, lease.Attempt, $"silo {SiloKey} shut down"), lease, "handing back");
@@ -209,10 +217,15 @@ public sealed class DeviceWorker(
                 var silent = Stopwatch.GetElapsedTime(Volatile.Read(ref r.Beat), now);
                 if (silent > r.Lease.Timeout)
                 {
+                    // Handed back now (the coordinator places it again at once; were this report lost, the lease expires
+                    // just as well). The slot stays held until the thread returns: no device serves two leases.
                     r.Hung = true;
                     try { r.Cancel.Cancel(); } catch (ObjectDisposedException) { }
-                    log.LogWarning("Trial {Trial} attempt {Attempt} on {Slot} shows no sign of life for {Seconds:0} s: taken for hung; its lease is left to expire and the slot stays held until its thread returns",
+                    log.LogWarning("Trial {Trial} attempt {Attempt} on {Slot} shows no sign of life for {Seconds:0} s: taken for hung and handed back; the slot stays held until its thread returns",
                         r.Lease.TrialKey, r.Lease.Attempt, r.Lease.Slot.Name, silent.TotalSeconds);
+                    var lease = r.Lease;
+                    Report(() => Coordinator(lease).HandBack(lease.TrialId, lease.Attempt,
+                        $"its trainer on {lease.Slot.Name} of silo {lease.Slot.Silo} showed no sign of life for {silent.TotalSeconds:0} s (hung)"), lease, "handing back");
                     continue;
                 }
                 var last = Volatile.Read(ref r.Last);

@@ -11,9 +11,13 @@ public sealed class LeaseOptions
     /// <summary>How often a device worker renews its leases and reports its trials' progress (default 1 s).</summary>
     public TimeSpan RenewEvery { get; set; } = TimeSpan.FromSeconds(1);
 
+    /// <summary>The longest lease timeout accepted: a day.</summary>
+    public static readonly TimeSpan MaxTimeout = TimeSpan.FromDays(1);
+
     public IEnumerable<string> Problems()
     {
         if (Timeout <= TimeSpan.Zero) yield return $"Descent:Leases:Timeout = {Timeout}: must be above 0";
+        else if (Timeout > MaxTimeout) yield return $"Descent:Leases:Timeout = {Timeout}: must be at most {MaxTimeout} (a lease that never expires would keep a lost trial for ever)";
         if (RenewEvery <= TimeSpan.Zero) yield return $"Descent:Leases:RenewEvery = {RenewEvery}: must be above 0";
         else if (Timeout > TimeSpan.Zero && RenewEvery * 3 > Timeout)
             yield return $"Descent:Leases:RenewEvery = {RenewEvery}: must be at most a third of Descent:Leases:Timeout ({Timeout}), so that one lost renewal does not expire a lease";

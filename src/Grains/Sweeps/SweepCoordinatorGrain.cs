@@ -69,6 +69,8 @@ public sealed class SweepCoordinatorGrain(
     readonly HashSet<Entry> _running = [];
     readonly List<TrialSummary> _ended = [];
     readonly int[] _counts = new int[Enum.GetValues<TrialStatus>().Length];
+    /// <summary>This activation's numbering of <see cref="_ended"/> (a rebuilt view lists the trials in another order).</summary>
+    readonly int _epoch = Random.Shared.Next(1, int.MaxValue);
     IGrainTimer? _timer;
     bool _settled;
     DateTime _listedAt = DateTime.MinValue;
@@ -128,11 +130,19 @@ public sealed class SweepCoordinatorGrain(
     {
         var running = _running.Select(t => new TrialProgress(t.Id, t.Attempt, t.Slot?.Silo ?? "", t.Slot?.Name ?? "", t.Step, t.Loss))
             .OrderBy(p => p.TrialId, StringComparer.Ordinal).ToList();
-        return new SweepSnapshot(Id, definition.State.Spec?.Name ?? "", state.State.Status, state.State.StartedAt, state.State.FinishedAt,
-            _trials.Count, [.. _counts], running, _ended.Count, await ClusterDevices());
+        return new SweepSnapshot(Id, definition.State.Spec?.Name ?? "", DefinitionLost ? SweepStatus.Failed : state.State.Status, state.State.StartedAt, state.State.FinishedAt,
+            _trials.Count, [.. _counts], running, _ended.Count, await ClusterDevices(), Message, _epoch);
     }
 
     public Task<SweepSpec?> GetSpec() => Task.FromResult(definition.State.Spec);
+
+    /// <summary>The sweep's own state survived but its definition did not (storage that lost part of its data with a
+    /// silo, such as Orleans' in-memory storage): nothing can run, and followers are told so.</summary>
+    bool DefinitionLost => definition.State.Spec is null && state.RecordExists;
+
+    string? Message => DefinitionLost
+        ? "the cluster lost this sweep's definition with a silo (its grain storage does not survive a silo: use durable storage)"
+        : null;
 
     public async Task<SweepSnapshot> Cancel()
     {
@@ -159,8 +169,8 @@ public sealed class SweepCoordinatorGrain(
         return await GetSnapshot();
     }
 
-    public Task<IReadOnlyList<TrialSummary>> GetEnded(int from, int max) =>
-        Task.FromResult<IReadOnlyList<TrialSummary>>([.. _ended.Skip(Math.Max(0, from)).Take(Math.Max(0, max))]);
+    public Task<EndedPage> GetEnded(int from, int max) =>
+        Task.FromResult(new EndedPage(_epoch, [.. _ended.Skip(Math.Max(0, from)).Take(Math.Max(0, max))]));
 
     public async Task<Leaderboard> GetTable(RankMetric? metric = null)
     {
@@ -188,9 +198,10 @@ public sealed class SweepCoordinatorGrain(
         {
             if (t.Status != TrialStatus.Queued) continue;
             var attempt = t.Attempt + 1;
+            var expires = DateTime.UtcNow + LeaseTimeout;
             t.Attempt = attempt;
             Set(t, TrialStatus.Running);
-            (t.Slot, t.Expires, t.Step, t.Loss) = (slot, DateTime.UtcNow + LeaseTimeout, 0, null);
+            (t.Slot, t.Expires, t.Step, t.Loss) = (slot, expires, 0, null);
             _running.Add(t);
             TrialSummary? ended;
             try

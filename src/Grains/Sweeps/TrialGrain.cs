@@ -45,8 +45,7 @@ public sealed class TrialGrain(
         if (S.Status.IsEnded()) return Summary(metric);
         if (attempt <= S.Attempt)
             throw new InvalidOperationException($"trial {this.GetPrimaryKeyString()}: attempt {attempt} leased after attempt {S.Attempt}");
-        (S.Spec, S.Status, S.Attempt, S.Holder, S.Message) = (spec, TrialStatus.Running, attempt, slot, null);
-        await state.WriteStateAsync();
+        await Write(() => (S.Spec, S.Status, S.Attempt, S.Holder, S.Message) = (spec, TrialStatus.Running, attempt, slot, null));
         return null;
     }
 
@@ -60,8 +59,7 @@ public sealed class TrialGrain(
         }
         if (!record.Result.Status.IsEnded())
             throw new ArgumentException($"trial {record.TrialId}: a result's status must be an end, not {record.Result.Status.Name()}");
-        (S.Status, S.Holder, S.Message, S.Record) = (record.Result.Status, null, record.Result.Message, record);
-        await state.WriteStateAsync();
+        await Write(() => (S.Status, S.Holder, S.Message, S.Record) = (record.Result.Status, null, record.Result.Message, record));
         return true;
     }
 
@@ -69,22 +67,37 @@ public sealed class TrialGrain(
     {
         if (S.Status == TrialStatus.Running && S.Attempt == attempt)
         {
-            S.Losses++;
-            S.Holder = null;
-            if (cancelled) (S.Status, S.Message) = (TrialStatus.Cancelled, reason);
-            else if (S.Losses > maxRetries)
+            await Write(() =>
             {
-                (S.Status, S.Message) = (TrialStatus.Failed, $"{reason}; gave up after {S.Attempt} attempts");
-                log.LogWarning("Trial {Trial} failed: {Message}", this.GetPrimaryKeyString(), S.Message);
-            }
-            else
-            {
-                (S.Status, S.Message) = (TrialStatus.Queued, reason);
-                log.LogInformation("Trial {Trial} queued again: {Reason}", this.GetPrimaryKeyString(), reason);
-            }
-            await state.WriteStateAsync();
+                S.Losses++;
+                S.Holder = null;
+                if (cancelled) (S.Status, S.Message) = (TrialStatus.Cancelled, reason);
+                else if (S.Losses > maxRetries) (S.Status, S.Message) = (TrialStatus.Failed, $"{reason}; gave up after {S.Attempt} attempts");
+                else (S.Status, S.Message) = (TrialStatus.Queued, reason);
+            });
+            if (S.Status == TrialStatus.Failed) log.LogWarning("Trial {Trial} failed: {Message}", this.GetPrimaryKeyString(), S.Message);
+            else log.LogInformation("Trial {Trial} is {Status} again: {Reason}", this.GetPrimaryKeyString(), S.Status.Name(), reason);
         }
         return Summary(metric);
+    }
+
+    /// <summary>Changes the state and writes it; when the write fails (a store timeout, a conflict), the state in memory
+    /// goes back to what is stored and this activation is dropped, so the caller's retry meets the stored state (and a
+    /// fresh ETag) rather than a change that never reached the store.</summary>
+    async Task Write(Action change)
+    {
+        var before = (S.Spec, S.Status, S.Attempt, S.Holder, S.Losses, S.Message, S.Record);
+        change();
+        try
+        {
+            await state.WriteStateAsync();
+        }
+        catch (Exception)
+        {
+            (S.Spec, S.Status, S.Attempt, S.Holder, S.Losses, S.Message, S.Record) = before;
+            DeactivateOnIdle();
+            throw;
+        }
     }
 
     public Task<TrialSummary> GetSummary(RankMetric metric) => Task.FromResult(Summary(metric));

@@ -25,6 +25,7 @@ public static class Trainer
     public static TrialResult Run(TrialSpec spec, string device = "cpu", Action<StepRecord>? onStep = null, CancellationToken cancellation = default,
         StepTracing? tracing = null, Action? heartbeat = null)
     {
+        using var beating = TrialHeartbeat.Use(heartbeat);
         heartbeat?.Invoke();
         var run = new TrialRun(onStep, tracing ?? StepTracing.Default, heartbeat);
         // Until this returns, the process does not run libtorch's exit-time destructors under this thread.

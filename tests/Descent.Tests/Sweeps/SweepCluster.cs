@@ -75,7 +75,7 @@ public sealed class SweepCluster : IAsyncDisposable
     public ISweepCoordinatorGrain Coordinator(string sweepId) => Grains.GetGrain<ISweepCoordinatorGrain>(sweepId);
 
     /// <summary>The summaries of every ended trial of the sweep, in the order they ended.</summary>
-    public async Task<IReadOnlyList<TrialSummary>> Ended(string sweepId) => await Coordinator(sweepId).GetEnded(0, int.MaxValue);
+    public async Task<IReadOnlyList<TrialSummary>> Ended(string sweepId) => (await Coordinator(sweepId).GetEnded(0, int.MaxValue)).Trials;
 
     /// <summary>Polls the sweep until it has ended (or the time is up).</summary>
     public async Task<SweepSnapshot> WaitForEnd(string sweepId, TimeSpan timeout)

@@ -71,6 +71,7 @@ public sealed class Newton : ITrialOptimizer
         var hessian = zeros(_count, _count, dtype: ScalarType.Float64, device: loss.device);
         for (long i = 0; i < _count; i++)
         {
+            TrialHeartbeat.Beat(); // a backward pass per parameter: a long phase, but not a hung one
             using var row = NewDisposeScope();
             var second = autograd.grad([gradient[i]], parameters, retain_graph: true, allow_unused: true);
             hessian[i].copy_(Flatten(second, parameters));
