@@ -11,7 +11,7 @@ using Orleans.Runtime.Hosting;
 
 namespace Descent.Tests.Sweeps;
 
-/// <summary>regression tests that FAIL today (branch "breaker"). Each names the contract it checks.</summary>
+/// <summary>Faults found by a review of the orchestration, kept as regression tests; each names the contract it checks.</summary>
 [Collection(nameof(SweepClusterTests))]
 public sealed class CoordinatorReactivationTests : IAsyncLifetime
 {
@@ -132,9 +132,9 @@ public sealed class FailedWriteTests : IAsyncLifetime
     }
 }
 
-/// <summary>a trainer silent for a lease timeout (one long phase) is taken for hung and cancelled; when its
-/// phase ends right then, its "cancelled" result reaches the trial grain before the coordinator has expired the
-/// lease, and a sweep nobody cancelled ends with cancelled trials.</summary>
+/// <summary>A trainer silent for a lease timeout (one long phase) is taken for hung and cancelled; when its phase ends
+/// right then, its "cancelled" result must not become the trial's result: the trial runs again, and a sweep nobody
+/// cancelled has no cancelled trial.</summary>
 [Collection(nameof(SweepClusterTests))]
 public sealed class HungTrainerReturnsTests : IAsyncLifetime
 {
