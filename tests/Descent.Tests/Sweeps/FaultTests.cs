@@ -66,7 +66,7 @@ public sealed class CoordinatorReactivationTests : IAsyncLifetime
     }
 }
 
-/// <summary>a trial grain whose write of its result fails once (a storage timeout, Redis failover).</summary>
+/// <summary>A trial grain whose write of its result fails once (a storage timeout, Redis failover).</summary>
 [Collection(nameof(SweepClusterTests))]
 public sealed class FailedWriteTests : IAsyncLifetime
 {
