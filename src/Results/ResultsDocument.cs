@@ -163,19 +163,21 @@ public sealed record LeaderboardEntry
     public string? Configuration { get; init; }
 
     // The metric's value under the metric's name, present only when the sweep ranks by it (for final_loss, the
-    // final_loss key is the value). A trial that never reached the target took infinitely long: written null.
+    // final_loss key is the value): null here leaves the key out. A trial that never reached the target took
+    // infinitely long: infinity, written (and read back from) null.
 
-    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull), JsonConverter(typeof(NeverReachedConverter))]
     public double? TimeToTarget { get; init; }
 
-    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull), JsonConverter(typeof(NeverReachedConverter))]
     public double? GradientsToTarget { get; init; }
 
     public double? FinalLoss { get; init; }
 
     public required TrialStatus Status { get; init; }
 
-    /// <summary>This row's value of <paramref name="metric"/>; null when the trial never reached the target.</summary>
+    /// <summary>This row's value of <paramref name="metric"/>; null when the trial never reached the target (or its final
+    /// loss was not finite).</summary>
     public double? Value(MetricKind metric)
     {
         var value = metric switch

@@ -9,11 +9,13 @@ namespace Descent.Results;
 
 /// <summary>The results model's JSON, generated at compile time: keys in snake_case in declaration order, indented as
 /// results.json has it (trials.jsonl writes the same objects on one line each). Every null is written, so that each key
-/// is always there, except where a property says otherwise.</summary>
+/// is always there, except where a property says otherwise. Reading, a <c>required</c> property or a constructor
+/// parameter without a default (a history's <see cref="StepRecord"/>) must be there, and null only where the type allows.</summary>
 [JsonSourceGenerationOptions(
     PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower,
     WriteIndented = true,
     RespectNullableAnnotations = true,
+    RespectRequiredConstructorParameters = true,
     Converters = [typeof(FiniteNumberConverter), typeof(TimestampConverter), typeof(TrialStatusConverter), typeof(SweepStatusConverter),
         typeof(MetricNameConverter)])]
 [JsonSerializable(typeof(ResultsDocument))]
@@ -68,6 +70,22 @@ sealed class FiniteNumberConverter : JsonConverter<double>
     public override void Write(Utf8JsonWriter writer, double value, JsonSerializerOptions options)
     {
         if (double.IsFinite(value)) writer.WriteNumberValue(value);
+        else writer.WriteNullValue();
+    }
+}
+
+/// <summary>A leaderboard's time or gradients to the target: a present <c>null</c> is a trial that never reached it
+/// (infinity); the key is absent (null here) when the sweep ranks by another metric.</summary>
+sealed class NeverReachedConverter : JsonConverter<double?>
+{
+    public override bool HandleNull => true;
+
+    public override double? Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) =>
+        reader.TokenType == JsonTokenType.Null ? double.PositiveInfinity : reader.GetDouble();
+
+    public override void Write(Utf8JsonWriter writer, double? value, JsonSerializerOptions options)
+    {
+        if (value is { } v && double.IsFinite(v)) writer.WriteNumberValue(v);
         else writer.WriteNullValue();
     }
 }

@@ -154,11 +154,47 @@ public class ReportTests
         Assert.NotEqual(File.ReadAllBytes(Path.Combine(firstDir, "backward_share.png")), File.ReadAllBytes(Path.Combine(secondDir, "backward_share.png")));
     }
 
+    /// <summary>The least a results.json holds: the sweep, a trial with its config, task, budget, status and history, a
+    /// leaderboard row. Every other key is read as null (or 0) when absent.</summary>
+    const string Minimal = """
+        {"sweep": {"id": "a", "name": "b", "status": "done"},
+         "trials": [{"id": "t", "config": {"optimizer": "sgd"}, "task": {"kind": "synthetic"}, "budget": {"steps": 1}, "status": "completed",
+                     "history": [{"step": 1, "loss": null, "elapsed_seconds": 0.1, "forward_passes": 1, "gradient_evaluations": 1}]}],
+         "leaderboard": [{"rank": 1, "trial": "t", "status": "completed"}]}
+        """;
+
     [Fact]
-    public void A_file_that_is_not_a_results_file_is_named()
+    public void The_least_a_results_file_holds_is_read()
     {
-        var path = GridFiles.Write("{\"sweep\": {}}", name: "results.json");
-        Assert.Contains("not a Descent results.json", Assert.Throws<ReportInputException>(() => ResultsFile.Load(path)).Message);
+        var results = ResultsFile.Load(GridFiles.Write(Minimal, name: "results.json"));
+        Assert.Equal(MetricKind.FinalLoss, results.Sweep.Metric);
+        Assert.Equal("done", results.Status);
+        var trial = Assert.Single(results.Trials);
+        Assert.True(trial is { Optimizer: "sgd", FinalLoss: null, Attempts: 0, Message: null });
+        Assert.True(double.IsNaN(trial.History[0].Loss));
+        Assert.Contains("| 1 | `t` | sgd | completed | n/a |", Report.Render(results, null));
+    }
+
+    [Theory]
+    [InlineData("{\"sweep\": {}}", null)]
+    [InlineData("[]", null)]
+    [InlineData("null", null)]
+    [InlineData("", null)]
+    [InlineData("\"status\": \"done\"", "\"status\": \"finished\"")] // not a sweep status
+    [InlineData("\"status\": \"completed\",", "\"status\": \"exploded\",")] // not a trial status
+    [InlineData("\"status\": \"done\"", "\"status\": \"done\", \"metric\": \"accuracy\"")]
+    [InlineData("\"status\": \"done\"", "\"status\": \"done\", \"started_at\": \"yesterday\"")]
+    [InlineData("\"optimizer\": \"sgd\"", "\"lr\": 0.1")] // a trial without its optimizer
+    [InlineData("\"id\": \"a\"", "\"id\": null")]
+    [InlineData("\"budget\": {\"steps\": 1}, ", "")]
+    [InlineData("\"elapsed_seconds\": 0.1, ", "")]
+    [InlineData("\"leaderboard\": [{\"rank\": 1, \"trial\": \"t\", \"status\": \"completed\"}]", "\"leaderboard\": {}")]
+    public void A_file_that_is_not_a_results_file_is_named(string part, string? replacement)
+    {
+        var text = replacement is null ? part : Minimal.Replace(part, replacement, StringComparison.Ordinal);
+        Assert.NotEqual(Minimal, text);
+        var path = GridFiles.Write(text, name: "results.json");
+        Assert.Contains($"results = \"{path}\": not a Descent results.json (", Assert.Throws<ReportInputException>(() => ResultsFile.Load(path)).Message);
         Assert.Contains("no such file", Assert.Throws<ReportInputException>(() => ResultsFile.Load(path + ".missing")).Message);
     }
 }
