@@ -12,7 +12,8 @@ namespace Descent.Results;
 /// numbers that are not finite as <c>null</c>, times as <c>2025-03-04T05:06:07.089Z</c>.
 /// </summary>
 /// <remarks>Properties marked <c>required</c> are those a reader cannot do without; a file that lacks one is not a
-/// results file. Every other key is always written, and read as null (or 0) when absent.</remarks>
+/// results file. Every other key is written too (but <c>metric_target</c> and the leaderboard's metric, where a property
+/// says so), and read as null (or 0) when absent.</remarks>
 public sealed record ResultsDocument
 {
     public required SweepHeader Sweep { get; init; }
@@ -22,14 +23,6 @@ public sealed record ResultsDocument
 
     /// <summary>The trials that ended, best first by the sweep's metric (<see cref="Contracts.Sweeps.Leaderboard.Rank(RankMetric, IEnumerable{TrialSummary})"/>).</summary>
     public required IReadOnlyList<LeaderboardEntry> Leaderboard { get; init; }
-
-    /// <summary>The leaderboard's rows for <paramref name="table"/>, each with its trial's optimizer and configuration from
-    /// <paramref name="trials"/>: what the writer writes and what a journal's reader ranks.</summary>
-    public static IReadOnlyList<LeaderboardEntry> Rows(Leaderboard table, IEnumerable<TrialEntry> trials)
-    {
-        var byId = trials.DistinctBy(t => t.Id).ToDictionary(t => t.Id);
-        return [.. table.Rows.Select(row => LeaderboardEntry.Of(row, table.Metric.Kind, byId.GetValueOrDefault(row.TrialId)))];
-    }
 }
 
 /// <summary>The sweep: <c>results.json</c>'s <c>sweep</c> object.</summary>
@@ -187,6 +180,14 @@ public sealed record LeaderboardEntry
             _ => GradientsToTarget,
         };
         return value is { } v && double.IsFinite(v) ? v : null;
+    }
+
+    /// <summary>The rows of <paramref name="table"/>, each with its trial's optimizer and configuration from
+    /// <paramref name="trials"/>: what results.json's leaderboard has, and what a journal's reader ranks.</summary>
+    public static IReadOnlyList<LeaderboardEntry> Of(Leaderboard table, IEnumerable<TrialEntry> trials)
+    {
+        var byId = trials.DistinctBy(t => t.Id).ToDictionary(t => t.Id);
+        return [.. table.Rows.Select(row => Of(row, table.Metric.Kind, byId.GetValueOrDefault(row.TrialId)))];
     }
 
     /// <summary>The row of <paramref name="row"/> in a leaderboard ranked by <paramref name="metric"/>; its optimizer

@@ -94,7 +94,7 @@ public static class ResultsWriter
                 MetricTarget = metric.Target,
             },
             Trials = trials,
-            Leaderboard = ResultsDocument.Rows(results.Leaderboard, trials),
+            Leaderboard = LeaderboardEntry.Of(results.Leaderboard, trials),
         };
     }
 

@@ -62,7 +62,7 @@ public sealed record ResultsFile(string Path, ResultsDocument Document, bool Unf
                 MetricTarget = sweep.MetricTarget,
             },
             Trials = trials,
-            Leaderboard = ResultsDocument.Rows(table, trials),
+            Leaderboard = LeaderboardEntry.Of(table, trials),
         };
         return new ResultsFile(path, document, Unfinished: true);
     }
