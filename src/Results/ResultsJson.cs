@@ -4,6 +4,7 @@ using System.Text.Json.Serialization;
 using System.Text.Json.Serialization.Metadata;
 using Descent.Contracts.Sweeps;
 using Descent.Contracts.Trials;
+using Descent.Sweeps;
 
 namespace Descent.Results;
 
@@ -120,49 +121,18 @@ sealed class SweepStatusConverter() : NameConverter<SweepStatus>(status => statu
 
 sealed class MetricNameConverter() : NameConverter<MetricKind>(kind => new RankMetric(kind).Name);
 
-/// <summary>A configuration or task as an object whose keys keep their order and whose values keep their types:
-/// strings, whole numbers (read back as <see cref="long"/>), other numbers (<see cref="double"/>, null when not
-/// finite), nulls; anything else is written, and read, as its text.</summary>
+/// <summary>A configuration or task: an object whose keys keep their order and whose values keep their types, as
+/// <see cref="ConfigJson"/> writes and reads it (the plan's form): strings, whole numbers (read back as <see cref="long"/>),
+/// other numbers (<see cref="double"/>, null when not finite), nulls.</summary>
 sealed class FieldsConverter : JsonConverter<IReadOnlyList<KeyValuePair<string, object?>>>
 {
     public override IReadOnlyList<KeyValuePair<string, object?>> Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options)
     {
         if (reader.TokenType != JsonTokenType.StartObject) throw new JsonException($"expected an object of fields, not {reader.TokenType}");
-        var fields = new List<KeyValuePair<string, object?>>();
-        while (reader.Read() && reader.TokenType != JsonTokenType.EndObject)
-        {
-            var key = reader.GetString()!;
-            reader.Read();
-            object? value = reader.TokenType switch
-            {
-                JsonTokenType.String => reader.GetString(),
-                JsonTokenType.Number when reader.TryGetInt64(out var whole) => whole,
-                JsonTokenType.Number => reader.GetDouble(),
-                JsonTokenType.Null => null,
-                _ => JsonElement.ParseValue(ref reader).GetRawText(),
-            };
-            fields.Add(new(key, value));
-        }
-        return fields;
+        using var fields = JsonDocument.ParseValue(ref reader);
+        return ConfigJson.Read(fields.RootElement);
     }
 
-    public override void Write(Utf8JsonWriter writer, IReadOnlyList<KeyValuePair<string, object?>> fields, JsonSerializerOptions options)
-    {
-        writer.WriteStartObject();
-        foreach (var (key, value) in fields)
-        {
-            writer.WritePropertyName(key);
-            switch (value)
-            {
-                case null: writer.WriteNullValue(); break;
-                case string text: writer.WriteStringValue(text); break;
-                case double number when double.IsFinite(number): writer.WriteNumberValue(number); break;
-                case double: writer.WriteNullValue(); break;
-                case int whole: writer.WriteNumberValue(whole); break;
-                case long whole: writer.WriteNumberValue(whole); break;
-                default: writer.WriteStringValue(Convert.ToString(value, CultureInfo.InvariantCulture)); break;
-            }
-        }
-        writer.WriteEndObject();
-    }
+    public override void Write(Utf8JsonWriter writer, IReadOnlyList<KeyValuePair<string, object?>> fields, JsonSerializerOptions options) =>
+        ConfigJson.Write(writer, fields);
 }
