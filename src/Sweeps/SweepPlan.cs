@@ -67,44 +67,52 @@ public static class SweepPlans
 }
 
 /// <summary>A trial's configuration as one JSON object (strings, whole numbers, other numbers, nulls, in order), the form
-/// in which a sweep's plan travels with its spec.</summary>
+/// in which a sweep's plan travels with its spec, and in which results.json and trials.jsonl hold it (and a trial's task).</summary>
 public static class ConfigJson
 {
     public static string Write(IEnumerable<KeyValuePair<string, object?>> config)
     {
         using var buffer = new MemoryStream();
-        using (var json = new System.Text.Json.Utf8JsonWriter(buffer))
-        {
-            json.WriteStartObject();
-            foreach (var (key, value) in config)
-            {
-                switch (value)
-                {
-                    case null: json.WriteNull(key); break;
-                    case string s: json.WriteString(key, s); break;
-                    case double d when double.IsFinite(d): json.WriteNumber(key, d); break;
-                    case double: json.WriteNull(key); break;
-                    case float f: json.WriteNumber(key, f); break;
-                    case int i: json.WriteNumber(key, i); break;
-                    case long l: json.WriteNumber(key, l); break;
-                    default: json.WriteString(key, Convert.ToString(value, System.Globalization.CultureInfo.InvariantCulture)); break;
-                }
-            }
-            json.WriteEndObject();
-        }
+        using (var json = new System.Text.Json.Utf8JsonWriter(buffer)) Write(json, config);
         return System.Text.Encoding.UTF8.GetString(buffer.ToArray());
     }
 
-    /// <summary>The pairs of <see cref="Write"/>'s text: strings, whole numbers as longs, other numbers as doubles.</summary>
+    /// <summary>Writes <paramref name="config"/> as one object to <paramref name="json"/>; numbers that are not finite as null.</summary>
+    public static void Write(System.Text.Json.Utf8JsonWriter json, IEnumerable<KeyValuePair<string, object?>> config)
+    {
+        json.WriteStartObject();
+        foreach (var (key, value) in config)
+        {
+            switch (value)
+            {
+                case null: json.WriteNull(key); break;
+                case string s: json.WriteString(key, s); break;
+                case double d when double.IsFinite(d): json.WriteNumber(key, d); break;
+                case double: json.WriteNull(key); break;
+                case float f: json.WriteNumber(key, f); break;
+                case int i: json.WriteNumber(key, i); break;
+                case long l: json.WriteNumber(key, l); break;
+                default: json.WriteString(key, Convert.ToString(value, System.Globalization.CultureInfo.InvariantCulture)); break;
+            }
+        }
+        json.WriteEndObject();
+    }
+
+    /// <summary>The pairs of <see cref="Write(IEnumerable{KeyValuePair{string, object?}})"/>'s text: strings, whole numbers
+    /// as longs, other numbers as doubles.</summary>
     public static IReadOnlyList<KeyValuePair<string, object?>> Read(string text)
     {
         using var document = System.Text.Json.JsonDocument.Parse(text);
-        return [.. document.RootElement.EnumerateObject().Select(p => new KeyValuePair<string, object?>(p.Name, p.Value.ValueKind switch
+        return Read(document.RootElement);
+    }
+
+    /// <summary>The pairs of an object <paramref name="element"/> (see <see cref="Read(string)"/>); other values are null.</summary>
+    public static IReadOnlyList<KeyValuePair<string, object?>> Read(System.Text.Json.JsonElement element) =>
+        [.. element.EnumerateObject().Select(p => new KeyValuePair<string, object?>(p.Name, p.Value.ValueKind switch
         {
             System.Text.Json.JsonValueKind.String => p.Value.GetString(),
             System.Text.Json.JsonValueKind.Number when p.Value.TryGetInt64(out var whole) => whole,
             System.Text.Json.JsonValueKind.Number => p.Value.GetDouble(),
             _ => null,
         }))];
-    }
 }

@@ -1,9 +1,9 @@
 using System.Globalization;
 using System.Text;
-using System.Text.Json;
 using Descent.Sweeps;
 using Descent.Contracts.Sweeps;
 using Descent.Contracts.Trials;
+using Descent.Results;
 
 namespace Descent.Client.Output;
 
@@ -55,154 +55,113 @@ public sealed record SweepResults(SweepSnapshot Sweep, IReadOnlyList<ResultRow> 
     readonly Lazy<Dictionary<string, ResultRow>> _rows = new(() => Trials.ToDictionary(r => r.Trial.Id));
 }
 
-/// <summary>Writes <c>results.json</c> and <c>trials.csv</c> (formats in README, "Results"). Each file is written
-/// to a temporary name and renamed, so a reader never sees half a file.</summary>
+/// <summary>Writes <c>results.json</c> and <c>trials.csv</c> (formats in README, "Results") from the results model
+/// (<see cref="ResultsDocument"/>), to which <see cref="Document"/> maps a sweep's results. Each file is written to a
+/// temporary name and renamed, so a reader never sees half a file.</summary>
 public static class ResultsWriter
 {
     public static string Write(string outDirectory, SweepResults results)
     {
-        var directory = Path.Combine(outDirectory, results.Sweep.Id);
+        var document = Document(results);
+        var directory = Path.Combine(outDirectory, document.Sweep.Id);
         Directory.CreateDirectory(directory);
-        AtomicFile.Write(Path.Combine(directory, "results.json"), (Stream stream) => WriteJson(stream, results));
-        AtomicFile.Write(Path.Combine(directory, "trials.csv"), (Stream stream) => WriteCsv(stream, results));
+        AtomicFile.Write(Path.Combine(directory, "results.json"), (Stream stream) => ResultsJson.Write(stream, document));
+        AtomicFile.Write(Path.Combine(directory, "trials.csv"), (Stream stream) => WriteCsv(stream, document));
         return directory;
     }
 
-    public static void WriteJson(Stream stream, SweepResults results)
+    /// <summary>results.json's content (<c>--json</c> prints it).</summary>
+    public static void WriteJson(Stream stream, SweepResults results) => ResultsJson.Write(stream, Document(results));
+
+    /// <summary>The sweep's results as the results model has them: the sweep, every planned trial (<see cref="Entry"/>),
+    /// the leaderboard.</summary>
+    public static ResultsDocument Document(SweepResults results)
     {
-        using var json = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true });
         var sweep = results.Sweep;
-        json.WriteStartObject();
-        json.WriteStartObject("sweep");
-        json.WriteString("id", sweep.Id);
-        json.WriteString("name", sweep.Name);
-        json.WriteString("status", sweep.Status.Name());
-        WriteTime(json, "started_at", sweep.StartedAt);
-        WriteTime(json, "finished_at", sweep.FinishedAt);
-        json.WriteNumber("trial_count", results.Trials.Count);
-        json.WriteString("metric", results.Leaderboard.Metric.Name);
-        if (results.Leaderboard.Metric.Target is { } target) json.WriteNumber("metric_target", target);
-        json.WriteEndObject();
-
-        json.WriteStartArray("trials");
-        foreach (var row in results.Trials) WriteTrial(json, row);
-        json.WriteEndArray();
-
-        json.WriteStartArray("leaderboard");
-        foreach (var entry in results.Leaderboard.Rows)
+        var metric = results.Leaderboard.Metric;
+        List<TrialEntry> trials = [.. results.Trials.Select(Entry)];
+        return new ResultsDocument
         {
-            json.WriteStartObject();
-            json.WriteNumber("rank", entry.Rank);
-            json.WriteString("trial", entry.TrialId);
-            // The optimizer as trials[].config spells it, and the configuration as every table writes it (ConfigText).
-            var row = results.Row(entry.TrialId);
-            json.WriteString("optimizer", row?.Trial.Config.FirstOrDefault(c => c.Key == "optimizer").Value as string);
-            json.WriteString("configuration", row?.Configuration);
-            // The metric's value under its own name; for final_loss that is the final_loss key itself.
-            if (results.Leaderboard.Metric.Kind != MetricKind.FinalLoss) Number(json, results.Leaderboard.Metric.Name, entry.MetricValue);
-            Number(json, "final_loss", entry.FinalLoss);
-            json.WriteString("status", entry.Status.Name());
-            json.WriteEndObject();
-        }
-        json.WriteEndArray();
-        json.WriteEndObject();
+            Sweep = new SweepHeader
+            {
+                Id = sweep.Id,
+                Name = sweep.Name,
+                Status = sweep.Status,
+                StartedAt = sweep.StartedAt,
+                FinishedAt = sweep.FinishedAt,
+                TrialCount = trials.Count,
+                Metric = metric.Kind,
+                MetricTarget = metric.Target,
+            },
+            Trials = trials,
+            Leaderboard = LeaderboardEntry.Of(results.Leaderboard, trials),
+        };
     }
 
-    /// <summary>One trial as results.json's <c>trials[]</c> and trials.jsonl's lines have it.</summary>
-    public static void WriteTrial(Utf8JsonWriter json, ResultRow row)
+    /// <summary>One trial, as results.json's <c>trials[]</c> and trials.jsonl's lines have it. Numbers are kept as they
+    /// are (a diverged loss is NaN); <see cref="ResultsJson"/> writes those that are not finite as null.</summary>
+    public static TrialEntry Entry(ResultRow row)
     {
         var spec = row.Trial.Spec;
         var record = row.Record;
         var result = record?.Result;
-        json.WriteStartObject();
-        json.WriteString("id", row.Trial.Id);
-        json.WriteStartObject("config");
-        foreach (var (key, value) in row.Trial.Config) Value(json, key, value);
-        json.WriteEndObject();
-        json.WriteStartObject("task");
-        foreach (var (key, value) in SweepParameters.TaskFields(spec)) Value(json, key, value);
-        json.WriteEndObject();
-        json.WriteStartObject("budget");
-        json.WriteNumber("steps", spec.Budget.Steps);
-        Number(json, "seconds", spec.Budget.Seconds);
-        Number(json, "target_loss", spec.Budget.TargetLoss);
-        json.WriteEndObject();
-        json.WriteString("status", row.StatusName);
-        Value(json, "message", row.Message);
-        Number(json, "final_loss", result?.FinalLoss);
-        Number(json, "best_loss", result?.BestLoss);
-        Number(json, "gradient_evaluations", result?.GradientEvaluations);
-        Number(json, "forward_passes", result?.ForwardPasses);
-        Number(json, "forward_seconds", result?.ForwardSeconds);
-        Number(json, "backward_seconds", result?.BackwardSeconds);
-        Number(json, "optimizer_seconds", result?.OptimizerSeconds);
-        Number(json, "backward_share", result?.BackwardShare);
-        Number(json, "wall_seconds", result?.WallSeconds);
-        Value(json, "silo", record?.Silo);
-        Value(json, "device", record?.Device);
-        json.WriteNumber("attempts", row.Attempts);
-        WriteTime(json, "started_at", record?.StartedAt);
-        WriteTime(json, "finished_at", record?.FinishedAt);
-        json.WriteStartArray("history");
-        foreach (var step in result?.History ?? [])
+        return new TrialEntry
         {
-            json.WriteStartObject();
-            json.WriteNumber("step", step.Step);
-            Number(json, "loss", step.Loss);
-            Number(json, "elapsed_seconds", step.ElapsedSeconds);
-            json.WriteNumber("forward_passes", step.ForwardPasses);
-            json.WriteNumber("gradient_evaluations", step.GradientEvaluations);
-            json.WriteEndObject();
-        }
-        json.WriteEndArray();
-        json.WriteEndObject();
+            Id = row.Trial.Id,
+            Config = row.Trial.Config,
+            Task = [.. SweepParameters.TaskFields(spec)],
+            Budget = spec.Budget,
+            Status = row.Status,
+            Message = row.Message,
+            FinalLoss = result?.FinalLoss,
+            BestLoss = result?.BestLoss,
+            GradientEvaluations = result?.GradientEvaluations,
+            ForwardPasses = result?.ForwardPasses,
+            ForwardSeconds = result?.ForwardSeconds,
+            BackwardSeconds = result?.BackwardSeconds,
+            OptimizerSeconds = result?.OptimizerSeconds,
+            BackwardShare = result?.BackwardShare,
+            WallSeconds = result?.WallSeconds,
+            Silo = record?.Silo,
+            Device = record?.Device,
+            Attempts = row.Attempts,
+            StartedAt = record?.StartedAt,
+            FinishedAt = record?.FinishedAt,
+            History = result?.History ?? [],
+        };
     }
 
-    public static void WriteTime(Utf8JsonWriter json, string name, DateTimeOffset? time)
-    {
-        if (time is { } t) json.WriteString(name, t.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ss.fffZ", CultureInfo.InvariantCulture));
-        else json.WriteNull(name);
-    }
+    /// <summary>trials.csv's columns after <c>id</c> and the configuration's keys: the task's kind, the status, the totals.</summary>
+    static readonly (string Name, Func<TrialEntry, object?> Value)[] Columns =
+    [
+        ("task", t => t.Task.FirstOrDefault(f => f.Key == "kind").Value),
+        ("status", t => t.Status.Name()),
+        ("final_loss", t => t.FinalLoss),
+        ("best_loss", t => t.BestLoss),
+        ("gradient_evaluations", t => t.GradientEvaluations),
+        ("forward_passes", t => t.ForwardPasses),
+        ("forward_seconds", t => t.ForwardSeconds),
+        ("backward_seconds", t => t.BackwardSeconds),
+        ("optimizer_seconds", t => t.OptimizerSeconds),
+        ("backward_share", t => t.BackwardShare),
+        ("wall_seconds", t => t.WallSeconds),
+        ("silo", t => t.Silo),
+        ("device", t => t.Device),
+        ("attempts", t => t.Attempts),
+    ];
 
-    static void Number(Utf8JsonWriter json, string name, double? value)
+    /// <summary>One row per trial: its id, its configuration (a column per key any trial has), then <see cref="Columns"/>.</summary>
+    public static void WriteCsv(Stream stream, ResultsDocument document)
     {
-        // JSON has no NaN or infinity: a loss that diverged is null (the status says why).
-        if (value is { } v && double.IsFinite(v)) json.WriteNumber(name, v);
-        else json.WriteNull(name);
-    }
-
-    static void Value(Utf8JsonWriter json, string name, object? value)
-    {
-        switch (value)
-        {
-            case null: json.WriteNull(name); break;
-            case string s: json.WriteString(name, s); break;
-            case double d: Number(json, name, d); break;
-            case int i: json.WriteNumber(name, i); break;
-            case long l: json.WriteNumber(name, l); break;
-            default: json.WriteString(name, Convert.ToString(value, CultureInfo.InvariantCulture)); break;
-        }
-    }
-
-    public static void WriteCsv(Stream stream, SweepResults results)
-    {
-        var configKeys = results.Trials.SelectMany(r => r.Trial.Config.Select(c => c.Key)).Distinct().ToList();
-        string[] tail = ["task", "status", "final_loss", "best_loss", "gradient_evaluations", "forward_passes", "forward_seconds",
-            "backward_seconds", "optimizer_seconds", "backward_share", "wall_seconds", "silo", "device", "attempts"];
+        var configKeys = document.Trials.SelectMany(t => t.Config.Select(c => c.Key)).Distinct().ToList();
         using var writer = new StreamWriter(stream, new UTF8Encoding(false), leaveOpen: true) { NewLine = "\n" };
-        writer.WriteLine(string.Join(",", new[] { "id" }.Concat(configKeys).Concat(tail)));
-        foreach (var row in results.Trials)
+        writer.WriteLine(string.Join(",", new[] { "id" }.Concat(configKeys).Concat(Columns.Select(c => c.Name))));
+        foreach (var trial in document.Trials)
         {
-            var config = row.Trial.Config.ToDictionary(c => c.Key, c => c.Value);
-            var result = row.Record?.Result;
-            var cells = new List<object?> { row.Trial.Id };
+            var config = trial.Config.ToDictionary(c => c.Key, c => c.Value);
+            var cells = new List<object?> { trial.Id };
             cells.AddRange(configKeys.Select(k => config.GetValueOrDefault(k)));
-            cells.AddRange([
-                row.Trial.Spec.Task.Kind, row.StatusName, result?.FinalLoss, result?.BestLoss, result?.GradientEvaluations,
-                result?.ForwardPasses, result?.ForwardSeconds, result?.BackwardSeconds, result?.OptimizerSeconds,
-                result?.BackwardShare, result?.WallSeconds, row.Record?.Silo, row.Record?.Device,
-                row.Attempts,
-            ]);
+            cells.AddRange(Columns.Select(c => c.Value(trial)));
             writer.WriteLine(string.Join(",", cells.Select(Cell)));
         }
     }

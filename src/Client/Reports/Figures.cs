@@ -1,3 +1,5 @@
+using Descent.Contracts.Trials;
+using Descent.Results;
 using ScottPlot;
 using ScottPlot.TickGenerators;
 
@@ -18,11 +20,11 @@ public static class Figures
     const int MaxLines = 20, MaxBars = 40;
 
     /// <summary>At most <paramref name="count"/> trials, in leaderboard order (all of them, in sweep order, when they fit).</summary>
-    static List<TrialOutcome> Shown(ResultsFile results, int count)
+    static List<TrialEntry> Shown(ResultsFile results, int count)
     {
         if (results.Trials.Count <= count) return [.. results.Trials];
         var byId = results.Trials.ToDictionary(t => t.Id);
-        return [.. results.Leaderboard.Select(r => byId.GetValueOrDefault(r.Trial)).OfType<TrialOutcome>().Take(count)];
+        return [.. results.Leaderboard.Select(r => byId.GetValueOrDefault(r.Trial)).OfType<TrialEntry>().Take(count)];
     }
 
     static string Subset(ResultsFile results, int shown) =>
@@ -45,7 +47,7 @@ public static class Figures
         return files;
     }
 
-    static Plot LossPlot(ResultsFile results, string xLabel, Func<HistoryPoint, double> x, string title)
+    static Plot LossPlot(ResultsFile results, string xLabel, Func<StepRecord, double> x, string title)
     {
         var plot = new Plot();
         var palette = new ScottPlot.Palettes.Category20();
@@ -79,13 +81,13 @@ public static class Figures
     /// <summary>A trial's curve: the loss at the start of step k+1 (history[k]) where step k ended (history[k-1]; the
     /// start, 0, for the first), then the final loss where the last step ended. Only positive, finite losses (log
     /// scale). The post's loop pairs each loss with the time after the following step: one step later than here.</summary>
-    internal static List<(double X, double Loss)> Points(TrialOutcome trial, Func<HistoryPoint, double> x)
+    internal static List<(double X, double Loss)> Points(TrialEntry trial, Func<StepRecord, double> x)
     {
-        var points = new List<(double X, double? Loss)>();
+        var points = new List<(double X, double Loss)>();
         for (var k = 0; k < trial.History.Count; k++)
             points.Add((k == 0 ? 0 : x(trial.History[k - 1]), trial.History[k].Loss));
-        if (trial.History.Count > 0) points.Add((x(trial.History[^1]), trial.FinalLoss));
-        return [.. points.Where(p => p.Loss is > 0 && double.IsFinite(p.Loss.Value)).Select(p => (p.X, p.Loss!.Value))];
+        if (trial.History.Count > 0) points.Add((x(trial.History[^1]), trial.FinalLoss ?? double.NaN));
+        return [.. points.Where(p => p.Loss > 0 && double.IsFinite(p.Loss))];
     }
 
     static Plot SharePlot(ResultsFile results)
@@ -110,14 +112,14 @@ public static class Figures
     static void Style(Plot plot, string title, ResultsFile results, string xLabel, string yLabel)
     {
         plot.Font.Set(SansSerif);
-        plot.Title($"{results.Name}: {title}");
+        plot.Title($"{results.Sweep.Name}: {title}");
         plot.XLabel(xLabel);
         plot.YLabel(yLabel);
         plot.ShowLegend(Edge.Right);
     }
 
     /// <summary>A trial's legend entry: its configuration, and its status when it did not complete.</summary>
-    static string Label(TrialOutcome trial) => trial.Completed ? trial.Configuration : $"{trial.Configuration} ({trial.Status})";
+    static string Label(TrialEntry trial) => trial.Status == TrialStatus.Completed ? trial.Configuration : $"{trial.Configuration} ({trial.Status.Name()})";
 
     static IEnumerable<string> Save(Plot plot, string directory, string name)
     {

@@ -1,5 +1,7 @@
 using System.Globalization;
 using System.Text;
+using Descent.Contracts.Trials;
+using Descent.Results;
 
 namespace Descent.Client.Reports;
 
@@ -22,8 +24,8 @@ public static class Report
     /// completed trials (null when there is none).</summary>
     public static double? DefaultTarget(ResultsFile results)
     {
-        if (results.MetricTarget is { } target) return target;
-        var finals = results.Trials.Where(t => Baselines.Contains(t.Optimizer) && t.Completed && t.FinalLoss is { } f && double.IsFinite(f))
+        if (results.Sweep.MetricTarget is { } target) return target;
+        var finals = results.Trials.Where(t => Baselines.Contains(t.Optimizer) && t.Status == TrialStatus.Completed && t.FinalLoss is { } f && double.IsFinite(f))
             .Select(t => t.FinalLoss!.Value).ToList();
         return finals.Count > 0 ? finals.Max() : null;
     }
@@ -42,9 +44,9 @@ public static class Report
     public static string Render(ResultsFile results, double? target)
     {
         var md = new StringBuilder();
-        md.AppendLine($"# {results.Name}");
+        md.AppendLine($"# {results.Sweep.Name}");
         md.AppendLine();
-        md.AppendLine($"Sweep `{results.SweepId}`: {results.Status}, {results.Trials.Count} trials "
+        md.AppendLine($"Sweep `{results.Sweep.Id}`: {results.Status}, {results.Trials.Count} trials "
             + $"({Counts(results)}), ranked by `{results.Metric}`. Numbers from [results.json](results.json).");
         md.AppendLine();
         Leaderboard(md, results);
@@ -65,7 +67,7 @@ public static class Report
     }
 
     static string Counts(ResultsFile results) =>
-        string.Join(", ", results.Trials.GroupBy(t => t.Status).OrderBy(g => g.Key).Select(g => $"{g.Count()} {g.Key}"));
+        string.Join(", ", results.Trials.GroupBy(t => t.Status.Name()).OrderBy(g => g.Key).Select(g => $"{g.Count()} {g.Key}"));
 
     static void Leaderboard(StringBuilder md, ResultsFile results)
     {
@@ -78,8 +80,8 @@ public static class Report
         foreach (var row in results.Leaderboard)
         {
             var t = byId.GetValueOrDefault(row.Trial);
-            md.AppendLine($"| {row.Rank} | `{row.Trial}` | {t?.Configuration} | {row.Status} |"
-                + (metric ? $" {Number(row.MetricValue)} |" : "")
+            md.AppendLine($"| {row.Rank} | `{row.Trial}` | {t?.Configuration} | {row.Status.Name()} |"
+                + (metric ? $" {Number(row.Value(results.Sweep.Metric))} |" : "")
                 + $" {Number(row.FinalLoss)} | {t?.GradientEvaluations} | {Fixed(t?.WallSeconds)} | {Percent(t?.BackwardShare)} |");
         }
         md.AppendLine();
@@ -131,12 +133,12 @@ public static class Report
         md.AppendLine("|---|---|---|---:|---:|---:|---|");
         foreach (var t in newton)
         {
-            var before = t.History.Count > 0 ? t.History[0].Loss : null;
+            double? before = t.History.Count > 0 ? t.History[0].Loss : null;
             var after = t.History.Count > 1 ? t.History[1].Loss : t.FinalLoss;
-            var best = t.History.Select(h => h.Loss).Append(t.FinalLoss).Where(l => l is not null).Select(l => l!.Value).DefaultIfEmpty(double.NaN).Min();
+            var best = t.History.Select(h => h.Loss).Append(t.FinalLoss ?? double.NaN).Where(double.IsFinite).DefaultIfEmpty(double.NaN).Min();
             var oneStep = t.History.Count == 0 ? "n/a (no step)"
                 : after is { } a && double.IsFinite(best) && a <= best * (1 + 1e-6) + 1e-12 ? "yes" : "no";
-            md.AppendLine($"| `{t.Id}` | {t.Task.Replace("|", "\\|")} | {t.Status} | {Number(before)} | {Number(after)} | {Number(best)} | {oneStep} |");
+            md.AppendLine($"| `{t.Id}` | {TaskLine(t).Replace("|", "\\|")} | {t.Status.Name()} | {Number(before)} | {Number(after)} | {Number(best)} | {oneStep} |");
         }
         md.AppendLine();
         md.AppendLine("\"yes\": the loss after the first step is the lowest the trial reached (within 1e-6 relative), so no later step improved on it.");
@@ -209,9 +211,13 @@ public static class Report
         md.AppendLine();
     }
 
+    /// <summary>A trial's task in one line: <c>linear n_row=5000 k=5 noise=0.5 seed=0</c>.</summary>
+    static string TaskLine(TrialEntry trial) =>
+        string.Join(" ", trial.Task.Select(p => p.Key == "kind" ? ConfigText.Value(p.Value) : $"{p.Key}={ConfigText.Value(p.Value)}"));
+
     static string Mark(bool? value) => value switch { true => "yes", false => "no", null => "n/a" };
 
-    static ((double Seconds, string Trial)? Time, (long Gradients, string Trial)? Gradients) Fastest(IEnumerable<TrialOutcome> trials, double target)
+    static ((double Seconds, string Trial)? Time, (long Gradients, string Trial)? Gradients) Fastest(IEnumerable<TrialEntry> trials, double target)
     {
         (double, string)? time = null;
         (long, string)? gradients = null;

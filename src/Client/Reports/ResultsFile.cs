@@ -2,157 +2,77 @@ using System.Text.Json;
 using Descent.Client.Output;
 using Descent.Contracts.Sweeps;
 using Descent.Contracts.Trials;
+using Descent.Results;
 
 namespace Descent.Client.Reports;
 
-/// <summary>One step of a trial's history, as results.json has it.</summary>
-public sealed record HistoryPoint(int Step, double? Loss, double ElapsedSeconds, long ForwardPasses, long GradientEvaluations);
-
-/// <summary>One trial of results.json: what figures and reports need of it.</summary>
-public sealed record TrialOutcome(
-    string Id,
-    string Optimizer,
-    string Configuration,
-    string Status,
-    double? FinalLoss,
-    double? BackwardShare,
-    double? ForwardSeconds,
-    double? BackwardSeconds,
-    long? GradientEvaluations,
-    double? WallSeconds,
-    string Task,
-    IReadOnlyList<HistoryPoint> History)
+/// <summary>results.json (or a stopped client's trials.jsonl), read back into the results model: what <c>plot</c> and
+/// <c>report</c> work from, so that they show exactly the numbers on disk.</summary>
+/// <param name="Unfinished">Read from a journal: the trials that had ended when the client stopped.</param>
+public sealed record ResultsFile(string Path, ResultsDocument Document, bool Unfinished = false)
 {
-    public bool Completed => Status == "completed";
+    public SweepHeader Sweep => Document.Sweep;
 
-    /// <summary>The first moment the loss was at most <paramref name="target"/>: seconds and gradient evaluations
-    /// spent until then (the loss at the start of step k was reached when step k-1 ended); null if never.</summary>
-    public (double Seconds, long Gradients)? Reached(double target)
-    {
-        for (var k = 0; k < History.Count; k++)
-            if (History[k].Loss is { } loss && loss <= target)
-                return k == 0 ? (0, 0) : (History[k - 1].ElapsedSeconds, History[k - 1].GradientEvaluations);
-        if (FinalLoss is { } final && final <= target)
-            return History.Count > 0 ? (History[^1].ElapsedSeconds, History[^1].GradientEvaluations) : (0, 0);
-        return null;
-    }
-}
+    public IReadOnlyList<TrialEntry> Trials => Document.Trials;
 
-/// <summary>A leaderboard row of results.json.</summary>
-public sealed record RankedRow(int Rank, string Trial, double? MetricValue, double? FinalLoss, string Status);
+    public IReadOnlyList<LeaderboardEntry> Leaderboard => Document.Leaderboard;
 
-/// <summary>results.json, read back: what <c>plot</c> and <c>report</c> work from, so that they show exactly the
-/// numbers on disk.</summary>
-public sealed record ResultsFile(
-    string Path,
-    string SweepId,
-    string Name,
-    string Status,
-    string Metric,
-    double? MetricTarget,
-    IReadOnlyList<TrialOutcome> Trials,
-    IReadOnlyList<RankedRow> Leaderboard)
-{
+    /// <summary>The sweep's status as reports show it: <c>done</c>, <c>cancelled</c>, or <c>unfinished</c> for a journal.</summary>
+    public string Status => Unfinished ? "unfinished" : Sweep.Status.Name();
+
+    /// <summary>The metric's name: <c>final_loss</c>, <c>time_to_target</c>, <c>gradients_to_target</c>.</summary>
+    public string Metric => Sweep.RankMetric.Name;
+
+    /// <summary>Reads <paramref name="path"/>: results.json, or trials.jsonl (by its extension). Throws
+    /// <see cref="ReportInputException"/> naming the path when it is missing or not a Descent results file.</summary>
     public static ResultsFile Load(string path)
     {
         if (!File.Exists(path)) throw new ReportInputException($"results = \"{path}\": no such file");
-        if (path.EndsWith(".jsonl", StringComparison.OrdinalIgnoreCase)) return LoadJournal(path);
+        var journal = path.EndsWith(".jsonl", StringComparison.OrdinalIgnoreCase);
         try
         {
-            using var document = JsonDocument.Parse(File.ReadAllBytes(path));
-            var root = document.RootElement;
-            var sweep = root.GetProperty("sweep");
-            var metric = sweep.TryGetProperty("metric", out var m) ? m.GetString() ?? "final_loss" : "final_loss";
-            var trials = root.GetProperty("trials").EnumerateArray().Select(Trial).ToList();
-            var rows = root.GetProperty("leaderboard").EnumerateArray().Select(r => new RankedRow(
-                r.GetProperty("rank").GetInt32(),
-                r.GetProperty("trial").GetString()!,
-                metric == "final_loss" ? Number(r, "final_loss") : Number(r, metric),
-                Number(r, "final_loss"),
-                r.TryGetProperty("status", out var s) ? s.GetString() ?? "" : "")).ToList();
-            return new ResultsFile(path, sweep.GetProperty("id").GetString()!, sweep.GetProperty("name").GetString()!,
-                sweep.GetProperty("status").GetString()!, metric, Number(sweep, "metric_target"), trials, rows);
+            return journal ? LoadJournal(path) : new ResultsFile(path, ResultsJson.Read(File.ReadAllBytes(path)));
         }
-        catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException or FormatException)
+        catch (Exception e) when (e is JsonException or InvalidOperationException or FormatException or NotSupportedException)
         {
-            throw new ReportInputException($"results = \"{path}\": not a Descent results.json ({e.Message})");
+            throw new ReportInputException($"results = \"{path}\": not a Descent {(journal ? "trials.jsonl" : "results.json")} ({e.Message})");
         }
     }
 
     /// <summary>A sweep's <c>trials.jsonl</c> (<see cref="TrialsJournal"/>): the trials that had ended when its client
-    /// stopped, ranked by the sweep's metric as the leaderboard ranks them; the sweep's status is <c>unfinished</c>.</summary>
+    /// stopped, ranked by the sweep's metric as the leaderboard ranks them.</summary>
     static ResultsFile LoadJournal(string path)
     {
-        try
+        var (sweep, lines) = TrialsJournal.Read(path);
+        // A trial journaled twice (it cannot be, but a file may be edited) counts once: the last line wins.
+        List<TrialEntry> trials = [.. lines.GroupBy(t => t.Id).Select(g => g.Last())];
+        var metric = new RankMetric(sweep.Metric, sweep.MetricTarget);
+        var table = Contracts.Sweeps.Leaderboard.Rank(metric, trials.Select(t =>
+            new TrialSummary(t.Id, t.Status, t.Attempts, t.FinalLoss ?? double.NaN, Value(t, metric))));
+        var document = new ResultsDocument
         {
-            var (sweep, lines) = TrialsJournal.Read(path);
-            if (sweep is not { } s) throw new JsonException("no sweep line");
-            var metricName = s.TryGetProperty("metric", out var m) ? m.GetString() ?? "final_loss" : "final_loss";
-            var target = Number(s, "metric_target");
-            // A trial journaled twice (it cannot be, but a file may be edited) counts once: the last line wins.
-            var trials = lines.Select(Trial).GroupBy(t => t.Id).Select(g => g.Last()).ToList();
-            var metric = new RankMetric(metricName switch
+            Sweep = new SweepHeader
             {
-                "time_to_target" => MetricKind.TimeToTarget,
-                "gradients_to_target" => MetricKind.GradientsToTarget,
-                _ => MetricKind.FinalLoss,
-            }, target);
-            var table = Descent.Contracts.Sweeps.Leaderboard.Rank(metric, trials.Select(t => new TrialSummary(t.Id,
-                Enum.TryParse<TrialStatus>(t.Status, ignoreCase: true, out var status) ? status : TrialStatus.Failed, 0,
-                t.FinalLoss ?? double.NaN, Value(t, metric))));
-            var rows = table.Rows.Select(r => new RankedRow(r.Rank, r.TrialId, r.MetricValue, double.IsFinite(r.FinalLoss) ? r.FinalLoss : null, r.Status.Name())).ToList();
-            return new ResultsFile(path, s.GetProperty("id").GetString()!, s.GetProperty("name").GetString()!, "unfinished", metricName, target, trials, rows);
-        }
-        catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException or FormatException)
-        {
-            throw new ReportInputException($"results = \"{path}\": not a Descent trials.jsonl ({e.Message})");
-        }
+                Id = sweep.Id,
+                Name = sweep.Name,
+                Status = SweepStatus.Running,
+                StartedAt = sweep.StartedAt,
+                TrialCount = sweep.TrialCount,
+                Metric = sweep.Metric,
+                MetricTarget = sweep.MetricTarget,
+            },
+            Trials = trials,
+            Leaderboard = LeaderboardEntry.Of(table, trials),
+        };
+        return new ResultsFile(path, document, Unfinished: true);
     }
 
-    static double? Value(TrialOutcome trial, RankMetric metric) => metric.Kind switch
+    static double? Value(TrialEntry trial, RankMetric metric) => metric.Kind switch
     {
         MetricKind.FinalLoss => trial.FinalLoss,
         MetricKind.TimeToTarget => trial.Reached(metric.Target ?? 0)?.Seconds,
         _ => trial.Reached(metric.Target ?? 0)?.Gradients,
     };
-
-    static TrialOutcome Trial(JsonElement t)
-    {
-        var config = t.GetProperty("config");
-        var optimizer = config.GetProperty("optimizer").GetString()!;
-        var task = t.GetProperty("task");
-        var history = t.GetProperty("history").EnumerateArray().Select(h => new HistoryPoint(
-            h.GetProperty("step").GetInt32(), Number(h, "loss"), h.GetProperty("elapsed_seconds").GetDouble(),
-            h.GetProperty("forward_passes").GetInt64(), h.GetProperty("gradient_evaluations").GetInt64())).ToList();
-        return new TrialOutcome(
-            t.GetProperty("id").GetString()!,
-            optimizer,
-            ConfigText.Configuration(Pairs(config)),
-            t.GetProperty("status").GetString()!,
-            Number(t, "final_loss"),
-            Number(t, "backward_share"),
-            Number(t, "forward_seconds"),
-            Number(t, "backward_seconds"),
-            t.TryGetProperty("gradient_evaluations", out var g) && g.ValueKind == JsonValueKind.Number ? g.GetInt64() : null,
-            Number(t, "wall_seconds"),
-            // "linear n_row=5000 k=5 noise=0.5 seed=0"
-            string.Join(" ", Pairs(task).Select(p => p.Key == "kind" ? ConfigText.Value(p.Value) : $"{p.Key}={ConfigText.Value(p.Value)}")),
-            history);
-    }
-
-    /// <summary>An object's fields as the plan has them: strings, whole numbers as longs, other numbers as doubles.</summary>
-    static IEnumerable<KeyValuePair<string, object?>> Pairs(JsonElement element) =>
-        element.EnumerateObject().Select(p => new KeyValuePair<string, object?>(p.Name, p.Value.ValueKind switch
-        {
-            JsonValueKind.String => p.Value.GetString(),
-            JsonValueKind.Number when p.Value.TryGetInt64(out var whole) => whole,
-            JsonValueKind.Number => p.Value.GetDouble(),
-            JsonValueKind.Null => null,
-            _ => p.Value.GetRawText(),
-        }));
-
-    static double? Number(JsonElement e, string name) =>
-        e.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Number ? v.GetDouble() : null;
 }
 
 /// <summary>A results file or sweep id that plot/report cannot use (exit code 2).</summary>

@@ -1,6 +1,10 @@
+using System.Text;
 using System.Text.Json;
+using Descent.Client.Output;
+using Descent.Contracts.Sweeps;
 using Descent.Contracts.Trials;
 using Descent.Grains.Training;
+using Descent.Results;
 using Descent.Sweeps;
 using static Descent.Tests.Client.GridFiles;
 
@@ -23,29 +27,32 @@ public class ClientProcessTests
                         "max_steps": {"values": [3, 5]}, "scale_i": {"value": 0}}}
         """;
 
+    /// <summary>The sweep's results.json, read through the results model; checks that its journal holds the same trials.</summary>
     /// <param name="drawn">Figures and report.md beside the results (not after a stop request).</param>
-    static JsonElement Results(string outDirectory, bool drawn = true)
+    static ResultsDocument Results(string outDirectory, bool drawn = true)
     {
         var sweep = Assert.Single(Directory.GetDirectories(outDirectory));
         Assert.Equal(drawn
             ? ["backward_share.png", "backward_share.svg", "loss_vs_gradients.png", "loss_vs_gradients.svg", "loss_vs_time.png",
                "loss_vs_time.svg", "report.md", "results.json", "trials.csv", "trials.jsonl"]
             : ["results.json", "trials.csv", "trials.jsonl"], Directory.GetFiles(sweep).Select(Path.GetFileName).Order());
-        var results = JsonDocument.Parse(File.ReadAllText(Path.Combine(sweep, "results.json"))).RootElement;
+        var results = ResultsJson.Read(File.ReadAllBytes(Path.Combine(sweep, "results.json")));
         // The journal written as trials ended holds the same trials, with the same numbers, as results.json.
-        var (header, journaled) = Descent.Client.Output.TrialsJournal.Read(Path.Combine(sweep, "trials.jsonl"));
-        Assert.Equal(results.GetProperty("sweep").GetProperty("id").GetString(), header!.Value.GetProperty("id").GetString());
+        var journal = Path.Combine(sweep, "trials.jsonl");
+        var (header, journaled) = TrialsJournal.Read(journal);
+        Assert.Equal(results.Sweep.Id, header.Id);
+        Assert.Equal(results.Sweep.TrialCount, header.TrialCount);
         // Every trial that ended, apart from those cancelled before they ran.
-        var ended = results.GetProperty("trials").EnumerateArray().Where(t => t.GetProperty("status").GetString() is "completed" or "diverged" or "failed"
-            || t.GetProperty("started_at").ValueKind != JsonValueKind.Null).ToList();
-        Assert.Equal(ended.Select(t => t.GetProperty("id").GetString()).Order(), journaled.Select(t => t.GetProperty("id").GetString()).Order());
-        foreach (var line in journaled)
-        {
-            var twin = ended.Single(t => t.GetProperty("id").GetString() == line.GetProperty("id").GetString());
-            Assert.Equal(JsonSerializer.Serialize(twin), JsonSerializer.Serialize(line));
-        }
+        var ended = results.Trials.Where(t => t.Status is TrialStatus.Completed or TrialStatus.Diverged or TrialStatus.Failed || t.StartedAt is not null).ToList();
+        Assert.Equal(ended.Select(t => t.Id).Order(), journaled.Select(t => t.Id).Order());
+        // Each journal line, as it is on disk, is what the model writes for its trial as results.json has it.
+        var lines = File.ReadAllLines(journal).Skip(1).ToDictionary(line => ResultsJson.ReadTrial(line).Id);
+        foreach (var twin in ended)
+            Assert.Equal(lines[twin.Id] + "\n", Encoding.UTF8.GetString(ResultsJson.Line(twin)));
         return results;
     }
+
+    static object? Field(IReadOnlyList<KeyValuePair<string, object?>> fields, string key) => fields.Single(f => f.Key == key).Value;
 
     [Fact]
     public async Task Sweep_runs_on_an_embedded_silo_prints_the_leaderboard_and_writes_the_results()
@@ -64,59 +71,61 @@ public class ClientProcessTests
         Assert.Contains("4/4 done (4 completed)", stderr);
 
         var results = Results(Path.Combine(folder, "runs"));
-        var sweep = results.GetProperty("sweep");
-        Assert.Equal("quick sweep", sweep.GetProperty("name").GetString());
-        Assert.Equal("done", sweep.GetProperty("status").GetString());
-        Assert.Equal(4, sweep.GetProperty("trial_count").GetInt32());
-        Assert.StartsWith("quick-sweep-", sweep.GetProperty("id").GetString());
-        Assert.True(sweep.GetProperty("finished_at").GetDateTimeOffset() >= sweep.GetProperty("started_at").GetDateTimeOffset());
+        var sweep = results.Sweep;
+        Assert.Equal("quick sweep", sweep.Name);
+        Assert.Equal(SweepStatus.Done, sweep.Status);
+        Assert.Equal(4, sweep.TrialCount);
+        Assert.Equal(MetricKind.FinalLoss, sweep.Metric);
+        Assert.StartsWith("quick-sweep-", sweep.Id);
+        Assert.True(sweep.FinishedAt >= sweep.StartedAt);
 
         var plan = GridFile.Load(grid);
-        var trials = results.GetProperty("trials").EnumerateArray().ToList();
-        Assert.Equal(plan.Trials.Select(t => t.Id), trials.Select(t => t.GetProperty("id").GetString()));
+        var trials = results.Trials;
+        Assert.Equal(plan.Trials.Select(t => t.Id), trials.Select(t => t.Id));
         foreach (var trial in trials)
         {
-            Assert.Equal("completed", trial.GetProperty("status").GetString());
-            Assert.Equal(["optimizer", "variant", "lr", "max_steps", "scale_i"], trial.GetProperty("config").EnumerateObject().Select(p => p.Name));
-            Assert.Equal("synthetic", trial.GetProperty("task").GetProperty("kind").GetString());
-            Assert.Equal(200, trial.GetProperty("task").GetProperty("n_row").GetInt32());
-            Assert.Equal(20, trial.GetProperty("gradient_evaluations").GetInt64());
-            Assert.Equal(1, trial.GetProperty("attempts").GetInt32());
-            Assert.StartsWith("cpu:", trial.GetProperty("device").GetString());
-            Assert.False(string.IsNullOrEmpty(trial.GetProperty("silo").GetString()));
-            foreach (var key in new[] { "final_loss", "best_loss", "forward_passes", "forward_seconds", "backward_seconds", "wall_seconds" })
-                Assert.Equal(JsonValueKind.Number, trial.GetProperty(key).ValueKind);
-            var history = trial.GetProperty("history").EnumerateArray().ToList();
-            Assert.Equal(Enumerable.Range(1, 20), history.Select(h => h.GetProperty("step").GetInt32()));
-            Assert.Equal(Enumerable.Range(1, 20).Select(i => (long)i), history.Select(h => h.GetProperty("gradient_evaluations").GetInt64()));
+            Assert.Equal(TrialStatus.Completed, trial.Status);
+            Assert.Equal(["optimizer", "variant", "lr", "max_steps", "scale_i"], trial.Config.Select(c => c.Key));
+            Assert.Equal("synthetic", Field(trial.Task, "kind"));
+            Assert.Equal(200L, Field(trial.Task, "n_row"));
+            Assert.Equal(new Budget(20), trial.Budget);
+            Assert.Equal(20L, trial.GradientEvaluations);
+            Assert.Equal(1, trial.Attempts);
+            Assert.StartsWith("cpu:", trial.Device);
+            Assert.False(string.IsNullOrEmpty(trial.Silo));
+            foreach (var total in new[] { trial.FinalLoss, trial.BestLoss, trial.ForwardPasses, trial.ForwardSeconds, trial.BackwardSeconds, trial.WallSeconds })
+                Assert.NotNull(total);
+            Assert.Equal(Enumerable.Range(1, 20), trial.History.Select(h => h.Step));
+            Assert.Equal(Enumerable.Range(1, 20).Select(i => (long)i), trial.History.Select(h => h.GradientEvaluations));
         }
-        var sgd = trials.Single(t => t.GetProperty("config").GetProperty("optimizer").GetString() == "sgd");
-        Assert.Equal(JsonValueKind.Null, sgd.GetProperty("config").GetProperty("max_steps").ValueKind);
+        var sgd = trials.Single(t => t.Optimizer == "sgd");
+        Assert.Contains(new KeyValuePair<string, object?>("max_steps", null), sgd.Config);
 
         // history[k].loss is the loss at the start of step k+1: the same trial trained here gives the same losses.
         var spec = plan.Trials.Single(t => t.Spec.Optimizer.Kind == OptimizerKind.Sgd).Spec;
         var local = Trainer.Run(spec);
-        var remote = sgd.GetProperty("history").EnumerateArray().Select(h => h.GetProperty("loss").GetDouble()).ToList();
-        Assert.Equal(local.History.Select(h => h.Loss), remote, (a, b) => Math.Abs(a - b) <= 1e-5 * Math.Max(1, Math.Abs(a)));
-        Assert.Equal(local.FinalLoss, sgd.GetProperty("final_loss").GetDouble(), 1e-5);
+        Assert.Equal(local.History.Select(h => h.Loss), sgd.History.Select(h => h.Loss), (a, b) => Math.Abs(a - b) <= 1e-5 * Math.Max(1, Math.Abs(a)));
+        Assert.Equal(local.FinalLoss, sgd.FinalLoss!.Value, 1e-5);
 
-        var leaderboard = results.GetProperty("leaderboard").EnumerateArray().ToList();
-        Assert.Equal([1, 2, 3, 4], leaderboard.Select(r => r.GetProperty("rank").GetInt32()));
-        var losses = leaderboard.Select(r => r.GetProperty("final_loss").GetDouble()).ToList();
+        var leaderboard = results.Leaderboard;
+        Assert.Equal([1, 2, 3, 4], leaderboard.Select(r => r.Rank));
+        var losses = leaderboard.Select(r => r.FinalLoss!.Value).ToList();
         Assert.Equal(losses.Order(), losses);
         foreach (var row in leaderboard)
         {
-            var trial = trials.Single(t => t.GetProperty("id").GetString() == row.GetProperty("trial").GetString());
-            Assert.Equal(trial.GetProperty("final_loss").GetDouble(), row.GetProperty("final_loss").GetDouble());
+            var trial = trials.Single(t => t.Id == row.Trial);
+            Assert.Equal(trial.FinalLoss, row.FinalLoss);
+            Assert.Equal(trial.Optimizer, row.Optimizer);
+            Assert.Equal(trial.Configuration, row.Configuration);
         }
 
         // report.md, written at the end of the sweep, shows results.json's numbers.
         var sweepFolder = Directory.GetDirectories(Path.Combine(folder, "runs"))[0];
         var report = File.ReadAllText(Path.Combine(sweepFolder, "report.md"));
         foreach (var row in leaderboard)
-            Assert.Contains($"| {row.GetProperty("rank").GetInt32()} | `{row.GetProperty("trial").GetString()}` |", report);
+            Assert.Contains($"| {row.Rank} | `{row.Trial}` |", report);
         foreach (var trial in trials)
-            Assert.Contains($" {Descent.Client.Reports.Report.Number(trial.GetProperty("final_loss").GetDouble())} | 20 | ", report);
+            Assert.Contains($" {Descent.Client.Reports.Report.Number(trial.FinalLoss)} | 20 | ", report);
         Assert.Contains("figures and report in", stderr);
 
         // plot draws the figures again from the sweep's id.
@@ -141,10 +150,12 @@ public class ClientProcessTests
         var grid = Write(Quick, folder);
         var (exit, stdout, stderr) = await RunningProcess.RunClient(folder, Timeout, "sweep", grid, "--json", "--out", "out");
         Assert.True(exit == 0, $"exit {exit}\n{stdout}\n{stderr}");
-        var printed = JsonDocument.Parse(stdout).RootElement;
+        var printed = ResultsJson.Read(Encoding.UTF8.GetBytes(stdout));
         var written = Results(Path.Combine(folder, "out"));
-        Assert.Equal(written.GetProperty("sweep").GetProperty("id").GetString(), printed.GetProperty("sweep").GetProperty("id").GetString());
-        Assert.Equal(4, printed.GetProperty("trials").GetArrayLength());
+        Assert.Equal(written.Sweep.Id, printed.Sweep.Id);
+        Assert.Equal(4, printed.Trials.Count);
+        // The same text as the file, character for character.
+        Assert.Equal(File.ReadAllText(Path.Combine(folder, "out", written.Sweep.Id, "results.json")), stdout.TrimEnd('\n'));
 
         // 3 optimizers x 2 max_steps: 6 combinations; sgd and adam do not read max_steps, so 2 of them collapse.
         (exit, stdout, stderr) = await RunningProcess.RunClient(folder, Timeout, "validate", grid);
@@ -169,8 +180,7 @@ public class ClientProcessTests
             """, folder);
         var (exit, stdout, stderr) = await RunningProcess.RunClient(folder, Timeout, "sweep", grid, "--out", "runs", "--slots", "1");
         Assert.True(exit == 0, $"exit {exit}\n{stdout}\n{stderr}");
-        var trials = Results(Path.Combine(folder, "runs")).GetProperty("trials").EnumerateArray()
-            .ToDictionary(t => t.GetProperty("config").GetProperty("n_row").GetInt32(), t => t.GetProperty("id").GetString());
+        var trials = Results(Path.Combine(folder, "runs")).Trials.ToDictionary(t => (long)Field(t.Config, "n_row")!, t => t.Id);
         Assert.Matches($@"\nfailed {trials[2_000_000_000]} sgd lr=1000000 n_row=2000000000: task synthetic n_row=2000000000, dim_in=1000, dim_hidden=4, "
             + @"n_layers=1 needs about 8\.\d TB \(inputs 8 TB, targets 8 GB, .*\); this silo has [\d.]+ [GMT]B available\n", stdout);
         Assert.Matches($@"\ndiverged {trials[200]} sgd lr=1000000 n_row=200: the loss became (NaN|-?Infinity|∞) (before|after) step \d+\n", stdout);
@@ -280,17 +290,18 @@ public class ClientProcessTests
 
         var sweep = Assert.Single(Directory.GetDirectories(Path.Combine(folder, "runs")));
         Assert.Equal(["trials.jsonl"], Directory.GetFiles(sweep).Select(Path.GetFileName));
-        var (header, trials) = Descent.Client.Output.TrialsJournal.Read(Path.Combine(sweep, "trials.jsonl"));
-        Assert.Equal("interrupted", header!.Value.GetProperty("name").GetString());
+        var (header, trials) = TrialsJournal.Read(Path.Combine(sweep, "trials.jsonl"));
+        Assert.Equal("interrupted", header.Name);
+        Assert.Equal(3, header.TrialCount);
         var sgd = Assert.Single(trials);
-        Assert.Equal("sgd", sgd.GetProperty("config").GetProperty("optimizer").GetString());
-        Assert.Equal("completed", sgd.GetProperty("status").GetString());
-        Assert.Equal(20, sgd.GetProperty("history").GetArrayLength());
+        Assert.Equal("sgd", sgd.Optimizer);
+        Assert.Equal(TrialStatus.Completed, sgd.Status);
+        Assert.Equal(20, sgd.History.Count);
 
         // report and plot read the journal when there is no results.json.
         var (exit, stdout, stderr) = await RunningProcess.RunClient(folder, Timeout, "report", sweep);
         Assert.True(exit == 0, stderr);
-        Assert.Contains(sgd.GetProperty("id").GetString()!, File.ReadAllText(Path.Combine(sweep, "report.md")));
+        Assert.Contains(sgd.Id, File.ReadAllText(Path.Combine(sweep, "report.md")));
         (exit, stdout, stderr) = await RunningProcess.RunClient(folder, Timeout, "plot", Path.GetFileName(sweep), "--out", "runs");
         Assert.True(exit == 0, stderr);
         Assert.Contains("loss_vs_gradients.png", stdout);
@@ -310,18 +321,18 @@ public class ClientProcessTests
         Assert.DoesNotContain("   at ", client.Err);
 
         var results = Results(Path.Combine(folder, "runs"), drawn: false);
-        Assert.Equal("cancelled", results.GetProperty("sweep").GetProperty("status").GetString());
-        var trials = results.GetProperty("trials").EnumerateArray().ToDictionary(t => t.GetProperty("config").GetProperty("optimizer").GetString()!);
-        Assert.Equal("completed", trials["sgd"].GetProperty("status").GetString());
-        Assert.Equal(20, trials["sgd"].GetProperty("history").GetArrayLength());
+        Assert.Equal(SweepStatus.Cancelled, results.Sweep.Status);
+        var trials = results.Trials.ToDictionary(t => t.Optimizer);
+        Assert.Equal(TrialStatus.Completed, trials["sgd"].Status);
+        Assert.Equal(20, trials["sgd"].History.Count);
         var adam = trials["adam"];
-        Assert.Equal("cancelled", adam.GetProperty("status").GetString());
-        Assert.InRange(adam.GetProperty("history").GetArrayLength(), 1, 999_999);
-        Assert.Equal(JsonValueKind.Number, adam.GetProperty("final_loss").ValueKind);
+        Assert.Equal(TrialStatus.Cancelled, adam.Status);
+        Assert.InRange(adam.History.Count, 1, 999_999);
+        Assert.NotNull(adam.FinalLoss);
         var waiting = trials["keep-stepping"];
-        Assert.Equal("cancelled", waiting.GetProperty("status").GetString());
-        Assert.Equal(0, waiting.GetProperty("history").GetArrayLength());
-        Assert.Equal(JsonValueKind.Null, waiting.GetProperty("started_at").ValueKind); // placed in its silo's line, never started
+        Assert.Equal(TrialStatus.Cancelled, waiting.Status);
+        Assert.Empty(waiting.History);
+        Assert.Null(waiting.StartedAt); // placed in its silo's line, never started
         Assert.Contains("sgd lr=0.001", client.Out); // the leaderboard of what finished
     }
 
@@ -346,15 +357,17 @@ public class ClientProcessTests
 
         (exit, stdout, stderr) = await RunningProcess.RunClient(folder, Timeout, ["leaderboard", id, "--json", .. cluster]);
         Assert.True(exit == 0, stderr);
-        var board = JsonDocument.Parse(stdout).RootElement;
-        Assert.Equal("running", board.GetProperty("sweep").GetProperty("status").GetString());
-        Assert.Equal("sgd", Assert.Single(board.GetProperty("leaderboard").EnumerateArray()).GetProperty("optimizer").GetString()!.Split(' ')[0]);
+        var board = ResultsJson.Read(Encoding.UTF8.GetBytes(stdout));
+        Assert.Equal(SweepStatus.Running, board.Sweep.Status);
+        var sgd = Assert.Single(board.Leaderboard);
+        Assert.Equal("sgd", sgd.Optimizer);
+        Assert.Equal("sgd lr=0.001", sgd.Configuration);
 
         (exit, stdout, stderr) = await RunningProcess.RunClient(folder, Timeout, ["cancel", id, .. cluster]);
         Assert.True(exit == 0, stderr);
         Assert.Contains("cancelled", stdout);
         Assert.Equal(130, await client.Exit(Timeout));
-        Assert.Equal("cancelled", Results(Path.Combine(folder, "runs")).GetProperty("sweep").GetProperty("status").GetString());
+        Assert.Equal(SweepStatus.Cancelled, Results(Path.Combine(folder, "runs")).Sweep.Status);
 
         (exit, _, stderr) = await RunningProcess.RunClient(folder, Timeout, ["status", "no-such-sweep", .. cluster]);
         Assert.Equal(2, exit);

@@ -1,61 +1,65 @@
 using System.Globalization;
-using System.Text.Json;
-using System.Text.Json.Nodes;
 using System.Xml.Linq;
 using Descent.Client.Reports;
+using Descent.Contracts.Sweeps;
+using Descent.Contracts.Trials;
+using Descent.Results;
 
 namespace Descent.Tests.Client;
 
-/// <summary>Figures and report.md from a results.json written here, with numbers chosen so that every claim of the
-/// report has a known answer.</summary>
+/// <summary>Figures and report.md from a results.json written here through the results model, with numbers chosen so
+/// that every claim of the report has a known answer.</summary>
 public class ReportTests
 {
-    /// <summary>A trial in results.json's format. <paramref name="losses"/>[k] is the loss at the start of step k+1;
-    /// each step takes <paramref name="secondsPerStep"/>.</summary>
-    static JsonObject Trial(string id, string optimizer, double[] losses, double secondsPerStep, double forward, double backward,
-        double? finalLoss = null, string status = "completed", long forwardPerStep = 1)
+    /// <summary>A trial of the results model. <paramref name="losses"/>[k] is the loss at the start of step k+1; each
+    /// step takes <paramref name="secondsPerStep"/>.</summary>
+    static TrialEntry Trial(string id, string optimizer, double[] losses, double secondsPerStep, double forward, double backward,
+        double? finalLoss = null, TrialStatus status = TrialStatus.Completed, long forwardPerStep = 1)
     {
-        var history = new JsonArray();
-        for (var k = 0; k < losses.Length; k++)
-            history.Add(new JsonObject
-            {
-                ["step"] = k + 1, ["loss"] = losses[k], ["elapsed_seconds"] = (k + 1) * secondsPerStep,
-                ["forward_passes"] = (k + 1) * forwardPerStep, ["gradient_evaluations"] = k + 1,
-            });
         var final = finalLoss ?? losses[^1] / 2;
-        return new JsonObject
+        return new TrialEntry
         {
-            ["id"] = id,
-            ["config"] = new JsonObject { ["optimizer"] = optimizer, ["variant"] = optimizer.StartsWith("keep", StringComparison.Ordinal) ? "seed" : null, ["lr"] = 0.01, ["max_steps"] = null, ["scale_i"] = null },
-            ["task"] = new JsonObject { ["kind"] = optimizer == "newton" ? "linear" : "synthetic", ["seed"] = 0 },
-            ["budget"] = new JsonObject { ["steps"] = losses.Length },
-            ["status"] = status, ["message"] = null, ["final_loss"] = final, ["best_loss"] = Math.Min(final, losses.Min()),
-            ["gradient_evaluations"] = losses.Length, ["forward_passes"] = losses.Length * forwardPerStep,
-            ["forward_seconds"] = forward, ["backward_seconds"] = backward, ["optimizer_seconds"] = 0.01,
-            ["backward_share"] = backward / (forward + backward), ["wall_seconds"] = losses.Length * secondsPerStep,
-            ["silo"] = "s", ["device"] = "cpu:0", ["attempts"] = 1, ["history"] = history,
+            Id = id,
+            Config = [new("optimizer", optimizer), new("variant", optimizer.StartsWith("keep", StringComparison.Ordinal) ? "seed" : null),
+                new("lr", 0.01), new("max_steps", null), new("scale_i", null)],
+            Task = [new("kind", optimizer == "newton" ? "linear" : "synthetic"), new("seed", 0)],
+            Budget = new Budget(losses.Length),
+            Status = status,
+            FinalLoss = final,
+            BestLoss = Math.Min(final, losses.Min()),
+            GradientEvaluations = losses.Length,
+            ForwardPasses = losses.Length * forwardPerStep,
+            ForwardSeconds = forward,
+            BackwardSeconds = backward,
+            OptimizerSeconds = 0.01,
+            BackwardShare = backward / (forward + backward),
+            WallSeconds = losses.Length * secondsPerStep,
+            Silo = "s",
+            Device = "cpu:0",
+            Attempts = 1,
+            History = [.. losses.Select((loss, k) => new StepRecord(k + 1, loss, (k + 1) * secondsPerStep, (k + 1) * forwardPerStep, k + 1))],
         };
     }
 
-    static JsonObject Results(params JsonObject[] trials) => new()
+    static ResultsDocument Results(params TrialEntry[] trials) => new()
     {
-        ["sweep"] = new JsonObject { ["id"] = "fixture-1", ["name"] = "fixture", ["status"] = "done", ["trial_count"] = trials.Length, ["metric"] = "final_loss" },
-        ["trials"] = new JsonArray([.. trials]),
-        ["leaderboard"] = new JsonArray([.. trials.OrderBy(t => (double)t["final_loss"]!).Select((t, i) => (JsonNode)new JsonObject
+        Sweep = new SweepHeader { Id = "fixture-1", Name = "fixture", Status = SweepStatus.Done, TrialCount = trials.Length },
+        Trials = trials,
+        Leaderboard = [.. trials.OrderBy(t => t.FinalLoss).Select((t, i) => new LeaderboardEntry
         {
-            ["rank"] = i + 1, ["trial"] = (string)t["id"]!, ["optimizer"] = (string)t["config"]!["optimizer"]!,
-            ["final_loss"] = (double)t["final_loss"]!, ["status"] = (string)t["status"]!,
-        })]),
+            Rank = i + 1, Trial = t.Id, Optimizer = t.Optimizer, FinalLoss = t.FinalLoss, Status = t.Status,
+        })],
     };
 
-    static ResultsFile Save(JsonObject results)
+    /// <summary>Writes <paramref name="results"/> as results.json and reads it back, as <c>report</c> does.</summary>
+    static ResultsFile Save(ResultsDocument results)
     {
         var path = Path.Combine(GridFiles.Folder(), "results.json");
-        File.WriteAllText(path, results.ToJsonString());
+        using (var file = File.Create(path)) ResultsJson.Write(file, results);
         return ResultsFile.Load(path);
     }
 
-    static JsonObject Fixture() => Results(
+    static ResultsDocument Fixture() => Results(
         // adam reaches 0.5 at the start of step 5 (after 4 steps: 0.4 s, 4 gradients)
         Trial("adam1", "adam", [10, 5, 2, 1, 0.5, 0.2], 0.1, forward: 1, backward: 3),
         // sgd reaches 0.5 at the start of step 8 (after 7 steps: 1.4 s)
@@ -139,21 +143,58 @@ public class ReportTests
         Assert.Contains("adam lr=0.01", File.ReadAllText(Path.Combine(firstDir, "loss_vs_time.svg")));
         Assert.Empty(Directory.GetFiles(firstDir, "*.tmp*"));
 
-        var changed = Fixture();
-        changed["trials"]![0]!["history"]![3]!["loss"] = 1e-6;
-        changed["trials"]![1]!["backward_share"] = 0.9;
-        var second = Save(changed);
+        var fixture = Fixture();
+        var adam = fixture.Trials[0];
+        var history = adam.History.ToArray();
+        history[3] = history[3] with { Loss = 1e-6 };
+        var second = Save(fixture with { Trials = [adam with { History = history }, fixture.Trials[1] with { BackwardShare = 0.9 }, .. fixture.Trials.Skip(2)] });
         var secondDir = Path.GetDirectoryName(second.Path)!;
         Figures.Draw(second, secondDir);
         Assert.NotEqual(File.ReadAllBytes(Path.Combine(firstDir, "loss_vs_time.png")), File.ReadAllBytes(Path.Combine(secondDir, "loss_vs_time.png")));
         Assert.NotEqual(File.ReadAllBytes(Path.Combine(firstDir, "backward_share.png")), File.ReadAllBytes(Path.Combine(secondDir, "backward_share.png")));
     }
 
+    /// <summary>The least a results.json holds: the sweep, a trial with its config, task, budget, status and history, a
+    /// leaderboard row. Every other key is read as null (or 0) when absent.</summary>
+    const string Minimal = """
+        {"sweep": {"id": "a", "name": "b", "status": "done"},
+         "trials": [{"id": "t", "config": {"optimizer": "sgd"}, "task": {"kind": "synthetic"}, "budget": {"steps": 1}, "status": "completed",
+                     "history": [{"step": 1, "loss": null, "elapsed_seconds": 0.1, "forward_passes": 1, "gradient_evaluations": 1}]}],
+         "leaderboard": [{"rank": 1, "trial": "t", "status": "completed"}]}
+        """;
+
     [Fact]
-    public void A_file_that_is_not_a_results_file_is_named()
+    public void The_least_a_results_file_holds_is_read()
     {
-        var path = GridFiles.Write("{\"sweep\": {}}", name: "results.json");
-        Assert.Contains("not a Descent results.json", Assert.Throws<ReportInputException>(() => ResultsFile.Load(path)).Message);
+        var results = ResultsFile.Load(GridFiles.Write(Minimal, name: "results.json"));
+        Assert.Equal(MetricKind.FinalLoss, results.Sweep.Metric);
+        Assert.Equal("done", results.Status);
+        var trial = Assert.Single(results.Trials);
+        Assert.True(trial is { Optimizer: "sgd", FinalLoss: null, Attempts: 0, Message: null });
+        Assert.True(double.IsNaN(trial.History[0].Loss));
+        Assert.Contains("| 1 | `t` | sgd | completed | n/a |", Report.Render(results, null));
+    }
+
+    [Theory]
+    [InlineData("{\"sweep\": {}}", null)]
+    [InlineData("[]", null)]
+    [InlineData("null", null)]
+    [InlineData("", null)]
+    [InlineData("\"status\": \"done\"", "\"status\": \"finished\"")] // not a sweep status
+    [InlineData("\"status\": \"completed\",", "\"status\": \"exploded\",")] // not a trial status
+    [InlineData("\"status\": \"done\"", "\"status\": \"done\", \"metric\": \"accuracy\"")]
+    [InlineData("\"status\": \"done\"", "\"status\": \"done\", \"started_at\": \"yesterday\"")]
+    [InlineData("\"optimizer\": \"sgd\"", "\"lr\": 0.1")] // a trial without its optimizer
+    [InlineData("\"id\": \"a\"", "\"id\": null")]
+    [InlineData("\"budget\": {\"steps\": 1}, ", "")]
+    [InlineData("\"elapsed_seconds\": 0.1, ", "")]
+    [InlineData("\"leaderboard\": [{\"rank\": 1, \"trial\": \"t\", \"status\": \"completed\"}]", "\"leaderboard\": {}")]
+    public void A_file_that_is_not_a_results_file_is_named(string part, string? replacement)
+    {
+        var text = replacement is null ? part : Minimal.Replace(part, replacement, StringComparison.Ordinal);
+        Assert.NotEqual(Minimal, text);
+        var path = GridFiles.Write(text, name: "results.json");
+        Assert.Contains($"results = \"{path}\": not a Descent results.json (", Assert.Throws<ReportInputException>(() => ResultsFile.Load(path)).Message);
         Assert.Contains("no such file", Assert.Throws<ReportInputException>(() => ResultsFile.Load(path + ".missing")).Message);
     }
 }

@@ -1,4 +1,6 @@
-using System.Text.Json;
+using Descent.Contracts.Sweeps;
+using Descent.Contracts.Trials;
+using Descent.Results;
 
 namespace Descent.Tests.Client;
 
@@ -102,19 +104,17 @@ public class StopSignalTests
         {
             Assert.Contains("quitting: writing the finished trials' results", err);
             
-            var newton = Trial(results, "newton");
-            Assert.Contains(newton.GetProperty("status").GetString(), new[] { "running", "cancelled" });
+            Assert.Contains(Trial(results, "newton").Status, new[] { TrialStatus.Running, TrialStatus.Cancelled });
         }
     }
 
     static string[] Sweep(string grid, int slots = 1) => ["sweep", grid, "--out", "runs", "--slots", $"{slots}"];
 
-    static JsonElement Trial(JsonElement results, string optimizer) =>
-        results.GetProperty("trials").EnumerateArray().Single(t => t.GetProperty("config").GetProperty("optimizer").GetString() == optimizer);
+    static TrialEntry Trial(ResultsDocument results, string optimizer) => results.Trials.Single(t => t.Optimizer == optimizer);
 
     /// <summary>Runs <paramref name="stop"/> <see cref="Repeats"/> times, <paramref name="concurrent"/> at once, each in a
     /// folder of its own; checks every run and returns each run's standard error and results.json.</summary>
-    static async Task<IReadOnlyList<(string Err, JsonElement Results)>> Repeat(int concurrent, Func<string, string, Task<RunningProcess>> stop,
+    static async Task<IReadOnlyList<(string Err, ResultsDocument Results)>> Repeat(int concurrent, Func<string, string, Task<RunningProcess>> stop,
         string grid = Interruptible)
     {
         using var gate = new SemaphoreSlim(concurrent);
@@ -141,7 +141,7 @@ public class StopSignalTests
 
     /// <summary>Exit 130, no stack trace, and the trial that finished before the stop (sgd, 20 steps) on disk in whole
     /// files beside no temporary one.</summary>
-    static (string, JsonElement) Check(int run, int exit, string err, string runs)
+    static (string, ResultsDocument) Check(int run, int exit, string err, string runs)
     {
         var context = $"run {run}: exit {exit}\n{err}";
         Assert.True(exit == 130, context);
@@ -149,16 +149,16 @@ public class StopSignalTests
         var sweep = Assert.Single(Directory.GetDirectories(runs));
         var files = Directory.GetFiles(sweep).Select(Path.GetFileName).ToList();
         Assert.True(files.All(f => !f!.Contains(".tmp", StringComparison.Ordinal)), $"{context}\nfiles: {string.Join(", ", files)}");
-        var results = JsonDocument.Parse(File.ReadAllText(Path.Combine(sweep, "results.json"))).RootElement;
-        Assert.Equal("cancelled", results.GetProperty("sweep").GetProperty("status").GetString());
+        var results = ResultsJson.Read(File.ReadAllBytes(Path.Combine(sweep, "results.json")));
+        Assert.Equal(SweepStatus.Cancelled, results.Sweep.Status);
         Assert.Contains("figures and report not drawn (stopped)", err); // a stopped client is not kept waiting for drawings
         var sgd = Trial(results, "sgd");
-        Assert.True(sgd.GetProperty("status").GetString() == "completed", context);
-        Assert.Equal(20, sgd.GetProperty("history").GetArrayLength());
-        Assert.Contains(sgd.GetProperty("id").GetString()!, File.ReadAllText(Path.Combine(sweep, "trials.csv")));
+        Assert.True(sgd.Status == TrialStatus.Completed, context);
+        Assert.Equal(20, sgd.History.Count);
+        Assert.Contains(sgd.Id, File.ReadAllText(Path.Combine(sweep, "trials.csv")));
         // The journal written as trials ended has it too, once.
         var (_, journaled) = Descent.Client.Output.TrialsJournal.Read(Path.Combine(sweep, "trials.jsonl"));
-        Assert.Single(journaled, t => t.GetProperty("id").GetString() == sgd.GetProperty("id").GetString());
+        Assert.Single(journaled, t => t.Id == sgd.Id);
         return (err, results);
     }
 }
