@@ -46,8 +46,10 @@ public static class Report
         var md = new StringBuilder();
         md.AppendLine($"# {results.Sweep.Name}");
         md.AppendLine();
+        var source = System.IO.Path.GetFileName(results.Path);
         md.AppendLine($"Sweep `{results.Sweep.Id}`: {results.Status}, {results.Trials.Count} trials "
-            + $"({Counts(results)}), ranked by `{results.Metric}`. Numbers from [results.json](results.json).");
+            + $"({Counts(results)}), ranked by `{results.Metric}`. Numbers from [{source}]({source})"
+            + (results.Unfinished ? ": the trials that had ended when its client stopped before writing results.json." : "."));
         md.AppendLine();
         Leaderboard(md, results);
         md.AppendLine("## Figures");

@@ -56,7 +56,7 @@ public sealed class CoordinatorReactivationTests : IAsyncLifetime
                 Assert.Equal(trials.Select(TrialIdentity.Of).Order(), collector.Records.Keys.Order());
             }
             var (_, lines) = Descent.Client.Output.TrialsJournal.Read(Path.Combine(folder, id, "trials.jsonl"));
-            var journaled = lines.Select(l => l.GetProperty("id").GetString()!).ToList();
+            var journaled = lines.Select(l => l.Id).ToList();
             Assert.Equal(trials.Select(TrialIdentity.Of).Order(), journaled.Order()); // each once: none missing, none twice
         }
         finally
