@@ -125,15 +125,7 @@ public sealed record TrialEntry : IJsonOnDeserialized
 
     /// <summary>The first moment the loss was at most <paramref name="target"/>: seconds and gradient evaluations
     /// spent until then (the loss at the start of step k was reached when step k-1 ended); null if never.</summary>
-    public (double Seconds, long Gradients)? Reached(double target)
-    {
-        for (var k = 0; k < History.Count; k++)
-            if (History[k].Loss <= target)
-                return k == 0 ? (0, 0) : (History[k - 1].ElapsedSeconds, History[k - 1].GradientEvaluations);
-        if (FinalLoss is { } final && final <= target)
-            return History.Count > 0 ? (History[^1].ElapsedSeconds, History[^1].GradientEvaluations) : (0, 0);
-        return null;
-    }
+    public (double Seconds, long Gradients)? Reached(double target) => RankMetric.Reached(History, FinalLoss, target);
 
     void IJsonOnDeserialized.OnDeserialized()
     {

@@ -30,24 +30,21 @@ public sealed record RankMetric(
     public double? ValueOf(TrialResult result)
     {
         if (Kind == MetricKind.FinalLoss) return double.IsFinite(result.FinalLoss) ? result.FinalLoss : null;
-        var target = Target ?? 0;
-        foreach (var step in result.History)
-            if (step.Loss <= target)
-                return Kind == MetricKind.TimeToTarget ? PreviousElapsed(result, step) : step.GradientEvaluations - 1;
-        // The target may be met by the final loss, after the last step.
-        if (result.FinalLoss <= target)
-        {
-            if (result.History.Count == 0) return 0; // met before any step
-            return Kind == MetricKind.TimeToTarget ? result.History[^1].ElapsedSeconds : result.History[^1].GradientEvaluations;
-        }
-        return null;
+        return Reached(result.History, result.FinalLoss, Target ?? 0) is { } r ? (Kind == MetricKind.TimeToTarget ? r.Seconds : r.Gradients) : null;
     }
 
-    // The loss at the start of step k was reached at the end of step k-1.
-    static double PreviousElapsed(TrialResult result, StepRecord step)
+    /// <summary>The first moment a trial's loss was at most <paramref name="target"/>: the seconds and gradient
+    /// evaluations spent until then (the loss at the start of step k was reached when step k-1 ended; the final loss
+    /// when the last step ended); null if never. The one definition of time and gradients to a target: ranking,
+    /// results files and the report all use it.</summary>
+    public static (double Seconds, long Gradients)? Reached(IReadOnlyList<StepRecord> history, double? finalLoss, double target)
     {
-        var index = step.Step - 2;
-        return index >= 0 && index < result.History.Count ? result.History[index].ElapsedSeconds : 0;
+        for (var k = 0; k < history.Count; k++)
+            if (history[k].Loss <= target)
+                return k == 0 ? (0, 0) : (history[k - 1].ElapsedSeconds, history[k - 1].GradientEvaluations);
+        if (finalLoss is { } final && final <= target)
+            return history.Count > 0 ? (history[^1].ElapsedSeconds, history[^1].GradientEvaluations) : (0, 0);
+        return null;
     }
 
     public IEnumerable<SpecProblem> Problems()
