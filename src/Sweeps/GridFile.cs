@@ -212,8 +212,8 @@ sealed class GridReader(JsonElement root, JsonPositions positions, string path, 
         ReadParameters();
         var optimizers = Optimizers();
         ReadPerOptimizer(optimizers);
-        CheckRequiredTaskFields(optimizers);
-        if (_problems.Count > 0) throw new GridException(path, _problems);
+        CheckRequiredTaskFields(optimizers ?? []);
+        if (_problems.Count > 0 || optimizers is null) throw new GridException(path, _problems);
 
         var count = _method == "grid"
             ? optimizers.Sum(o => Domains(o).Aggregate(1.0, (n, d) => n * d.Count)) * repeats
@@ -380,14 +380,16 @@ sealed class GridReader(JsonElement root, JsonPositions positions, string path, 
             Problem("parameters.optimizer", null, "missing; say which optimizers to run, e.g. {\"values\": [\"sgd\", \"adam\", \"keep-stepping\"]}");
     }
 
-    List<OptimizerKind> Optimizers()
+    /// <summary>The optimizers the grid runs; null when parameters.optimizer is missing or was refused (its problem is
+    /// reported already, and per_optimizer's keys cannot be checked against it).</summary>
+    List<OptimizerKind>? Optimizers()
     {
         var domain = _parameters.FirstOrDefault(d => d.Field.Name == "optimizer");
-        if (domain is null) return [];
+        if (domain is null) return null;
         return [.. domain.Values.Select(v => OptimizerNames.TryParse((string)v, out var k) ? k : OptimizerKind.Sgd).Distinct()];
     }
 
-    void ReadPerOptimizer(List<OptimizerKind> optimizers)
+    void ReadPerOptimizer(List<OptimizerKind>? optimizers)
     {
         if (!root.TryGetProperty("per_optimizer", out var element)) return;
         if (element.ValueKind != JsonValueKind.Object)
@@ -408,7 +410,7 @@ sealed class GridReader(JsonElement root, JsonPositions positions, string path, 
                 Problem(where, null, $"{kind.Name()} is given twice in per_optimizer");
                 continue;
             }
-            if (!optimizers.Contains(kind))
+            if (optimizers is not null && !optimizers.Contains(kind))
             {
                 Problem(where, null, $"{kind.Name()} is not among parameters.optimizer's values, so this would change nothing");
                 continue;

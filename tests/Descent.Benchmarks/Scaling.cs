@@ -10,6 +10,13 @@ static class Scaling
     // Measured through descent-client sweep on the same machine before the redesign.
     static readonly Dictionary<int, double> Before = new() { [500] = 6.9, [2000] = 19.7, [4000] = 52, [10000] = 332 };
 
+    /// <summary>Seconds per trial: the slope of the least-squares line through (trials, seconds).</summary>
+    static double Slope(IReadOnlyList<(int Trials, double Seconds)> points)
+    {
+        var (mx, my) = (points.Average(p => (double)p.Trials), points.Average(p => p.Seconds));
+        return points.Sum(p => (p.Trials - mx) * (p.Seconds - my)) / points.Sum(p => (p.Trials - mx) * (p.Trials - mx));
+    }
+
     public static async Task<int> Run(IReadOnlyList<int> sizes)
     {
         var client = Path.Combine(AppContext.BaseDirectory, "descent-client.dll");
@@ -60,6 +67,12 @@ static class Scaling
             work.Delete(recursive: true);
         }
         Bench.Table(["trials", "wall s", "before s", "ms per extra trial", "before"], rows);
+        if (measured.Count > 1)
+        {
+            var before = measured.Where(m => Before.ContainsKey(m.Trials)).Select(m => (m.Trials, Before[m.Trials])).ToList();
+            Console.WriteLine($"  one more trial, slope of a least-squares line through every size: {Bench.F(Slope(measured) * 1000, 2)} ms"
+                + (before.Count > 1 ? $" (before: {Bench.F(Slope(before) * 1000, 2)} ms)" : ""));
+        }
         Console.WriteLine("  goals: 10,000 trials under 40 s; one more trial under 5 ms, flat from 500 to 10,000 (wall time includes the client's start, ~2 s)");
         Console.WriteLine();
         return 0;

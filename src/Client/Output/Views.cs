@@ -82,18 +82,24 @@ public static class Views
 
     /// <summary>The leaderboard: rank, trial, optimizer with its settings, status, final loss, gradient evaluations, forward passes,
     /// wall seconds, backward share; at most <paramref name="top"/> rows.</summary>
-    public static Table Leaderboard(SweepResults results, int top)
+    public static Table Leaderboard(SweepResults results, int top) => Leaderboard(results, top, Out.Profile.Width);
+
+    /// <summary>The leaderboard for a console <paramref name="width"/> characters wide: numbers, ids and statuses never
+    /// wrap (a wrapped number reads as another number); on a narrow console the columns least needed go first
+    /// (forward passes and wall seconds below 150 characters, the backward share below 125), and the caption says so.</summary>
+    public static Table Leaderboard(SweepResults results, int top, int width)
     {
         var metric = results.Leaderboard.Metric;
+        var left = width < 125 ? new[] { "forward passes", "wall s", "backward share" } : width < 150 ? ["forward passes", "wall s"] : [];
         var table = new Table().Border(TableBorder.Rounded)
             .Title($"{Markup.Escape(results.Sweep.Name)}: {results.Sweep.Status.Name()}, ranked by {metric.Name}")
-            .AddColumn("rank", c => c.RightAligned())
+            .AddColumn("rank", c => c.RightAligned().NoWrap())
             .AddColumn("trial", c => c.NoWrap())
             .AddColumn("configuration")
-            .AddColumn("status");
-        if (metric.Kind != MetricKind.FinalLoss) table.AddColumn(metric.Name, c => c.RightAligned());
-        foreach (var name in new[] { "final loss", "gradients", "forward passes", "wall s", "backward share" })
-            table.AddColumn(name, c => c.RightAligned());
+            .AddColumn("status", c => c.NoWrap());
+        if (metric.Kind != MetricKind.FinalLoss) table.AddColumn(metric.Name, c => c.RightAligned().NoWrap());
+        var numbers = new[] { "final loss", "gradients", "forward passes", "wall s", "backward share" }.Where(n => !left.Contains(n)).ToList();
+        foreach (var name in numbers) table.AddColumn(name, c => c.RightAligned().NoWrap());
         foreach (var entry in results.Leaderboard.Rows.Take(top))
         {
             var row = results.Row(entry.TrialId);
@@ -104,15 +110,21 @@ public static class Views
                 Markup.Escape(row?.Configuration ?? ""), entry.Status.Name(),
             };
             if (metric.Kind != MetricKind.FinalLoss) cells.Add(entry.MetricValue is { } v ? v.ToString("g4", CultureInfo.InvariantCulture) : "not reached");
-            cells.Add(Loss(entry.FinalLoss));
-            cells.Add(result?.GradientEvaluations.ToString(CultureInfo.InvariantCulture) ?? "");
-            cells.Add(result?.ForwardPasses.ToString(CultureInfo.InvariantCulture) ?? "");
-            cells.Add(result?.WallSeconds.ToString("F2", CultureInfo.InvariantCulture) ?? "");
-            cells.Add(result is { } r && double.IsFinite(r.BackwardShare) ? r.BackwardShare.ToString("P0", CultureInfo.InvariantCulture) : "");
+            var values = new Dictionary<string, string>
+            {
+                ["final loss"] = Loss(entry.FinalLoss),
+                ["gradients"] = result?.GradientEvaluations.ToString(CultureInfo.InvariantCulture) ?? "",
+                ["forward passes"] = result?.ForwardPasses.ToString(CultureInfo.InvariantCulture) ?? "",
+                ["wall s"] = result?.WallSeconds.ToString("F2", CultureInfo.InvariantCulture) ?? "",
+                ["backward share"] = result is { } r && double.IsFinite(r.BackwardShare) ? r.BackwardShare.ToString("P0", CultureInfo.InvariantCulture) : "",
+            };
+            cells.AddRange(numbers.Select(n => values[n]));
             table.AddRow([.. cells]);
         }
-        if (results.Leaderboard.Rows.Count > top)
-            table.Caption($"{results.Leaderboard.Rows.Count - top} more rows in results.json");
+        var notes = new List<string>();
+        if (results.Leaderboard.Rows.Count > top) notes.Add($"{results.Leaderboard.Rows.Count - top} more rows in results.json");
+        if (left.Length > 0) notes.Add($"{string.Join(", ", left)}: in results.json (a wider terminal shows them)");
+        if (notes.Count > 0) table.Caption(string.Join("; ", notes));
         return table;
     }
 

@@ -396,5 +396,10 @@ public class ClientProcessTests
         Assert.Contains("4/4 done (4 completed)", screen);
         Assert.DoesNotContain("[    0s]", screen); // the plain progress lines are for pipes and files
         Assert.Contains("rank", screen);
+        // 140 columns: the leaderboard leaves out the columns least needed, says so, and wraps no number.
+        Assert.Contains("forward passes, wall s: in results.json", screen);
+        var results = Results(Path.Combine(folder, "runs"));
+        foreach (var trial in results.Trials)
+            Assert.Contains(Descent.Client.Output.Views.Loss(trial.FinalLoss), screen);
     }
 }

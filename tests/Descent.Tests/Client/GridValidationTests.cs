@@ -86,6 +86,19 @@ public class GridValidationTests
     }
 
     [Fact]
+    public void An_unknown_optimizer_is_the_one_problem_even_beside_per_optimizer_settings_of_known_ones()
+    {
+        var problems = Problems("""
+            {"task": {"kind": "synthetic", "n_row": 5, "dim_in": 2, "dim_hidden": 2, "n_layers": 1},
+             "parameters": {"optimizer": {"values": ["sgd", "adam", "adamw"]}},
+             "per_optimizer": {"sgd": {"steps": 1000}, "adam": {"steps": 1000}}}
+            """);
+        var problem = Assert.Single(problems);
+        Assert.Equal("parameters.optimizer.values[2]", problem.Field);
+        Assert.Contains("did you mean \"adam\"?", problem.Message);
+    }
+
+    [Fact]
     public void Out_of_range_values_name_field_and_value()
     {
         var problems = Problems("""
