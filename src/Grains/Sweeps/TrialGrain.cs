@@ -6,7 +6,7 @@ namespace Descent.Grains.Sweeps;
 
 /// <summary>A trial's persistent state: small and of fixed size, apart from the final result written once.</summary>
 [GenerateSerializer, Alias("descent.trial-state")]
-public sealed class TrialState
+public sealed class TrialGrainState
 {
     [Id(0)] public TrialSpec? Spec { get; set; }
     [Id(1)] public TrialStatus Status { get; set; } = TrialStatus.Queued;
@@ -21,15 +21,15 @@ public sealed class TrialState
 }
 
 /// <summary>
-/// One trial of one sweep (key "sweep-id/trial-id"), the owner of its state (<see cref="TrialState"/>). It runs
+/// One trial of one sweep (key "sweep-id/trial-id"), the owner of its state (<see cref="TrialGrainState"/>). It runs
 /// nothing itself: the coordinator leases its attempts to device workers, which report the result here. It calls
 /// no other grain, so no call cycle can form through it.
 /// </summary>
 public sealed class TrialGrain(
-    [PersistentState("trial", SweepStorage.Name)] IPersistentState<TrialState> state,
+    [PersistentState("trial", SweepStorage.Name)] IPersistentState<TrialGrainState> state,
     ILogger<TrialGrain> log) : Grain, ITrialGrain
 {
-    TrialState S => state.State;
+    TrialGrainState S => state.State;
 
     string TrialId
     {

@@ -82,7 +82,7 @@ public sealed class FailedWriteTests : IAsyncLifetime
         public Task ClearStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState) => _inner.ClearStateAsync(stateName, grainId, grainState);
         public Task WriteStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
         {
-            if (_armed && grainState.State is TrialState { Status: TrialStatus.Completed } && FailedOnce.TryAdd(grainId, true))
+            if (_armed && grainState.State is TrialGrainState { Status: TrialStatus.Completed } && FailedOnce.TryAdd(grainId, true))
                 throw new TimeoutException("breaker: storage write timed out");
             return _inner.WriteStateAsync(stateName, grainId, grainState);
         }
