@@ -47,7 +47,8 @@ public static class Report
         md.AppendLine($"# {results.Sweep.Name}");
         md.AppendLine();
         var source = System.IO.Path.GetFileName(results.Path);
-        md.AppendLine($"Sweep `{results.Sweep.Id}`: {results.Status}, {results.Trials.Count} trials "
+        md.AppendLine($"Sweep `{results.Sweep.Id}`: {results.Status}, "
+            + (results.Unfinished ? $"{results.Trials.Count} of its {results.Sweep.TrialCount} trials ended " : $"{results.Trials.Count} trials ")
             + $"({Counts(results)}), ranked by `{results.Metric}`. Numbers from [{source}]({source})"
             + (results.Unfinished ? ": the trials that had ended when its client stopped before writing results.json." : "."));
         md.AppendLine();
@@ -167,7 +168,9 @@ public static class Report
         var present = Baselines.Where(b => results.Trials.Any(t => t.Optimizer == b)).ToList();
         if (present.Count == 0)
         {
-            md.AppendLine("Neither Adam nor SGD is in this sweep: there is no baseline to race.");
+            md.AppendLine(results.Unfinished
+                ? "Neither Adam nor SGD had ended when the sweep's client stopped: there is no baseline to race."
+                : "Neither Adam nor SGD is in this sweep: there is no baseline to race.");
             md.AppendLine();
             return;
         }
@@ -176,7 +179,7 @@ public static class Report
         md.AppendLine();
         foreach (var (name, best) in baselines)
             md.AppendLine(best.Time is null
-                ? $"- {name}: {(results.Trials.Any(t => t.Optimizer == name) ? "never reached it" : "not in this sweep")}"
+                ? $"- {name}: {(results.Trials.Any(t => t.Optimizer == name) ? "never reached it" : results.Unfinished ? "none had ended" : "not in this sweep")}"
                 : $"- {name}: fastest in time {Fixed(best.Time.Value.Seconds)} s (`{best.Time.Value.Trial}`), "
                   + $"fewest gradient evaluations {best.Gradients!.Value.Gradients} (`{best.Gradients.Value.Trial}`)");
         md.AppendLine();

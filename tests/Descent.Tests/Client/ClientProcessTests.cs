@@ -301,7 +301,10 @@ public class ClientProcessTests
         // report and plot read the journal when there is no results.json.
         var (exit, stdout, stderr) = await RunningProcess.RunClient(folder, Timeout, "report", sweep);
         Assert.True(exit == 0, stderr);
-        Assert.Contains(sgd.Id, File.ReadAllText(Path.Combine(sweep, "report.md")));
+        var report = File.ReadAllText(Path.Combine(sweep, "report.md"));
+        Assert.Contains(sgd.Id, report);
+        Assert.Contains("unfinished, 1 of its 3 trials ended", report);
+        Assert.Contains("Numbers from [trials.jsonl](trials.jsonl)", report);
         (exit, stdout, stderr) = await RunningProcess.RunClient(folder, Timeout, "plot", Path.GetFileName(sweep), "--out", "runs");
         Assert.True(exit == 0, stderr);
         Assert.Contains("loss_vs_gradients.png", stdout);
