@@ -244,7 +244,7 @@ sealed class GridReader(JsonElement root, JsonPositions positions, string path, 
                 if (seen.Add(id)) planned.Add(new PlannedTrial(id, spec, Config(copy, spec, swept, repeats > 1)));
             }
         }
-        return new SweepPlan(name, _method, metric, maxRetries, planned, expanded);
+        return new SweepPlan(name, _method, metric, maxRetries, planned, expanded, Repeats: repeats);
     }
 
     // ---- sections ----

@@ -18,6 +18,7 @@ public sealed record PlannedTrial(string Id, TrialSpec Spec, IReadOnlyList<KeyVa
 /// <param name="Expanded">Trials before equal ones collapsed: every combination of a grid (settings an optimizer does not
 /// read make copies), every draw of a random search, times the repeats (a double: absurd grids pass 2⁶³).</param>
 /// <param name="Source">The grid file's text and folder (null for a plan rebuilt from a submitted spec).</param>
+/// <param name="Repeats">How many consecutive seeds each configuration runs under (the grid's <c>repeats</c>).</param>
 public sealed record SweepPlan(
     string Name,
     string Method,
@@ -25,7 +26,8 @@ public sealed record SweepPlan(
     int MaxRetries,
     IReadOnlyList<PlannedTrial> Trials,
     double Expanded,
-    (string Grid, string Folder)? Source = null)
+    (string Grid, string Folder)? Source = null,
+    int Repeats = 1)
 {
     /// <summary>Combinations that train the same as another and became one trial.</summary>
     public double Collapsed => Expanded - Trials.Count;

@@ -141,6 +141,7 @@ static class Actions
             writer.WriteString("metric", plan.Metric.Name);
             writer.WriteNumber("trials", plan.Trials.Count);
             writer.WriteNumber("expanded", plan.Expanded);
+            writer.WriteNumber("repeats", plan.Repeats);
             writer.WriteNumber("collapsed", plan.Collapsed);
             writer.WriteStartObject("by_optimizer");
             foreach (var (name, count) in byOptimizer) writer.WriteNumber(name, count);
@@ -150,7 +151,10 @@ static class Actions
             Console.Out.WriteLine();
             return ExitCodes.Done;
         }
-        var expanded = Count(plan.Expanded, plan.Method == "random" ? "draw" : "combination");
+        var noun = plan.Method == "random" ? "draw" : "combination";
+        var expanded = plan.Repeats > 1
+            ? $"{Count(plan.Expanded / plan.Repeats, noun)} x {plan.Repeats} repeats = {Count(plan.Expanded, "trial")}"
+            : Count(plan.Expanded, noun);
         Console.Out.WriteLine($"{grid}: valid. Sweep \"{plan.Name}\" ({plan.Method}, ranked by {plan.Metric.Name}) runs {Count(plan.Trials.Count, "trial")}: {expanded}, "
             + (plan.Collapsed > 0 ? $"{plan.Collapsed} of them collapsed into equal trials (settings an optimizer does not read, repeated draws or seeds)." : "none collapsed."));
         foreach (var (name, count) in byOptimizer) Console.Out.WriteLine($"  {name}: {count}");

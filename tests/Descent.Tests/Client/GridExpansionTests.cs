@@ -85,6 +85,7 @@ public class GridExpansionTests
             "lr": {"values": [0.001, 0.01]}
             """, "\"repeats\": 3,"));
         Assert.Equal(6, plan.Trials.Count);
+        Assert.Equal((3, 6.0), (plan.Repeats, plan.Expanded)); // validate: "2 combinations x 3 repeats = 6 trials"
         Assert.Equal([0L, 1L, 2L, 0L, 1L, 2L], plan.Trials.Select(t => t.Spec.Seed));
         Assert.All(plan.Trials, t => Assert.Equal(t.Spec.Seed, Config(t, "seed")));
 
