@@ -35,6 +35,7 @@ public static class DescentSiloBuilderExtensions
         builder.Services.AddOptions<DeviceOptions>().Bind(settings.GetSection("Devices"));
         builder.Services.AddOptions<TracingOptions>().Bind(settings.GetSection("Tracing"));
         builder.Services.AddOptions<LeaseOptions>().Bind(settings.GetSection("Leases"));
+        builder.Services.AddOptions<DataRootOptions>().Configure(o => o.Root = settings["DataRoot"] is { Length: > 0 } root ? root : null);
         return builder.AddDescent();
     }
 

@@ -43,6 +43,10 @@ public sealed class DescentSiloOptions
     /// <c>EveryStep</c>-th.</summary>
     public TracingOptions Tracing { get; set; } = new();
 
+    /// <summary>The folder under which CSV tasks' files must lie (symbolic links resolved); unset: this silo reads no
+    /// task files. The client's embedded silo uses <c>/</c>.</summary>
+    public string? DataRoot { get; set; }
+
     /// <summary>Section Descent:Leases: how long a trial's lease on a device lasts without a sign of life from its
     /// trainer (<c>Timeout</c>, default 00:00:30), and how often device workers renew (<c>RenewEvery</c>, 00:00:01).</summary>
     public Descent.Grains.Sweeps.LeaseOptions Leases { get; set; } = new();
@@ -84,6 +88,8 @@ public sealed class DescentSiloOptionsValidator : IValidateOptions<DescentSiloOp
         if (tracing.EveryStep < 0)
             problems.Add($"{Tracing}:{nameof(tracing.EveryStep)} = {tracing.EveryStep}: must be 0 or more (0: no step spans after the first ones)");
         problems.AddRange(options.Leases.Problems());
+        if (options.DataRoot is { Length: > 0 } root && !(Path.IsPathFullyQualified(root) && Directory.Exists(root)))
+            problems.Add($"{Key(nameof(options.DataRoot))} = \"{root}\": must be an existing folder, given as an absolute path");
         return problems.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(problems);
     }
 

@@ -155,6 +155,8 @@ public sealed class ClusterConnection : IAsyncDisposable
             ["Descent:GatewayPort"] = $"{FreePort()}",
             ["Descent:PrimarySiloPort"] = "", // none: this silo is the primary
             ["Descent:ListenOnAllInterfaces"] = "false",
+            // The user's own process and files: a CSV task may read any file the user can.
+            ["Descent:DataRoot"] = "/",
         };
         if (target.Slots is { } slots) settings["Descent:Devices:CpuSlots"] = $"{slots}";
         return settings;

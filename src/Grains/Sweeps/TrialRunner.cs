@@ -16,9 +16,12 @@ public interface ITrialRunner
     TrialResult Run(TrialLease lease, Action<StepRecord> onStep, Action heartbeat, CancellationToken cancellation, Func<bool> handedBack);
 }
 
-/// <summary>The <see cref="Trainer"/> inside the trial's span (<see cref="TrialTelemetry"/>).</summary>
-public sealed class TorchTrialRunner(IOptions<TracingOptions> tracing) : ITrialRunner
+/// <summary>The <see cref="Trainer"/> inside the trial's span (<see cref="TrialTelemetry"/>).
+/// A CSV task whose file is not under the silo's data root (<see cref="DataRoot"/>) fails before its file is opened.
+public sealed class TorchTrialRunner(IOptions<TracingOptions> tracing, IOptions<DataRootOptions> data) : ITrialRunner
 {
     public TrialResult Run(TrialLease lease, Action<StepRecord> onStep, Action heartbeat, CancellationToken cancellation, Func<bool> handedBack) =>
-        TrialTelemetry.Run(lease, () => Trainer.Run(lease.Spec, lease.Slot.Device, onStep, cancellation, tracing.Value.Steps, heartbeat), handedBack);
+        TrialTelemetry.Run(lease, () => DataRoot.Problem(lease.Spec.Task, data.Value.Root) is { } refused
+            ? new TrialResult(TrialStatus.Failed, refused, double.NaN, double.NaN, 0, 0, 0, 0, 0, 0, [])
+            : Trainer.Run(lease.Spec, lease.Slot.Device, onStep, cancellation, tracing.Value.Steps, heartbeat), handedBack);
 }

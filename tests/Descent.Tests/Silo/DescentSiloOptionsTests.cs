@@ -61,6 +61,8 @@ public class DescentSiloOptionsTests
     [InlineData("Descent:Leases:Timeout", "00:00:00", "Descent:Leases:Timeout = 00:00:00: must be above 0")]
     [InlineData("Descent:Leases:RenewEvery", "00:00:20",
         "Descent:Leases:RenewEvery = 00:00:20: must be at most a third of Descent:Leases:Timeout (00:00:30), so that one lost renewal does not expire a lease")]
+    [InlineData("Descent:DataRoot", "/no/such/folder", "Descent:DataRoot = \"/no/such/folder\": must be an existing folder, given as an absolute path")]
+    [InlineData("Descent:DataRoot", "data", "Descent:DataRoot = \"data\": must be an existing folder, given as an absolute path")]
     public void A_bad_setting_is_named_with_its_value(string key, string value, string problem)
     {
         Assert.Equal([problem], Problems(Bind(new() { [key] = value })));
@@ -85,6 +87,7 @@ public class DescentSiloOptionsTests
     [InlineData("Descent:Devices:CpuSlots", "1")]
     [InlineData("Descent:Tracing:EveryStep", "0")]
     [InlineData("Descent:Leases:Timeout", "00:02:00")]
+    [InlineData("Descent:DataRoot", "/tmp")]
     public void A_good_setting_passes(string key, string value) => Assert.Empty(Problems(Bind(new() { [key] = value })));
 
     [Fact]

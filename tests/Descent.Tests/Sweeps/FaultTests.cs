@@ -160,7 +160,7 @@ public sealed class HungTrainerReturnsTests : IAsyncLifetime
     sealed class WithSlowPhaseRunner : ISiloConfigurator
     {
         public void Configure(ISiloBuilder silo) => silo.Services.AddSingleton<ITrialRunner>(sp =>
-            new SlowPhaseRunner(new TorchTrialRunner(sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<Descent.Grains.Telemetry.TracingOptions>>())));
+            new SlowPhaseRunner(ActivatorUtilities.CreateInstance<TorchTrialRunner>(sp)));
     }
 
     SweepCluster _cluster = null!;

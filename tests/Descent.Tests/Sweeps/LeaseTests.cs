@@ -35,7 +35,7 @@ public sealed class LeaseTests : IAsyncLifetime
     sealed class WithHangingRunner : ISiloConfigurator
     {
         public void Configure(ISiloBuilder silo) => silo.Services.AddSingleton<ITrialRunner>(sp =>
-            new HangingRunner(new TorchTrialRunner(sp.GetRequiredService<IOptions<TracingOptions>>())));
+            new HangingRunner(ActivatorUtilities.CreateInstance<TorchTrialRunner>(sp)));
     }
 
     SweepCluster _cluster = null!;

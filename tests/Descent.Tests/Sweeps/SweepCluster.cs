@@ -51,6 +51,8 @@ public sealed class SweepCluster : IAsyncDisposable
         {
             silo.AddDescent(o => o.CpuSlots = SlotsPerSilo, leases: o => (o.Timeout, o.RenewEvery) = (LeaseTimeout, TimeSpan.FromSeconds(0.5)));
             silo.UseInMemoryReminderService();
+            // One machine, the test's own files: any path (the data-root check has tests of its own).
+            silo.Services.Configure<DataRootOptions>(o => o.Root = "/");
             silo.Services.AddLogging(FileLog.AddTo);
             // Process storage is shared by the in-process silos, so state outlives a killed silo as it would in Redis.
             silo.Services.AddGrainStorage(SweepStorage.Name, (sp, _) => new Descent.Silo.ProcessGrainStorage(sp.GetRequiredService<Serializer>()));
