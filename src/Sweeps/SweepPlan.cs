@@ -36,7 +36,9 @@ public sealed record SweepPlan(
     public SweepSpec ToSweepSpec() => new(Name, [.. Trials.Select(t => t.Spec)], Metric, MaxRetries,
         new SweepPlanSource(Source?.Grid ?? "", Source?.Folder ?? "", Method, [.. Trials.Select(t => ConfigJson.Write(t.Config))]));
 
-    public PlannedTrial? Find(string trialId) => Trials.FirstOrDefault(t => t.Id == trialId);
+    public PlannedTrial? Find(string trialId) => _byId.Value.GetValueOrDefault(trialId);
+
+    readonly Lazy<Dictionary<string, PlannedTrial>> _byId = new(() => Trials.ToDictionary(t => t.Id));
 }
 
 /// <summary>Plans rebuilt from a submitted <see cref="SweepSpec"/> (for sweeps this client did not start).</summary>

@@ -14,7 +14,6 @@ sealed class ResultCollector(IGrainFactory grains, ISweepCoordinatorGrain coordi
 {
     const int Batch = 500, ReadConcurrency = 32;
 
-    readonly Dictionary<string, PlannedTrial> _planned = plan.Trials.ToDictionary(t => t.Id);
     readonly Dictionary<string, TrialSummary> _summaries = [];
     readonly Dictionary<string, TrialRecord> _records = [];
     int _epoch, _seen;
@@ -51,7 +50,7 @@ sealed class ResultCollector(IGrainFactory grains, ISweepCoordinatorGrain coordi
             {
                 _summaries[fresh[i].TrialId] = fresh[i];
                 if (records[i] is { } record) _records[record.TrialId] = record;
-                if (_planned.GetValueOrDefault(fresh[i].TrialId) is { } trial)
+                if (plan.Find(fresh[i].TrialId) is { } trial)
                     rows.Add(ResultRow.Of(trial, snapshot, fresh[i], records[i], null));
             }
             journal?.Append(rows);

@@ -33,7 +33,7 @@ public sealed record ResultRow(PlannedTrial Trial, TrialStatus Status, TrialSumm
         if (summary is not null) return new ResultRow(trial, summary.Status, summary, null, null);
         if (running is not null) return new ResultRow(trial, TrialStatus.Running, null, running, null);
         return snapshot.Status == SweepStatus.Cancelled
-            ? new ResultRow(trial, TrialStatus.Cancelled, new TrialSummary(trial.Id, TrialStatus.Cancelled, 0, Message: "sweep cancelled before it ran"), null, null)
+            ? new ResultRow(trial, TrialStatus.Cancelled, TrialSummary.CancelledBeforeRun(trial.Id, 0), null, null)
             : new ResultRow(trial, TrialStatus.Queued, null, null, null);
     }
 }

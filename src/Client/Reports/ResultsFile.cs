@@ -48,7 +48,7 @@ public sealed record ResultsFile(string Path, ResultsDocument Document, bool Unf
         List<TrialEntry> trials = [.. lines.GroupBy(t => t.Id).Select(g => g.Last())];
         var metric = new RankMetric(sweep.Metric, sweep.MetricTarget);
         var table = Contracts.Sweeps.Leaderboard.Rank(metric, trials.Select(t =>
-            new TrialSummary(t.Id, t.Status, t.Attempts, t.FinalLoss ?? double.NaN, Value(t, metric))));
+            new TrialSummary(t.Id, t.Status, t.Attempts, t.FinalLoss ?? double.NaN, metric.ValueOf(t.FinalLoss, t.History))));
         var document = new ResultsDocument
         {
             Sweep = new SweepHeader
@@ -66,13 +66,6 @@ public sealed record ResultsFile(string Path, ResultsDocument Document, bool Unf
         };
         return new ResultsFile(path, document, Unfinished: true);
     }
-
-    static double? Value(TrialEntry trial, RankMetric metric) => metric.Kind switch
-    {
-        MetricKind.FinalLoss => trial.FinalLoss,
-        MetricKind.TimeToTarget => trial.Reached(metric.Target ?? 0)?.Seconds,
-        _ => trial.Reached(metric.Target ?? 0)?.Gradients,
-    };
 }
 
 /// <summary>A results file or sweep id that plot/report cannot use (exit code 2).</summary>

@@ -27,10 +27,14 @@ public sealed record RankMetric(
     };
 
     /// <summary>The value this metric gives a trial; null when the trial never got there (ranked last).</summary>
-    public double? ValueOf(TrialResult result)
+    public double? ValueOf(TrialResult result) => ValueOf(result.FinalLoss, result.History);
+
+    /// <summary>The value this metric gives a trial that ended at <paramref name="finalLoss"/> after
+    /// <paramref name="history"/> (a result, or a results file's trial); null when it never got there.</summary>
+    public double? ValueOf(double? finalLoss, IReadOnlyList<StepRecord> history)
     {
-        if (Kind == MetricKind.FinalLoss) return double.IsFinite(result.FinalLoss) ? result.FinalLoss : null;
-        return Reached(result.History, result.FinalLoss, Target ?? 0) is { } r ? (Kind == MetricKind.TimeToTarget ? r.Seconds : r.Gradients) : null;
+        if (Kind == MetricKind.FinalLoss) return finalLoss is { } f && double.IsFinite(f) ? f : null;
+        return Reached(history, finalLoss, Target ?? 0) is { } r ? (Kind == MetricKind.TimeToTarget ? r.Seconds : r.Gradients) : null;
     }
 
     /// <summary>The first moment a trial's loss was at most <paramref name="target"/>: the seconds and gradient
@@ -144,6 +148,10 @@ public sealed record TrialSummary(
 {
     public static TrialSummary Of(TrialRecord record, RankMetric metric) =>
         new(record.TrialId, record.Result.Status, record.Attempts, record.Result.FinalLoss, metric.ValueOf(record.Result), record.Result.Message, true);
+
+    /// <summary>A trial its sweep cancelled while it waited for a device.</summary>
+    public static TrialSummary CancelledBeforeRun(string trialId, int attempt) =>
+        new(trialId, TrialStatus.Cancelled, attempt, Message: "sweep cancelled before it ran");
 }
 
 /// <summary>A sweep's state for status queries and live progress: counts by status and the running trials (at most

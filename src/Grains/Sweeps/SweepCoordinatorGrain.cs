@@ -369,7 +369,7 @@ public sealed class SweepCoordinatorGrain(
     void CancelQueued(Entry t)
     {
         Set(t, TrialStatus.Cancelled);
-        t.Summary = new TrialSummary(t.Id, TrialStatus.Cancelled, t.Attempt, Message: "sweep cancelled before it ran");
+        t.Summary = TrialSummary.CancelledBeforeRun(t.Id, t.Attempt);
     }
 
     void Set(Entry t, TrialStatus status)
