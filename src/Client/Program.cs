@@ -12,7 +12,7 @@ var stops = StopRequests.Listen();
 
 var cluster = new Option<string?>("--cluster")
 {
-    Description = $"Gateways of a running cluster, host:port[,host:port...] (default: ${ClusterTarget.ClusterVariable}; none: an embedded silo in this process)",
+    Description = $"A running cluster: its Redis, redis://host:port, or its gateways, host:port[,host:port...] (default: ${ClusterTarget.ClusterVariable}; none: an embedded silo in this process)",
     HelpName = "host:port",
 };
 var clusterId = new Option<string?>("--cluster-id")

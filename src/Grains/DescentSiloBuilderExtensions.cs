@@ -19,6 +19,9 @@ public static class DescentSiloBuilderExtensions
         builder.Services.AddOptions<TracingOptions>().Configure(o => tracing?.Invoke(o));
         builder.Services.AddOptions<LeaseOptions>().Configure(o => leases?.Invoke(o))
             .Validate(o => !o.Problems().Any(), "invalid lease settings (Descent:Leases)");
+        // Every storage provider that takes Orleans' serializer from the services writes Descent's versioned format.
+        builder.Services.AddSingleton<StateSerializer>();
+        builder.Services.AddSingleton<Orleans.Storage.IGrainStorageSerializer>(sp => sp.GetRequiredService<StateSerializer>());
         builder.Services.AddSingleton<DeviceInventory>();
         builder.Services.AddHostedService<DeviceDiscovery>();
         builder.Services.TryAddSingleton<ITrialRunner, TorchTrialRunner>();

@@ -12,17 +12,31 @@ public sealed class DescentSiloOptions
     public const string Section = "Descent";
 
     /// <summary>How silos find each other: a name of <see cref="SiloProviders.Clustering"/>, "localhost" (one
-    /// machine; the default).</summary>
+    /// machine; the default) or "redis" (a membership table in <see cref="Redis"/>: silos on many hosts).</summary>
     public string Clustering { get; set; } = "localhost";
 
     /// <summary>Where sweeps and leaderboards persist: a name of <see cref="SiloProviders.Storage"/>, "memory"
-    /// (Orleans' in-memory storage, shared by the cluster, lost when it stops; the default) or "process" (this
-    /// process's memory: fast, for one-process clusters such as the client's embedded silo).</summary>
+    /// (Orleans' in-memory storage, shared by the cluster, lost when it stops; the default), "process" (this
+    /// process's memory: fast, for one-process clusters such as the client's embedded silo) or "redis" (durable in
+    /// <see cref="Redis"/>, in Descent's versioned state format).</summary>
     public string Storage { get; set; } = "memory";
 
     /// <summary>Where reminders are kept: a name of <see cref="SiloProviders.Reminders"/>, "memory" (Orleans'
-    /// in-memory reminder table, lost when the cluster stops; the default).</summary>
+    /// in-memory reminder table, lost when the cluster stops; the default) or "redis".</summary>
     public string Reminders { get; set; } = "memory";
+
+    /// <summary>The Redis that "redis" clustering, storage and reminders use: <c>redis://[:password@]host[:port]</c>
+    /// or a StackExchange.Redis connection string (see <see cref="RedisAddress"/>).</summary>
+    public string? Redis { get; set; }
+
+    /// <summary>The address this silo gives other silos and clients (an IP address or a host name resolved at
+    /// start). Default: loopback for localhost clustering; otherwise this host's first IPv4 address that is up and not
+    /// loopback. The silo listens on this address only, unless <see cref="ListenOnAllInterfaces"/>.</summary>
+    public string? AdvertisedAddress { get; set; }
+
+    /// <summary>Section Descent:Membership: how fast a lost silo is declared dead (see <see cref="MembershipSettings"/>);
+    /// any other property of Orleans' <c>ClusterMembershipOptions</c> may be set in the same section.</summary>
+    public MembershipSettings Membership { get; set; } = new();
 
     public string ClusterId { get; set; } = "descent";
     public string ServiceId { get; set; } = "descent";
@@ -32,8 +46,8 @@ public sealed class DescentSiloOptions
     /// <summary>The primary silo's port for localhost clustering of several silos on one machine (null: this silo is the primary).</summary>
     public int? PrimarySiloPort { get; set; }
 
-    /// <summary>Listen on every interface instead of loopback only (in a container, whose ports are published),
-    /// still advertising loopback to localhost clustering.</summary>
+    /// <summary>Listen on every interface instead of the advertised address only (in a container whose ports are
+    /// published), still advertising <see cref="AdvertisedAddress"/> (loopback for localhost clustering).</summary>
     public bool ListenOnAllInterfaces { get; set; }
 
     /// <summary>Section Descent:Devices: CPU slots, trials per device, CUDA.</summary>
@@ -88,6 +102,17 @@ public sealed class DescentSiloOptionsValidator : IValidateOptions<DescentSiloOp
         if (tracing.EveryStep < 0)
             problems.Add($"{Tracing}:{nameof(tracing.EveryStep)} = {tracing.EveryStep}: must be 0 or more (0: no step spans after the first ones)");
         problems.AddRange(options.Leases.Problems());
+        problems.AddRange(options.Membership.Problems());
+        var usesRedis = new[] { options.Clustering, options.Storage, options.Reminders }.Contains("redis");
+        if (options.Redis is { Length: > 0 } redis)
+        {
+            try { RedisAddress.Parse(redis, Key(nameof(options.Redis))); }
+            catch (FormatException e) { problems.Add(e.Message); }
+        }
+        else if (usesRedis)
+            problems.Add($"{Key(nameof(options.Redis))} = \"\": Redis clustering, storage or reminders need the Redis to use, e.g. redis://redis-host:6379");
+        if (options.AdvertisedAddress is { Length: > 0 } advertised && SiloAddressing.Resolve(advertised) is { Problem: { } unresolved })
+            problems.Add($"{Key(nameof(options.AdvertisedAddress))} = \"{advertised}\": {unresolved}");
         if (options.DataRoot is { Length: > 0 } root && !(Path.IsPathFullyQualified(root) && Directory.Exists(root)))
             problems.Add($"{Key(nameof(options.DataRoot))} = \"{root}\": must be an existing folder, given as an absolute path");
         return problems.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(problems);

@@ -3,7 +3,8 @@ using Microsoft.Extensions.Hosting;
 
 // descent-silo: one Orleans silo of a Descent cluster. Configuration: appsettings.json, section "Descent",
 // or environment variables (DESCENT__CLUSTERING, DESCENT__DEVICES__CPUSLOTS, ...), or --Descent:Key=value.
-var builder = Host.CreateApplicationBuilder(args);
+// appsettings.json is read from the program's folder, wherever it is started from.
+var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { Args = args, ContentRootPath = AppContext.BaseDirectory });
 builder.AddDescentSilo();
 using var host = builder.Build();
 // Bad settings: a line each and exit code 2, before anything starts.

@@ -35,12 +35,17 @@ public static class SiloHosting
             {
                 var s = settings.Value;
                 (o.SiloPort, o.GatewayPort) = (s.SiloPort, s.GatewayPort);
-                if (s.ListenOnAllInterfaces)
-                {
-                    o.SiloListeningEndpoint = new IPEndPoint(IPAddress.Any, s.SiloPort);
-                    o.GatewayListeningEndpoint = new IPEndPoint(IPAddress.Any, s.GatewayPort);
-                }
+                o.AdvertisedIPAddress = SiloAddressing.Advertised(s.AdvertisedAddress, s.Clustering == "localhost");
+                // Listen where the silo is reached: its advertised address (so silos of one machine may share ports
+                // on 127.0.0.x), or every interface.
+                var listen = s.ListenOnAllInterfaces ? IPAddress.Any : o.AdvertisedIPAddress;
+                o.SiloListeningEndpoint = new IPEndPoint(listen, s.SiloPort);
+                o.GatewayListeningEndpoint = new IPEndPoint(listen, s.GatewayPort);
             });
+            // Membership: Descent's defaults (fast detection of lost silos), then anything else the section sets.
+            silo.Services.AddOptions<ClusterMembershipOptions>()
+                .Configure<IOptions<DescentSiloOptions>>((o, settings) => settings.Value.Membership.ApplyTo(o))
+                .Bind(section.GetSection(nameof(defaults.Membership)));
             // Trace context flows with grain calls (the trial spans' parent, the sweep span, is passed explicitly).
             silo.AddActivityPropagation();
             SiloProviders.Clustering.AddTo(silo, builder.Configuration, defaults.Clustering);

@@ -5,7 +5,10 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 using Orleans.Configuration;
 using Orleans.Runtime.Hosting;
-using Orleans.Serialization;
+using Microsoft.Extensions.Hosting;
+using Orleans.Clustering.Redis;
+using Orleans.Storage;
+using StackExchange.Redis;
 
 namespace Descent.Silo;
 
@@ -20,6 +23,8 @@ public static class SiloProviders
     public static readonly ProviderChoice Clustering = new(nameof(DescentSiloOptions.Clustering), new()
     {
         ["localhost"] = LocalhostClustering,
+        ["redis"] = silo => silo.UseRedisClustering(_ => { }).Services.AddOptions<RedisClusteringOptions>()
+            .Configure<IOptions<DescentSiloOptions>>((o, settings) => o.ConfigurationOptions = Redis(settings)),
     });
 
     /// <summary>The grain storage named <see cref="SweepStorage.Name"/>, where sweeps and leaderboards persist.</summary>
@@ -27,13 +32,25 @@ public static class SiloProviders
     {
         ["memory"] = silo => silo.AddMemoryGrainStorage(SweepStorage.Name),
         ["process"] = silo => silo.Services.AddGrainStorage(SweepStorage.Name,
-            (services, _) => new ProcessGrainStorage(services.GetRequiredService<Serializer>())),
+            (services, _) => new ProcessGrainStorage(services.GetRequiredService<IGrainStorageSerializer>())),
+        ["redis"] = silo => silo.AddRedisGrainStorage(SweepStorage.Name, options => options
+            .Configure<IOptions<DescentSiloOptions>, IGrainStorageSerializer>((o, settings, serializer) =>
+            {
+                o.ConfigurationOptions = Redis(settings);
+                o.GrainStorageSerializer = serializer;
+            })),
     });
 
     public static readonly ProviderChoice Reminders = new(nameof(DescentSiloOptions.Reminders), new()
     {
         ["memory"] = silo => silo.UseInMemoryReminderService(),
+        ["redis"] = silo => silo.UseRedisReminderService(_ => { }).Services.AddOptions<RedisReminderTableOptions>()
+            .Configure<IOptions<DescentSiloOptions>>((o, settings) => o.ConfigurationOptions = Redis(settings)),
     });
+
+    /// <summary>The Redis of <c>Descent:Redis</c> (checked by the validator before any provider reads it).</summary>
+    static ConfigurationOptions Redis(IOptions<DescentSiloOptions> settings) =>
+        RedisAddress.Parse(settings.Value.Redis ?? "", $"{DescentSiloOptions.Section}:{nameof(DescentSiloOptions.Redis)}");
 
     /// <summary>Development clustering on one machine, as Orleans' <c>UseLocalhostClustering</c>: silos advertise
     /// loopback, and the primary silo (<c>PrimarySiloPort</c>, or this one) keeps the membership table.</summary>

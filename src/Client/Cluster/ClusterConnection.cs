@@ -9,19 +9,26 @@ using Orleans.Configuration;
 
 namespace Descent.Client.Cluster;
 
-/// <summary>Where the client's sweeps run: <see cref="Gateways"/> of a running cluster, or (none) a silo started in
-/// this process, the embedded default that needs no set-up.</summary>
+/// <summary>Where the client's sweeps run: <see cref="Gateways"/> of a running cluster, the <see cref="Redis"/> whose
+/// membership table lists them, or (neither) a silo started in this process, the embedded default that needs no
+/// set-up.</summary>
 public sealed record ClusterTarget(IReadOnlyList<IPEndPoint> Gateways, string ClusterId, string ServiceId, int? Slots, bool Verbose)
 {
     public const string ClusterVariable = "DESCENT_CLUSTER";
     public const string ClusterIdVariable = "DESCENT_CLUSTER_ID";
 
-    public bool Embedded => Gateways.Count == 0;
+    /// <summary>The cluster's Redis (<c>--cluster redis://host:port</c>): gateways are read from its membership
+    /// table, and refreshed as silos join and leave.</summary>
+    public StackExchange.Redis.ConfigurationOptions? Redis { get; init; }
 
-    public string Describe => Embedded ? "embedded silo" : $"cluster {string.Join(",", Gateways)}";
+    public bool Embedded => Gateways.Count == 0 && Redis is null;
 
-    /// <summary>Reads <c>--cluster host:port[,host:port...]</c> (or <see cref="ClusterVariable"/>); throws
-    /// <see cref="UsageException"/> naming the option and the value.</summary>
+    public string Describe => Embedded ? "embedded silo"
+        : Redis is { } redis ? $"cluster in redis://{RedisAddress.Describe(redis)}"
+        : $"cluster {string.Join(",", Gateways)}";
+
+    /// <summary>Reads <c>--cluster host:port[,host:port...]</c> or <c>--cluster redis://host:port</c> (or
+    /// <see cref="ClusterVariable"/>); throws <see cref="UsageException"/> naming the option and the value.</summary>
     public static ClusterTarget From(string? cluster, string? clusterId, int? slots, bool verbose)
     {
         var source = "--cluster";
@@ -32,13 +39,22 @@ public sealed record ClusterTarget(IReadOnlyList<IPEndPoint> Gateways, string Cl
         }
         clusterId ??= Environment.GetEnvironmentVariable(ClusterIdVariable) ?? "descent";
         var gateways = new List<IPEndPoint>();
-        foreach (var part in (cluster ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
-            gateways.Add(ParseEndpoint(part, source));
+        StackExchange.Redis.ConfigurationOptions? redis = null;
+        if (cluster is { } text && RedisAddress.IsUrl(text.Trim()))
+        {
+            try { redis = RedisAddress.Parse(text.Trim(), source); }
+            catch (FormatException e) { throw new UsageException(e.Message); }
+        }
+        else
+        {
+            foreach (var part in (cluster ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+                gateways.Add(ParseEndpoint(part, source));
+        }
         if (slots is < 1) throw new UsageException($"--slots = {slots}: must be at least 1");
-        if (slots is not null && gateways.Count > 0)
+        if (slots is not null && (gateways.Count > 0 || redis is not null))
             throw new UsageException($"--slots = {slots}: only the embedded silo takes it; a cluster's silos set their own device slots");
         if (clusterId.Trim().Length == 0) throw new UsageException("--cluster-id = \"\": must not be empty");
-        return new ClusterTarget(gateways, clusterId, clusterId, slots, verbose);
+        return new ClusterTarget(gateways, clusterId, clusterId, slots, verbose) { Redis = redis };
     }
 
     static IPEndPoint ParseEndpoint(string text, string source)
@@ -110,9 +126,11 @@ public sealed class ClusterConnection : IAsyncDisposable
             {
                 client.UseConnectionRetryFilter(retries.ShouldRetry);
                 client.AddActivityPropagation();
-                client.UseStaticClustering([.. target.Gateways]);
+                if (target.Redis is { } redis) client.UseRedisClustering(o => o.ConfigurationOptions = redis);
+                else client.UseStaticClustering([.. target.Gateways]);
                 client.Configure<ClusterOptions>(o => (o.ClusterId, o.ServiceId) = (target.ClusterId, target.ServiceId));
-                client.Configure<GatewayOptions>(o => o.GatewayListRefreshPeriod = TimeSpan.FromSeconds(10));
+                // Silos join and leave during a sweep: the gateway list is read again every few seconds.
+                client.Configure<GatewayOptions>(o => o.GatewayListRefreshPeriod = TimeSpan.FromSeconds(5));
             });
         }
         var host = builder.Build();

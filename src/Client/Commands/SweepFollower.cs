@@ -18,7 +18,12 @@ sealed class SweepFollower(ISweepCoordinatorGrain coordinator, SweepPlan plan, s
     static readonly TimeSpan PlainEvery = TimeSpan.FromSeconds(10);
     /// <summary>How long a cancelled sweep's running trials get to report before the client stops waiting.</summary>
     static readonly TimeSpan CancelGrace = TimeSpan.FromSeconds(60);
-    const int MaxFailures = 5;
+    /// <summary>How long calls may keep failing (a silo lost, the coordinator moving to another silo, gateways
+    /// changing) before the client gives up on the cluster.</summary>
+    static readonly TimeSpan FailureBudget = TimeSpan.FromSeconds(60);
+    /// <summary>How long one snapshot call may take: a call that was in flight to a silo that died waits for
+    /// Orleans' whole response timeout (30 s) otherwise.</summary>
+    static readonly TimeSpan CallTimeout = TimeSpan.FromSeconds(5);
 
     readonly Stopwatch _clock = Stopwatch.StartNew();
 
@@ -60,7 +65,7 @@ sealed class SweepFollower(ISweepCoordinatorGrain coordinator, SweepPlan plan, s
     async Task<SweepSnapshot> Loop(SweepSnapshot snapshot, StopRequests stops, Action<SweepSnapshot, bool> show)
     {
         var cancelSentAt = (TimeSpan?)null;
-        var failures = 0;
+        var failingSince = (TimeSpan?)null;
         while (!stops.Quit.IsCancellationRequested)
         {
             try
@@ -72,9 +77,9 @@ sealed class SweepFollower(ISweepCoordinatorGrain coordinator, SweepPlan plan, s
                     snapshot = await coordinator.Cancel().WaitAsync(stops.Quit);
                     cancelSentAt = _clock.Elapsed;
                 }
-                else snapshot = await coordinator.GetSnapshot().WaitAsync(stops.Quit);
+                else snapshot = await coordinator.GetSnapshot().WaitAsync(CallTimeout, stops.Quit);
                 await collector.CatchUp(snapshot, stops.Quit);
-                failures = 0;
+                failingSince = null;
             }
             catch (OperationCanceledException) when (stops.Quit.IsCancellationRequested)
             {
@@ -82,8 +87,12 @@ sealed class SweepFollower(ISweepCoordinatorGrain coordinator, SweepPlan plan, s
             }
             catch (Exception e)
             {
-                if (++failures >= MaxFailures)
+                // Rejections, timeouts and lost silos during membership changes are retried for a while.
+                failingSince ??= _clock.Elapsed;
+                if (_clock.Elapsed - failingSince > FailureBudget)
                     throw new ClusterLostException($"lost contact with the cluster while following sweep {snapshot.Id}: {e.Message}");
+                await Task.Delay(Poll, stops.Quit).ContinueWith(_ => { }, TaskScheduler.Default);
+                continue;
             }
             if (snapshot.TrialCount == 0 || snapshot.Message is not null && snapshot.Status == SweepStatus.Failed)
                 throw new ClusterLostException($"the cluster no longer knows sweep {snapshot.Id}: "

@@ -229,7 +229,7 @@ public class ClientProcessTests
                    "--Descent:SiloPort=" + RunningProcess.FreePort(), "--Descent:GatewayPort=" + RunningProcess.FreePort()))
         {
             Assert.Equal(2, await silo.Exit(Timeout));
-            Assert.Equal(["descent-silo: Descent:Storage = \"disk\": expected memory or process", "descent-silo: Descent:Devices:CpuSlots = 0: must be at least 1"],
+            Assert.Equal(["descent-silo: Descent:Storage = \"disk\": expected memory or process or redis", "descent-silo: Descent:Devices:CpuSlots = 0: must be at least 1"],
                 silo.Err.Split('\n', StringSplitOptions.RemoveEmptyEntries));
             Assert.DoesNotContain("   at ", silo.Out + silo.Err);
         }

@@ -88,6 +88,8 @@ sealed class RunningProcess : IDisposable
 
     public int Id => _process.Id;
 
+    public bool HasExited => _process.HasExited;
+
     /// <summary>Sends <paramref name="signal"/> (2 SIGINT, 15 SIGTERM) to the process, or with <paramref name="group"/>
     /// to its process group (the process must lead one: started under setsid).</summary>
     public void Signal(int signal, bool group = false)

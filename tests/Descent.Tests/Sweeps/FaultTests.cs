@@ -75,7 +75,7 @@ public sealed class FailedWriteTests : IAsyncLifetime
 
     /// <summary>Process storage, except that the first write of an ended trial state of each trial grain throws
     /// (nothing written), as a store that times out would.</summary>
-    sealed class FlakyStorage(Serializer serializer) : IGrainStorage
+    sealed class FlakyStorage(IGrainStorageSerializer serializer) : IGrainStorage
     {
         readonly Descent.Silo.ProcessGrainStorage _inner = new(serializer);
         public Task ReadStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState) => _inner.ReadStateAsync(stateName, grainId, grainState);
@@ -91,7 +91,7 @@ public sealed class FailedWriteTests : IAsyncLifetime
     sealed class WithFlakyStorage : ISiloConfigurator
     {
         public void Configure(ISiloBuilder silo) =>
-            silo.Services.AddGrainStorage(SweepStorage.Name, (sp, _) => new FlakyStorage(sp.GetRequiredService<Serializer>()));
+            silo.Services.AddGrainStorage(SweepStorage.Name, (sp, _) => new FlakyStorage(sp.GetRequiredService<IGrainStorageSerializer>()));
     }
 
     SweepCluster _cluster = null!;

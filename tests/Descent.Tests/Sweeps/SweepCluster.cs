@@ -55,7 +55,7 @@ public sealed class SweepCluster : IAsyncDisposable
             silo.Services.Configure<DataRootOptions>(o => o.Root = "/");
             silo.Services.AddLogging(FileLog.AddTo);
             // Process storage is shared by the in-process silos, so state outlives a killed silo as it would in Redis.
-            silo.Services.AddGrainStorage(SweepStorage.Name, (sp, _) => new Descent.Silo.ProcessGrainStorage(sp.GetRequiredService<Serializer>()));
+            silo.Services.AddGrainStorage(SweepStorage.Name, (sp, _) => new Descent.Silo.ProcessGrainStorage(sp.GetRequiredService<Orleans.Storage.IGrainStorageSerializer>()));
             silo.Configure<ClusterMembershipOptions>(o =>
             {
                 o.ProbeTimeout = TimeSpan.FromSeconds(1);

@@ -1,0 +1,225 @@
+using Descent.Client.Output;
+using Descent.Contracts.Trials;
+using Descent.Results;
+using Descent.Tests.Client;
+using Xunit.Abstractions;
+using static Descent.Tests.Client.GridFiles;
+
+namespace Descent.Tests.Cluster;
+
+[CollectionDefinition(nameof(RealClusterTests), DisableParallelization = true)]
+public sealed class RealClusterCollection;
+
+/// <summary>
+/// Three descent-silo processes with Redis membership, storage and reminders, the real descent-client, and real
+/// failures: SIGKILL, SIGSTOP, and the whole cluster (Redis too) killed and started again. Every trial ends exactly
+/// once: one result each, on disk once, and no trial that had ended is run again.
+/// </summary>
+[Collection(nameof(RealClusterTests))]
+public sealed class RealClusterTests(ITestOutputHelper output)
+{
+    readonly System.Diagnostics.Stopwatch _clock = System.Diagnostics.Stopwatch.StartNew();
+
+    void Say(string what) => output.WriteLine($"[{_clock.Elapsed.TotalSeconds,6:F1} s] {what}");
+
+    static readonly TimeSpan Timeout = TimeSpan.FromMinutes(4);
+
+    /// <summary>24 trials of about a second each.</summary>
+    const string Many = """
+        {"name": "many", "task": {"kind": "synthetic", "n_row": 2000, "dim_in": 10, "dim_hidden": 10, "n_layers": 2, "seed": 1},
+         "budget": {"steps": 150}, "method": "grid", "repeats": 2,
+         "parameters": {"optimizer": {"values": ["sgd", "adam"]}, "lr": {"values": [0.001, 0.002, 0.005, 0.01, 0.02, 0.05]}}}
+        """;
+
+    const int ManyTrials = 24;
+
+    /// <summary>Short leases, so a hung silo's trials move within seconds; one CPU slot a silo.</summary>
+    static readonly string[] SiloSettings = ["--Descent:Devices:CpuSlots=1", "--Descent:Leases:Timeout=00:00:05", "--Descent:Leases:RenewEvery=00:00:00.500"];
+
+    static string SweepFolder(string folder) => Assert.Single(Directory.GetDirectories(Path.Combine(folder, "runs")));
+
+    static async Task<int> JournalLines(string folder)
+    {
+        var runs = Path.Combine(folder, "runs");
+        if (!Directory.Exists(runs) || Directory.GetDirectories(runs) is not [var sweep]) return 0;
+        var journal = Path.Combine(sweep, "trials.jsonl");
+        if (!File.Exists(journal)) return 0;
+        await using var stream = new FileStream(journal, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+        using var reader = new StreamReader(stream);
+        return (await reader.ReadToEndAsync()).Split('\n', StringSplitOptions.RemoveEmptyEntries).Length - 1;
+    }
+
+    static async Task WaitForEnded(string folder, int trials, RunningProcess client)
+    {
+        var deadline = DateTime.UtcNow + Timeout;
+        while (await JournalLines(folder) < trials)
+        {
+            if (client.HasExited) throw new InvalidOperationException($"the client exited first:\n{client.Out}\n{client.Err}");
+            if (DateTime.UtcNow > deadline) throw new TimeoutException($"{trials} trials did not end in time:\n{client.Err}");
+            await Task.Delay(100);
+        }
+    }
+
+    /// <summary>The finished sweep's results: every trial completed, each once in results.json and in trials.jsonl.</summary>
+    static ResultsDocument EveryTrialOnce(string folder, int trials)
+    {
+        var sweep = SweepFolder(folder);
+        var results = ResultsJson.Read(File.ReadAllBytes(Path.Combine(sweep, "results.json")));
+        Assert.Equal(trials, results.Trials.Count);
+        Assert.All(results.Trials, t => Assert.Equal(TrialStatus.Completed, t.Status));
+        Assert.Equal(trials, results.Trials.Select(t => t.Id).Distinct().Count());
+        var (_, journaled) = TrialsJournal.Read(Path.Combine(sweep, "trials.jsonl"));
+        Assert.Equal(results.Trials.Select(t => t.Id).Order(), journaled.Select(t => t.Id).Order());
+        return results;
+    }
+
+    static string Logs(RealCluster cluster, RunningProcess client) =>
+        $"client:\n{client.Out}\n{client.Err}\n" + string.Join("\n", cluster.Silos.Select(s => $"{s.Name} (running: {s.Running})"));
+
+    [Fact]
+    public async Task A_silo_killed_mid_sweep_loses_no_trial_and_runs_none_twice()
+    {
+        var folder = Folder();
+        using var cluster = await RealCluster.Start(folder, 3, SiloSettings);
+        Say("cluster started");
+        using var client = RunningProcess.Client(folder, ["sweep", Write(Many, folder), "--out", "runs", .. cluster.ClientOptions]);
+        await WaitForEnded(folder, 3, client);
+        Say("3 trials ended; killing a silo");
+
+        await cluster.Silos[1].Kill();
+
+        Assert.True(await client.Exit(Timeout) == 0, Logs(cluster, client));
+        Say("sweep done");
+        var results = EveryTrialOnce(folder, ManyTrials);
+        // The killed silo's trial was placed again.
+        Assert.Contains(results.Trials, t => t.Attempts >= 2);
+    }
+
+    [Fact]
+    public async Task A_silo_frozen_longer_than_its_lease_has_its_trials_placed_again_exactly_once()
+    {
+        var folder = Folder();
+        using var cluster = await RealCluster.Start(folder, 3, SiloSettings);
+        Say("cluster started");
+        using var client = RunningProcess.Client(folder, ["sweep", Write(Many, folder), "--out", "runs", .. cluster.ClientOptions]);
+        await WaitForEnded(folder, 3, client);
+        Say("3 trials ended; freezing a silo");
+
+        var frozen = cluster.Silos[2];
+        frozen.Freeze();
+        await Task.Delay(TimeSpan.FromSeconds(9)); // longer than the 5 s lease
+        frozen.Continue();
+        Say("silo continued");
+
+        Assert.True(await client.Exit(Timeout) == 0, Logs(cluster, client));
+        Say("sweep done");
+        var results = EveryTrialOnce(folder, ManyTrials);
+        Assert.Contains(results.Trials, t => t.Attempts >= 2);
+    }
+
+    [Fact]
+    public async Task The_whole_cluster_killed_and_started_again_finishes_the_sweep_without_rerunning_a_trial()
+    {
+        var folder = Folder();
+        using var cluster = await RealCluster.Start(folder, 3, SiloSettings);
+        Say("cluster started");
+        var ended = new Dictionary<string, TrialEntry>();
+        string sweepId;
+        using (var client = RunningProcess.Client(folder, ["sweep", Write(Many, folder), "--out", "runs", .. cluster.ClientOptions]))
+        {
+            await WaitForEnded(folder, 6, client);
+            Say("6 trials ended; killing everything");
+            // Everything at once, the client too: silos, Redis (its append-only file is all that is left).
+            client.Signal(9);
+            await Task.WhenAll(cluster.Silos.Select(s => s.Kill()).Append(cluster.Redis.Kill()));
+            await client.Exit(TimeSpan.FromSeconds(10));
+            var (header, journaled) = TrialsJournal.Read(Path.Combine(SweepFolder(folder), "trials.jsonl"));
+            sweepId = header.Id;
+            foreach (var trial in journaled) ended[trial.Id] = trial;
+        }
+        Assert.InRange(ended.Count, 6, ManyTrials - 1);
+
+        Say($"{ended.Count} trials had ended; starting Redis and the silos again");
+        await cluster.Redis.Start();
+        await Task.WhenAll(cluster.Silos.Select(s => s.Start()));
+        Say("cluster started again");
+
+        // Nobody resubmits or follows it: the silos' reminder wakes the sweep, and status finds it.
+        var deadline = DateTime.UtcNow + Timeout;
+        string status;
+        while (true)
+        {
+            var (exit, stdout, stderr) = await RunningProcess.RunClient(folder, Timeout, ["status", sweepId, .. cluster.ClientOptions]);
+            Assert.True(exit == 0, $"status: {exit}\n{stdout}\n{stderr}");
+            status = stdout;
+            if (status.Contains($"{ManyTrials}/{ManyTrials} done")) break;
+            Assert.True(DateTime.UtcNow < deadline, $"the sweep did not finish after the restart:\n{status}");
+            await Task.Delay(TimeSpan.FromSeconds(1));
+        }
+        Say("sweep done");
+        Assert.Contains($"{ManyTrials}/{ManyTrials} done ({ManyTrials} completed)", status);
+
+        var (code, json, err) = await RunningProcess.RunClient(folder, Timeout, ["leaderboard", sweepId, "--json", .. cluster.ClientOptions]);
+        Assert.True(code == 0, err);
+        var after = ResultsJson.Read(System.Text.Encoding.UTF8.GetBytes(json));
+        Assert.Equal(ManyTrials, after.Trials.Count);
+        Assert.All(after.Trials, t => Assert.Equal(TrialStatus.Completed, t.Status));
+        // The attempt records: a trial that had ended before the kill kept its attempt and its result.
+        foreach (var trial in after.Trials.Where(t => ended.ContainsKey(t.Id)))
+        {
+            var before = ended[trial.Id];
+            Assert.Equal(before.Attempts, trial.Attempts);
+            Assert.Equal(before.FinalLoss, trial.FinalLoss);
+            Assert.Equal(before.FinishedAt, trial.FinishedAt);
+        }
+    }
+
+    [Fact]
+    public async Task A_silo_that_joins_gets_work_at_once_one_that_leaves_hands_back_at_once_and_busy_silos_stay_members()
+    {
+        var folder = Folder();
+        // Every core training (two slots on each silo of a two-core machine), and leases of 30 s, so that a trial
+        // placed again within seconds was handed back, not expired.
+        using var cluster = await RealCluster.Start(folder, 1, "--Descent:Devices:CpuSlots=2", "--Descent:Leases:Timeout=00:00:30");
+        Say("one silo started");
+        using var client = RunningProcess.Client(folder, ["sweep", Write(Many, folder), "--out", "runs", .. cluster.ClientOptions]);
+        await WaitForEnded(folder, 2, client);
+
+        var joined = await cluster.AddSilo();
+        var joinedAt = DateTimeOffset.UtcNow;
+        Say("a second silo started");
+        await WaitForEnded(folder, 8, client);
+
+        var leaving = cluster.Silos[0];
+        Say("8 trials ended; stopping the first silo");
+        var leftAt = DateTimeOffset.UtcNow;
+        Assert.Equal(0, await leaving.Stop(TimeSpan.FromSeconds(30)));
+        Say("the first silo stopped gracefully");
+
+        Assert.True(await client.Exit(Timeout) == 0, Logs(cluster, client));
+        Say("sweep done");
+        var results = EveryTrialOnce(folder, ManyTrials);
+        var onJoined = results.Trials.Where(t => t.Silo?.Contains(joined.Address.ToString(), StringComparison.Ordinal) == true).ToList();
+        Assert.NotEmpty(onJoined);
+        var firstWork = onJoined.Min(t => t.StartedAt!.Value) - joinedAt;
+        Say($"the joined silo's first trial started {firstWork.TotalSeconds:F1} s after it was up");
+        Assert.True(firstWork < TimeSpan.FromSeconds(10), $"first trial on the joined silo {firstWork} after it started");
+        // The trials the leaving silo was running were handed back: run again, well before their lease ran out.
+        var handedBack = results.Trials.Where(t => t.Attempts >= 2).ToList();
+        Assert.NotEmpty(handedBack);
+        foreach (var trial in handedBack)
+        {
+            Assert.Contains(joined.Address.ToString(), trial.Silo);
+            Assert.True(trial.StartedAt!.Value - leftAt < TimeSpan.FromSeconds(20), $"{trial.Id} started again {trial.StartedAt - leftAt} after the stop");
+        }
+        // No silo was suspected of being dead by another while every core trained (a silo that stops votes itself dead).
+        var members = await cluster.MembershipRows();
+        Assert.Equal(2, members.Count);
+        foreach (var member in members)
+        {
+            var self = member.GetProperty("SiloAddress").GetProperty("SiloAddress").GetString();
+            var voters = member.GetProperty("SuspectTimes").EnumerateArray().Select(v => v.GetProperty("Item1").GetProperty("SiloAddress").GetString());
+            Assert.All(voters, voter => Assert.Equal(self, voter));
+        }
+    }
+}
