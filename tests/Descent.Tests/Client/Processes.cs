@@ -27,12 +27,19 @@ sealed class RunningProcess : IDisposable
 
     /// <summary>Starts <paramref name="assembly"/> with <paramref name="environment"/> added to a clean environment
     /// (no cluster or telemetry variables of the machine running the tests).</summary>
-    public static RunningProcess Launch(string assembly, string workingDirectory, IReadOnlyDictionary<string, string>? environment, params string[] args)
+    public static RunningProcess Launch(string assembly, string workingDirectory, IReadOnlyDictionary<string, string>? environment, params string[] args) =>
+        Launch([], assembly, workingDirectory, environment, args);
+
+    /// <summary>As <see cref="Launch(string, string, IReadOnlyDictionary{string, string}?, string[])"/>, run through
+    /// <paramref name="wrapper"/> (e.g. <c>ip netns exec NAME</c>), which must exec the command in its own place so
+    /// that signals reach it.</summary>
+    public static RunningProcess Launch(string[] wrapper, string assembly, string workingDirectory, IReadOnlyDictionary<string, string>? environment,
+        params string[] args)
     {
         // An assembly of the test's output runs under dotnet; a program (an absolute path) runs as it is.
-        var info = Path.IsPathRooted(assembly)
-            ? new ProcessStartInfo(assembly, args)
-            : new ProcessStartInfo(Dotnet, [Path.Combine(AppContext.BaseDirectory, assembly), .. args]);
+        string[] command = Path.IsPathRooted(assembly) ? [assembly, .. args] : [Dotnet, Path.Combine(AppContext.BaseDirectory, assembly), .. args];
+        if (wrapper.Length > 0) command = [.. wrapper, .. command];
+        var info = new ProcessStartInfo(command[0], command[1..]);
         info.WorkingDirectory = workingDirectory;
         info.RedirectStandardOutput = true;
         info.RedirectStandardError = true;

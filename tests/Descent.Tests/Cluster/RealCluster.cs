@@ -1,15 +1,14 @@
 using System.Net;
-using System.Net.Sockets;
-using System.Text;
 using Descent.Tests.Client;
 
 namespace Descent.Tests.Cluster;
 
 /// <summary>
 /// A real Descent cluster for a test: a <c>redis-server</c> process (Debian's, append-only persistence, in the test's
-/// folder) and <c>descent-silo</c> processes with Redis clustering, storage and reminders, each on its own loopback
-/// address (127.0.0.x, advertised explicitly, so no traffic goes to the machine's external address). Processes are
-/// killed when the cluster is disposed.
+/// folder) and <c>descent-silo</c> processes with Redis clustering, storage and reminders, each on its own address
+/// of <see cref="Network"/> (loopback addresses 127.0.0.x, or hosts in network namespaces of their own), advertised
+/// explicitly, so no traffic goes to the machine's external address. Processes are killed when the cluster is
+/// disposed, and namespaces removed.
 /// </summary>
 sealed class RealCluster : IDisposable
 {
@@ -17,15 +16,17 @@ sealed class RealCluster : IDisposable
 
     readonly string[] _siloSettings;
 
-    RealCluster(string folder, RedisServer redis, string clusterId, string[] siloSettings)
+    RealCluster(string folder, ClusterNetwork network, RedisServer redis, string clusterId, string[] siloSettings)
     {
         Folder = folder;
+        Network = network;
         Redis = redis;
         ClusterId = clusterId;
         _siloSettings = siloSettings;
     }
 
     public string Folder { get; }
+    public ClusterNetwork Network { get; }
     public RedisServer Redis { get; }
     public string ClusterId { get; }
     public List<SiloProcess> Silos { get; } = [];
@@ -33,48 +34,59 @@ sealed class RealCluster : IDisposable
     /// <summary>The client's options for this cluster.</summary>
     public string[] ClientOptions => ["--cluster", Redis.Url, "--cluster-id", ClusterId];
 
-    /// <summary>Starts Redis and <paramref name="silos"/> silos (addresses 127.0.0.2, .3, ...) with
+    /// <summary>Starts Redis and <paramref name="silos"/> silos on loopback addresses (127.0.0.2, .3, ...) with
     /// <paramref name="siloSettings"/> (<c>--Descent:Key=value</c>) on top of the cluster's, and waits until each
     /// has started.</summary>
-    public static async Task<RealCluster> Start(string folder, int silos, params string[] siloSettings)
+    public static Task<RealCluster> Start(string folder, int silos, params string[] siloSettings) =>
+        Start(folder, new LoopbackNetwork(), silos, siloSettings);
+
+    /// <summary>As <see cref="Start(string, int, string[])"/>, on <paramref name="network"/> (the cluster owns it).</summary>
+    public static async Task<RealCluster> Start(string folder, ClusterNetwork network, int silos, params string[] siloSettings)
     {
-        var redis = new RedisServer(Path.Combine(folder, "redis"));
-        await redis.Start();
-        var cluster = new RealCluster(folder, redis, "real-" + Guid.NewGuid().ToString("N")[..6], siloSettings);
+        RealCluster? cluster = null;
         try
         {
-            for (var i = 0; i < silos; i++) cluster.Silos.Add(cluster.NewSilo(IPAddress.Parse($"127.0.0.{i + 2}")));
+            var redis = new RedisServer(Path.Combine(folder, "redis"), network);
+            cluster = new RealCluster(folder, network, redis, "real-" + Guid.NewGuid().ToString("N")[..6], siloSettings);
+            await redis.Start();
+            for (var i = 0; i < silos; i++) cluster.Silos.Add(cluster.NewSilo(i));
             await Task.WhenAll(cluster.Silos.Select(s => s.Start()));
         }
         catch
         {
-            cluster.Dispose();
+            cluster?.Dispose();
+            if (cluster is null) network.Dispose();
             throw;
         }
         return cluster;
     }
 
-    SiloProcess NewSilo(IPAddress address) =>
-        new(Folder, address, RunningProcess.FreePort(), RunningProcess.FreePort(),
+    SiloProcess NewSilo(int index) =>
+        new(Folder, Network, index, RunningProcess.FreePort(), RunningProcess.FreePort(),
         [
             "--Descent:Clustering=redis", "--Descent:Storage=redis", "--Descent:Reminders=redis",
             $"--Descent:Redis={Redis.Url}", $"--Descent:ClusterId={ClusterId}", $"--Descent:ServiceId={ClusterId}",
             .. _siloSettings,
         ]);
 
-    /// <summary>Starts one more silo on the next free 127.0.0.x address.</summary>
+    /// <summary>Starts one more silo on the network's next host.</summary>
     public async Task<SiloProcess> AddSilo()
     {
-        var silo = NewSilo(IPAddress.Parse($"127.0.0.{Silos.Count + 2}"));
+        var silo = NewSilo(Silos.Count);
         Silos.Add(silo);
         await silo.Start();
         return silo;
     }
 
+    /// <summary>The real descent-client, on the network's client host (its namespace, or this machine).</summary>
+    public RunningProcess Client(params string[] args) =>
+        RunningProcess.Launch(Network.Wrapper(null), "descent-client.dll", Folder, null, args);
+
     /// <summary>The cluster's rows in Redis' membership table (Orleans' Redis clustering: a hash per cluster,
     /// a JSON value per silo, and a "Version" field).</summary>
     public async Task<List<System.Text.Json.JsonElement>> MembershipRows()
     {
+        if (Network is not LoopbackNetwork) throw new InvalidOperationException("the membership table is read from this machine: loopback clusters only");
         await using var redis = await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync($"127.0.0.1:{Redis.Port}");
         var rows = await redis.GetDatabase().HashGetAllAsync($"{ClusterId}/members/{ClusterId}");
         return [.. rows.Where(r => r.Name != "Version").Select(r => System.Text.Json.JsonDocument.Parse((string)r.Value!).RootElement.Clone())];
@@ -84,17 +96,20 @@ sealed class RealCluster : IDisposable
     {
         foreach (var silo in Silos) silo.Dispose();
         Redis.Dispose();
+        Network.Dispose();
     }
 }
 
 /// <summary>One descent-silo process of a <see cref="RealCluster"/>: started, killed and started again on the same
 /// address and ports.</summary>
-sealed class SiloProcess(string folder, IPAddress address, int siloPort, int gatewayPort, string[] settings) : IDisposable
+sealed class SiloProcess(string folder, ClusterNetwork network, int host, int siloPort, int gatewayPort, string[] settings) : IDisposable
 {
     RunningProcess? _process;
     int _starts;
 
-    public IPAddress Address { get; } = address;
+    public IPAddress Address { get; } = network.SiloAddress(host);
+    /// <summary>The silo's host on the cluster's network (0, 1, ...).</summary>
+    public int Host { get; } = host;
     public int SiloPort { get; } = siloPort;
     public int GatewayPort { get; } = gatewayPort;
     public int Pid => _process?.Id ?? throw new InvalidOperationException("not started");
@@ -106,7 +121,7 @@ sealed class SiloProcess(string folder, IPAddress address, int siloPort, int gat
     public async Task Start()
     {
         Collect();
-        _process = RunningProcess.Start("descent-silo.dll", folder,
+        _process = RunningProcess.Launch(network.Wrapper(Host), "descent-silo.dll", folder, null,
         [
             $"--Descent:AdvertisedAddress={Address}", $"--Descent:SiloPort={SiloPort}", $"--Descent:GatewayPort={GatewayPort}", .. settings,
         ]);
@@ -156,15 +171,15 @@ sealed class SiloProcess(string folder, IPAddress address, int siloPort, int gat
     }
 }
 
-/// <summary>A <c>redis-server</c> process on 127.0.0.1 with append-only persistence in <see cref="Folder"/>, which
-/// survives a kill and a restart on the same port.</summary>
-sealed class RedisServer(string folder) : IDisposable
+/// <summary>A <c>redis-server</c> process on the network's Redis address with append-only persistence in
+/// <see cref="Folder"/>, which survives a kill and a restart on the same port.</summary>
+sealed class RedisServer(string folder, ClusterNetwork network) : IDisposable
 {
     RunningProcess? _process;
 
     public string Folder { get; } = folder;
     public int Port { get; } = RunningProcess.FreePort();
-    public string Url => $"redis://127.0.0.1:{Port}";
+    public string Url => $"redis://{network.RedisAddress}:{Port}";
 
     /// <summary>Debian's redis-server (CI installs it in .ci/run).</summary>
     public static string Program =>
@@ -174,34 +189,10 @@ sealed class RedisServer(string folder) : IDisposable
     public async Task Start()
     {
         Directory.CreateDirectory(Folder);
-        _process = RunningProcess.Start(Program, Folder,
-            "--port", $"{Port}", "--bind", "127.0.0.1", "--dir", Folder, "--appendonly", "yes", "--appendfsync", "everysec",
+        _process = RunningProcess.Launch(network.Wrapper(null), Program, Folder, null,
+            "--port", $"{Port}", "--bind", $"{network.RedisAddress}", "--dir", Folder, "--appendonly", "yes", "--appendfsync", "everysec",
             "--save", "", "--protected-mode", "no", "--daemonize", "no");
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(20);
-        while (!await Answers())
-        {
-            if (_process.HasExited) throw new InvalidOperationException($"redis-server exited: {_process.Out}{_process.Err}");
-            if (DateTime.UtcNow > deadline) throw new TimeoutException($"redis-server did not answer on port {Port}: {_process.Out}");
-            await Task.Delay(100);
-        }
-    }
-
-    async Task<bool> Answers()
-    {
-        try
-        {
-            using var client = new TcpClient();
-            await client.ConnectAsync(IPAddress.Loopback, Port);
-            var stream = client.GetStream();
-            await stream.WriteAsync("PING\r\n"u8.ToArray());
-            var reply = new byte[16];
-            var read = await stream.ReadAsync(reply);
-            return Encoding.ASCII.GetString(reply, 0, read).StartsWith("+PONG", StringComparison.Ordinal);
-        }
-        catch (SocketException)
-        {
-            return false;
-        }
+        await _process.WaitFor(o => o.Contains("Ready to accept connections", StringComparison.Ordinal), TimeSpan.FromSeconds(20), onStdout: true);
     }
 
     public async Task Kill()

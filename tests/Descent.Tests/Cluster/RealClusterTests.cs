@@ -96,6 +96,26 @@ public sealed class RealClusterTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task In_network_namespaces_a_silo_whose_link_goes_down_loses_no_trial_and_runs_none_twice()
+    {
+        Assert.True(NamespaceNetwork.Available, "network namespaces need root and iproute2 (.ci/run installs it)");
+        var folder = Folder();
+        var network = NamespaceNetwork.Create(3);
+        using var cluster = await RealCluster.Start(folder, network, 3, SiloSettings);
+        Say("cluster started, a host per silo");
+        using var client = cluster.Client(["sweep", Write(Many, folder), "--out", "runs", .. cluster.ClientOptions]);
+        await WaitForEnded(folder, 3, client);
+
+        network.LinkDown(1);
+        Say("3 trials ended; a silo's link is down");
+
+        Assert.True(await client.Exit(Timeout) == 0, Logs(cluster, client));
+        Say("sweep done");
+        var results = EveryTrialOnce(folder, ManyTrials);
+        Assert.Contains(results.Trials, t => t.Attempts >= 2);
+    }
+
+    [Fact]
     public async Task A_silo_frozen_longer_than_its_lease_has_its_trials_placed_again_exactly_once()
     {
         var folder = Folder();
