@@ -51,6 +51,9 @@ public sealed class DescentSiloOptions
     /// trainer (<c>Timeout</c>, default 00:00:30), and how often device workers renew (<c>RenewEvery</c>, 00:00:01).</summary>
     public Descent.Grains.Sweeps.LeaseOptions Leases { get; set; } = new();
 
+    /// <summary>Section Descent:Tls: TLS between silos and from clients (<see cref="SiloTlsOptions"/>); off by default.</summary>
+    public SiloTlsOptions Tls { get; set; } = new();
+
     /// <summary>Export metrics over OTLP with the traces (when OTEL_EXPORTER_OTLP_ENDPOINT is set); off for a
     /// backend that keeps traces only, such as Jaeger.</summary>
     public bool ExportMetrics { get; set; } = true;
@@ -88,6 +91,7 @@ public sealed class DescentSiloOptionsValidator : IValidateOptions<DescentSiloOp
         if (tracing.EveryStep < 0)
             problems.Add($"{Tracing}:{nameof(tracing.EveryStep)} = {tracing.EveryStep}: must be 0 or more (0: no step spans after the first ones)");
         problems.AddRange(options.Leases.Problems());
+        problems.AddRange(options.Tls.Problems());
         if (options.DataRoot is { Length: > 0 } root && !(Path.IsPathFullyQualified(root) && Directory.Exists(root)))
             problems.Add($"{Key(nameof(options.DataRoot))} = \"{root}\": must be an existing folder, given as an absolute path");
         return problems.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(problems);

@@ -47,6 +47,7 @@ public static class SiloHosting
             SiloProviders.Storage.AddTo(silo, builder.Configuration, defaults.Storage);
             SiloProviders.Reminders.AddTo(silo, builder.Configuration, defaults.Reminders);
             silo.AddDescent(section);
+            silo.AddDescentTls();
         });
         return builder;
     }

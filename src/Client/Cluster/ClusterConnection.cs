@@ -18,6 +18,9 @@ public sealed record ClusterTarget(IReadOnlyList<IPEndPoint> Gateways, string Cl
 
     public bool Embedded => Gateways.Count == 0;
 
+    /// <summary>TLS to the gateways (<c>--tls-ca</c>, <c>--tls-cert</c>, <c>--tls-key</c>), or none.</summary>
+    public ClientTls? Tls { get; init; }
+
     public string Describe => Embedded ? "embedded silo" : $"cluster {string.Join(",", Gateways)}";
 
     /// <summary>Reads <c>--cluster host:port[,host:port...]</c> (or <see cref="ClusterVariable"/>); throws
@@ -111,6 +114,7 @@ public sealed class ClusterConnection : IAsyncDisposable
                 client.UseConnectionRetryFilter(retries.ShouldRetry);
                 client.AddActivityPropagation();
                 client.UseStaticClustering([.. target.Gateways]);
+                target.Tls?.AddTo(client);
                 client.Configure<ClusterOptions>(o => (o.ClusterId, o.ServiceId) = (target.ClusterId, target.ServiceId));
                 client.Configure<GatewayOptions>(o => o.GatewayListRefreshPeriod = TimeSpan.FromSeconds(10));
             });
@@ -135,6 +139,7 @@ public sealed class ClusterConnection : IAsyncDisposable
             var reason = e is OperationCanceledException && !cancellation.IsCancellationRequested
                 ? $"no answer within 60 s{(retries.Last is { } last ? $" ({last.Message})" : "")}"
                 : e.Message;
+            if (!target.Embedded && !cancellation.IsCancellationRequested && await ClientTls.Diagnose(target.Gateways[0], target.Tls, cancellation) is { } tls) reason = tls;
             throw new ClusterUnavailableException(target.Embedded
                 ? $"cannot start the embedded silo: {reason}"
                 : $"cannot reach the {target.Describe} (cluster id \"{target.ClusterId}\"): {reason}", e);
