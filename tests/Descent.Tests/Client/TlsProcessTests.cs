@@ -126,7 +126,7 @@ public class TlsProcessTests
         await primary.WaitFor(o => o.Contains("Application started"), Timeout, onStdout: true);
         var secondGateway = RunningProcess.FreePort();
         using var second = Silo(folder, RunningProcess.FreePort(), secondGateway,
-            [.. Tls(secondCrt, secondKey, pki.AuthorityPath), "--Descent:PrimarySiloPort=" + primaryPort]);
+            [.. Tls(secondCrt, secondKey, pki.AuthorityPath, clients: "None"), "--Descent:PrimarySiloPort=" + primaryPort]);
         await second.WaitFor(o => o.Contains("Application started"), Timeout, onStdout: true);
 
         // A silo whose certificate another CA issued (it trusts both CAs, so it accepts the primary's) is refused.
@@ -145,12 +145,15 @@ public class TlsProcessTests
         Assert.All(results.Trials, t => Assert.Equal(TrialStatus.Completed, t.Status));
         Assert.Equal(2, results.Trials.Select(t => t.Silo).Distinct().Count());
 
-        // Optional is not "anything": a certificate another CA issued is still refused there; the second silo requires one.
+        // Optional is not "anything": a certificate another CA issued is still refused there.
         var (rogueClient, rogueClientKey) = other.IssuePem("rogue-client", [TestPki.ClientAuth]);
         AssertRefused(await Client(folder, primaryGateway, "rogue", "--tls-ca", pki.AuthorityPath, "--tls-cert", rogueClient, "--tls-key", rogueClientKey), folder, "rogue",
             $"the gateway 127.0.0.1:{primaryGateway} refused this client's certificate (CN=rogue-client, issued by CN=Other CA)");
-        AssertRefused(await Client(folder, secondGateway, "anonymous", "--tls-ca", pki.AuthorityPath), folder, "anonymous",
-            $"the gateway 127.0.0.1:{secondGateway} requires a client certificate");
+        // The second silo's gateway asks for no certificate (None): the same client reads the leaderboard there, over TLS.
+        var (boardExit, board, boardErr) = await RunningProcess.RunClient(folder, Timeout,
+            "leaderboard", results.Sweep.Id, "--json", "--cluster", $"127.0.0.1:{secondGateway}", "--cluster-id", "tls", "--tls-ca", pki.AuthorityPath);
+        Assert.True(boardExit == 0, boardErr);
+        Assert.Equal(4, ResultsJson.Read(System.Text.Encoding.UTF8.GetBytes(board)).Leaderboard.Count);
     }
 
     [Fact]
