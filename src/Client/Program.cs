@@ -19,6 +19,17 @@ var clusterId = new Option<string?>("--cluster-id")
 {
     Description = $"The cluster's id (default: ${ClusterTarget.ClusterIdVariable}, else \"descent\")",
 };
+var tlsCert = new Option<string?>("--tls-cert")
+{
+    Description = $"This client's certificate for a TLS cluster: a PEM file (tls.crt) or a PKCS#12 file (password: ${ClientTls.PasswordVariable}) (default: ${ClientTls.CertificateVariable})",
+    HelpName = "FILE",
+};
+var tlsKey = new Option<string?>("--tls-key") { Description = $"The PEM private key of --tls-cert (tls.key) (default: ${ClientTls.KeyVariable})", HelpName = "FILE" };
+var tlsCa = new Option<string?>("--tls-ca")
+{
+    Description = $"Talk TLS to the cluster, trusting gateways whose certificate this CA issued (ca.crt, PEM) (default: ${ClientTls.AuthorityVariable})",
+    HelpName = "FILE",
+};
 var json = new Option<bool>("--json") { Description = "Print machine-readable JSON on standard output (progress goes to standard error)" };
 var maxTrials = new Option<int>("--max-trials")
 {
@@ -34,26 +45,26 @@ var sweep = new Command("sweep", "Run the sweep a grid file describes, follow it
 {
     grid,
     new Option<string>("--out") { Description = "Where results go: DIR/<sweep-id>/", DefaultValueFactory = _ => "runs", HelpName = "DIR" },
-    cluster, clusterId,
+    cluster, clusterId, tlsCert, tlsKey, tlsCa,
     new Option<int?>("--slots") { Description = "CPU slots of the embedded silo (default: one per two cores)", HelpName = "N" },
     json, maxTrials, top, verbose,
 };
 sweep.SetAction((result, _) => Run(() => Actions.Sweep(new Actions.SweepOptions(
     result.GetValue(grid)!, result.GetValue<string>("--out")!,
-    ClusterTarget.From(result.GetValue(cluster), result.GetValue(clusterId), result.GetValue<int?>("--slots"), result.GetValue(verbose)),
+    WithTls(ClusterTarget.From(result.GetValue(cluster), result.GetValue(clusterId), result.GetValue<int?>("--slots"), result.GetValue(verbose)), result),
     result.GetValue(json), Positive(result.GetValue(maxTrials), "--max-trials"), Positive(result.GetValue(top), "--top")), stops)));
 
 var validate = new Command("validate", "Check a grid file and print how many trials it expands to; runs nothing") { grid, maxTrials, json };
 validate.SetAction((result, _) => Run(() => Task.FromResult(Actions.Validate(result.GetValue(grid)!, Positive(result.GetValue(maxTrials), "--max-trials"), result.GetValue(json)))));
 
-var status = new Command("status", "Show a sweep's progress on a cluster") { sweepId, cluster, clusterId, json, verbose };
+var status = new Command("status", "Show a sweep's progress on a cluster") { sweepId, cluster, clusterId, tlsCert, tlsKey, tlsCa, json, verbose };
 status.SetAction((result, _) => Run(() => Actions.Status(result.GetValue(sweepId)!, Target(result), result.GetValue(json), stops).WaitAsync(stops.Stop)));
 
 var leaderboard = new Command("leaderboard", "Show a sweep's ranked results on a cluster (--json: results.json's content)")
-    { sweepId, cluster, clusterId, json, top, verbose };
+    { sweepId, cluster, clusterId, tlsCert, tlsKey, tlsCa, json, top, verbose };
 leaderboard.SetAction((result, _) => Run(() => Actions.Leaderboard(result.GetValue(sweepId)!, Target(result), result.GetValue(json), Positive(result.GetValue(top), "--top"), stops).WaitAsync(stops.Stop)));
 
-var cancel = new Command("cancel", "Cancel a sweep on a cluster: running trials stop, finished results are kept") { sweepId, cluster, clusterId, verbose };
+var cancel = new Command("cancel", "Cancel a sweep on a cluster: running trials stop, finished results are kept") { sweepId, cluster, clusterId, tlsCert, tlsKey, tlsCa, verbose };
 cancel.SetAction((result, _) => Run(() => Actions.Cancel(result.GetValue(sweepId)!, Target(result), stops).WaitAsync(stops.Stop)));
 
 var results = new Argument<string>("results") { Description = "A results.json, a sweep's results folder, or a sweep id (looked up under --out)" };
@@ -84,7 +95,10 @@ var exit = await parsed.InvokeAsync(new InvocationConfiguration { ProcessTermina
 return stops.Requested ? ExitCodes.Cancelled : exit;
 
 ClusterTarget Target(ParseResult result) =>
-    ClusterTarget.From(result.GetValue(cluster), result.GetValue(clusterId), null, result.GetValue(verbose));
+    WithTls(ClusterTarget.From(result.GetValue(cluster), result.GetValue(clusterId), null, result.GetValue(verbose)), result);
+
+ClusterTarget WithTls(ClusterTarget target, ParseResult result) =>
+    target with { Tls = ClientTls.From(result.GetValue(tlsCert), result.GetValue(tlsKey), result.GetValue(tlsCa), target.Embedded) };
 
 static int Positive(int value, string option) =>
     value >= 1 ? value : throw new UsageException($"{option} = {value}: must be at least 1");

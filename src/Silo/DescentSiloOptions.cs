@@ -41,6 +41,8 @@ public sealed class DescentSiloOptions
     public string ClusterId { get; set; } = "descent";
     public string ServiceId { get; set; } = "descent";
     public int SiloPort { get; set; } = 11111;
+    /// <summary>The port clients connect to; 0: no gateway (the embedded silo, whose client is in its own process,
+    /// opens none, so no other user of the machine can submit work to it).</summary>
     public int GatewayPort { get; set; } = 30000;
 
     /// <summary>The primary silo's port for localhost clustering of several silos on one machine (null: this silo is the primary).</summary>
@@ -65,6 +67,9 @@ public sealed class DescentSiloOptions
     /// trainer (<c>Timeout</c>, default 00:00:30), and how often device workers renew (<c>RenewEvery</c>, 00:00:01).</summary>
     public Descent.Grains.Sweeps.LeaseOptions Leases { get; set; } = new();
 
+    /// <summary>Section Descent:Tls: TLS between silos and from clients (<see cref="SiloTlsOptions"/>); off by default.</summary>
+    public SiloTlsOptions Tls { get; set; } = new();
+
     /// <summary>Export metrics over OTLP with the traces (when OTEL_EXPORTER_OTLP_ENDPOINT is set); off for a
     /// backend that keeps traces only, such as Jaeger.</summary>
     public bool ExportMetrics { get; set; } = true;
@@ -88,12 +93,10 @@ public sealed class DescentSiloOptionsValidator : IValidateOptions<DescentSiloOp
             if (choice.Problem(value) is { } problem) problems.Add(problem);
         foreach (var (key, id) in new[] { (nameof(options.ClusterId), options.ClusterId), (nameof(options.ServiceId), options.ServiceId) })
             if (string.IsNullOrWhiteSpace(id)) problems.Add($"{Key(key)} = \"{id}\": must not be empty");
-        foreach (var (key, port) in new[]
-                 {
-                     (nameof(options.SiloPort), (int?)options.SiloPort), (nameof(options.GatewayPort), options.GatewayPort),
-                     (nameof(options.PrimarySiloPort), options.PrimarySiloPort),
-                 })
+        foreach (var (key, port) in new[] { (nameof(options.SiloPort), (int?)options.SiloPort), (nameof(options.PrimarySiloPort), options.PrimarySiloPort) })
             if (port is { } p && (p < 1 || p > 65535)) problems.Add($"{Key(key)} = {p}: expected a port between 1 and 65535");
+        if (options.GatewayPort is < 0 or > 65535)
+            problems.Add($"{Key(nameof(options.GatewayPort))} = {options.GatewayPort}: expected a port between 1 and 65535, or 0 for no gateway");
         var devices = options.Devices;
         if (devices.CpuSlots is < 1) problems.Add($"{Devices}:{nameof(devices.CpuSlots)} = {devices.CpuSlots}: must be at least 1");
         if (devices.TrialsPerDevice < 1) problems.Add($"{Devices}:{nameof(devices.TrialsPerDevice)} = {devices.TrialsPerDevice}: must be at least 1");
@@ -113,6 +116,7 @@ public sealed class DescentSiloOptionsValidator : IValidateOptions<DescentSiloOp
             problems.Add($"{Key(nameof(options.Redis))} = \"\": Redis clustering, storage or reminders need the Redis to use, e.g. redis://redis-host:6379");
         if (options.AdvertisedAddress is { Length: > 0 } advertised && SiloAddressing.Resolve(advertised) is { Problem: { } unresolved })
             problems.Add($"{Key(nameof(options.AdvertisedAddress))} = \"{advertised}\": {unresolved}");
+        problems.AddRange(options.Tls.Problems());
         if (options.DataRoot is { Length: > 0 } root && !(Path.IsPathFullyQualified(root) && Directory.Exists(root)))
             problems.Add($"{Key(nameof(options.DataRoot))} = \"{root}\": must be an existing folder, given as an absolute path");
         return problems.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(problems);

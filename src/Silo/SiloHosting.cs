@@ -40,7 +40,7 @@ public static class SiloHosting
                 // on 127.0.0.x), or every interface.
                 var listen = s.ListenOnAllInterfaces ? IPAddress.Any : o.AdvertisedIPAddress;
                 o.SiloListeningEndpoint = new IPEndPoint(listen, s.SiloPort);
-                o.GatewayListeningEndpoint = new IPEndPoint(listen, s.GatewayPort);
+                o.GatewayListeningEndpoint = s.GatewayPort == 0 ? null : new IPEndPoint(listen, s.GatewayPort);
             });
             // Membership: Descent's defaults (fast detection of lost silos), then anything else the section sets.
             silo.Services.AddOptions<ClusterMembershipOptions>()
@@ -52,6 +52,7 @@ public static class SiloHosting
             SiloProviders.Storage.AddTo(silo, builder.Configuration, defaults.Storage);
             SiloProviders.Reminders.AddTo(silo, builder.Configuration, defaults.Reminders);
             silo.AddDescent(section);
+            silo.AddDescentTls();
         });
         return builder;
     }

@@ -21,6 +21,9 @@ public sealed record ClusterTarget(IReadOnlyList<IPEndPoint> Gateways, string Cl
     /// table, and refreshed as silos join and leave.</summary>
     public StackExchange.Redis.ConfigurationOptions? Redis { get; init; }
 
+    /// <summary>TLS to the gateways (<c>--tls-ca</c>, <c>--tls-cert</c>, <c>--tls-key</c>), or none.</summary>
+    public ClientTls? Tls { get; init; }
+
     public bool Embedded => Gateways.Count == 0 && Redis is null;
 
     public string Describe => Embedded ? "embedded silo"
@@ -128,6 +131,7 @@ public sealed class ClusterConnection : IAsyncDisposable
                 client.AddActivityPropagation();
                 if (target.Redis is { } redis) client.UseRedisClustering(o => o.ConfigurationOptions = redis);
                 else client.UseStaticClustering([.. target.Gateways]);
+                target.Tls?.AddTo(client);
                 client.Configure<ClusterOptions>(o => (o.ClusterId, o.ServiceId) = (target.ClusterId, target.ServiceId));
                 // Silos join and leave during a sweep: the gateway list is read again every few seconds.
                 client.Configure<GatewayOptions>(o => o.GatewayListRefreshPeriod = TimeSpan.FromSeconds(5));
@@ -153,6 +157,7 @@ public sealed class ClusterConnection : IAsyncDisposable
             var reason = e is OperationCanceledException && !cancellation.IsCancellationRequested
                 ? $"no answer within 60 s{(retries.Last is { } last ? $" ({last.Message})" : "")}"
                 : e.Message;
+            if (target.Gateways.Count > 0 && !cancellation.IsCancellationRequested && await ClientTls.Diagnose(target.Gateways[0], target.Tls, cancellation) is { } tls) reason = tls;
             throw new ClusterUnavailableException(target.Embedded
                 ? $"cannot start the embedded silo: {reason}"
                 : $"cannot reach the {target.Describe} (cluster id \"{target.ClusterId}\"): {reason}", e);
@@ -170,7 +175,8 @@ public sealed class ClusterConnection : IAsyncDisposable
             ["Descent:ClusterId"] = target.ClusterId,
             ["Descent:ServiceId"] = target.ServiceId,
             ["Descent:SiloPort"] = $"{FreePort()}",
-            ["Descent:GatewayPort"] = $"{FreePort()}",
+            // No gateway: the client is in this process, and no other user of the machine can reach the silo's grains.
+            ["Descent:GatewayPort"] = "0",
             ["Descent:PrimarySiloPort"] = "", // none: this silo is the primary
             ["Descent:ListenOnAllInterfaces"] = "false",
             // The user's own process and files: a CSV task may read any file the user can.

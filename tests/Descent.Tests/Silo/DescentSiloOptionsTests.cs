@@ -62,7 +62,7 @@ public class DescentSiloOptionsTests
     [InlineData("Descent:ClusterId", " ", "Descent:ClusterId = \" \": must not be empty")]
     [InlineData("Descent:ServiceId", "", "Descent:ServiceId = \"\": must not be empty")]
     [InlineData("Descent:SiloPort", "0", "Descent:SiloPort = 0: expected a port between 1 and 65535")]
-    [InlineData("Descent:GatewayPort", "70000", "Descent:GatewayPort = 70000: expected a port between 1 and 65535")]
+    [InlineData("Descent:GatewayPort", "70000", "Descent:GatewayPort = 70000: expected a port between 1 and 65535, or 0 for no gateway")]
     [InlineData("Descent:PrimarySiloPort", "-1", "Descent:PrimarySiloPort = -1: expected a port between 1 and 65535")]
     [InlineData("Descent:Devices:CpuSlots", "0", "Descent:Devices:CpuSlots = 0: must be at least 1")]
     [InlineData("Descent:Devices:TrialsPerDevice", "0", "Descent:Devices:TrialsPerDevice = 0: must be at least 1")]

@@ -85,4 +85,54 @@ public sealed class DataRootTests : IDisposable
         var inside = runner.Run(lease with { Spec = spec with { Task = new CsvTaskSpec(data, "y") } }, _ => { }, () => { }, CancellationToken.None, () => false);
         Assert.Equal(TrialStatus.Completed, inside.Status);
     }
+
+    /// <summary>A file under the root that is not a well-formed CSV (a copy of a passwd file, with a token in a comment
+    /// field) fails every trial that names it, whatever the grid asks for, and no message quotes a byte of it.</summary>
+    [Fact]
+    public void A_file_under_the_root_that_is_not_a_csv_fails_without_its_content_in_the_message()
+    {
+        const string token = "s3cr3t-T0KEN-4d1f";
+        var passwd = Write(_root, "accounts/passwd",
+            "root:x:0:0:root:/root:/bin/bash\n" +
+            "daemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin\n" +
+            $"alice:x:1000:1000:Alice,Room 7,{token},:/home/alice:/bin/bash\n" +
+            $"bob:x:1001:1001:Bob,{token},\"unclosed:/home/bob:/bin/sh\n");
+        var withCommas = Write(_root, "accounts/shadow.csv", $"user,{token},y\nalice,{token},1\n");
+        var runner = new TorchTrialRunner(Options.Create(new TracingOptions()), Options.Create(new DataRootOptions { Root = _root }));
+        var lease = new TrialLease("sweep", "trial", 1, new TrialSpec(new CsvTaskSpec(passwd, "root"), new OptimizerSpec(OptimizerKind.Sgd, 0.1), new Budget(2)),
+            new DeviceSlot("silo", 0, "cpu", "cpu:0"), new RankMetric(), TimeSpan.FromSeconds(30));
+        // What a grid may ask of these files: a column that is not there, the whole first line as the target (one
+        // column: no features), a header name as the target so that the rows are read (a cell that is not a number,
+        // a ragged row), and the token itself, which the message may quote because the grid named it.
+        var cases = new (string Path, string Target, string Expected)[]
+        {
+            (passwd, "root", $"task.target = \"root\": {passwd} has no such column (its header row, line 1, names 1 column, none of them \"root\")"),
+            (passwd, "root:x:0:0:root:/root:/bin/bash", $"task.path = \"{passwd}\": only the target column; there are no feature columns"),
+            (withCommas, "y", $"{withCommas} line 2, column 1: the cell is not a number"),
+            (withCommas, "user", $"{withCommas} line 2, column 1 (the target \"user\"): the cell is not a number"),
+            (withCommas, token, $"{withCommas} line 2, column 1: the cell is not a number"),
+        };
+        foreach (var (path, target, expected) in cases)
+        {
+            var result = runner.Run(lease with { Spec = lease.Spec with { Task = new CsvTaskSpec(path, target) } }, _ => { }, () => { }, CancellationToken.None, () => false);
+            Assert.Equal(TrialStatus.Failed, result.Status);
+            Assert.Equal(expected, result.Message);
+            if (target != token) Assert.DoesNotContain(token, result.Message);
+        }
+
+        // A passwd file whose header happens to hold the grid's target and a comma reads its rows: ragged, or with
+        // a quote never closed, still only the place is named.
+        var ragged = Write(_root, "accounts/group", $"root,x\nwheel:x:10:{token},alice,bob\n");
+        var unclosed = Write(_root, "accounts/group-", $"root,x\n{token},\"alice\n");
+        foreach (var (path, expected) in new[]
+                 {
+                     (ragged, $"{ragged} line 2: 3 fields, but the header has 2"),
+                     (unclosed, $"{unclosed} line 2: a quoted field is not closed"),
+                 })
+        {
+            var result = runner.Run(lease with { Spec = lease.Spec with { Task = new CsvTaskSpec(path, "root") } }, _ => { }, () => { }, CancellationToken.None, () => false);
+            Assert.Equal(expected, result.Message);
+            Assert.DoesNotContain(token, result.Message);
+        }
+    }
 }

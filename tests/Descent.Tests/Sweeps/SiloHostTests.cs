@@ -75,7 +75,7 @@ public class SiloHostTests
         [
             "Descent:Clustering = \"zookeeper\": expected localhost or redis",
             "Descent:Storage = \"disk\": expected memory or process or redis",
-            "Descent:GatewayPort = 70000: expected a port between 1 and 65535",
+            "Descent:GatewayPort = 70000: expected a port between 1 and 65535, or 0 for no gateway",
             "Descent:Devices:CpuSlots = 0: must be at least 1",
             "Descent:Tracing:FirstSteps = -1: must be 0 or more",
             "Descent:Tracing:EveryStep = -5: must be 0 or more (0: no step spans after the first ones)",

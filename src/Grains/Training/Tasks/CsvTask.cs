@@ -9,7 +9,10 @@ namespace Descent.Grains.Training.Tasks;
 /// overflow), with the place and the reason: the data's fault, so the trial fails before any step.</summary>
 public sealed class TaskDataException(string message) : Exception(message);
 
-/// <summary>A user's CSV file: a header row, then one numeric row per example; <c>target</c> is the label column.</summary>
+/// <summary>A user's CSV file: a header row, then one numeric row per example; <c>target</c> is the label column.
+/// Messages about a file never quote a byte of it (a header's names, a cell's text): whichever file a task names, even
+/// one that is not a CSV at all (a passwd file under the data root), an error gives its path, the line, the column's
+/// number and what is wrong, and the only names it quotes are the grid's own (<c>target</c>).</summary>
 static class CsvTask
 {
     public static (Tensor X, Tensor Y, nn.Module<Tensor, Tensor> Model) Load(CsvTaskSpec spec)
@@ -35,7 +38,7 @@ static class CsvTask
         var names = SplitLine(header, path, 1);
         var targetColumn = Array.FindIndex(names, n => n.Trim() == target);
         if (targetColumn < 0)
-            throw new TaskDataException($"task.target = \"{target}\": {path} has no such column (columns: {string.Join(", ", names.Select(n => n.Trim()))})");
+            throw new TaskDataException($"task.target = \"{target}\": {path} has no such column (its header row, line 1, names {Columns(names.Length)}, none of them \"{target}\")");
         if (names.Length < 2)
             throw new TaskDataException($"task.path = \"{path}\": only the target column; there are no feature columns");
 
@@ -53,7 +56,7 @@ static class CsvTask
             {
                 var value = Cell(cells[c], out var problem);
                 if (problem is not null)
-                    throw new TaskDataException($"{path} line {lineNumber}, column {c + 1} (\"{names[c].Trim()}\"): \"{cells[c]}\" {problem}");
+                    throw new TaskDataException($"{path} line {lineNumber}, column {c + 1}{(c == targetColumn ? $" (the target \"{target}\")" : "")}: the cell {problem}");
                 if (c == targetColumn) targets.Add(value);
                 else features.Add(value);
             }
@@ -62,6 +65,8 @@ static class CsvTask
             throw new TaskDataException($"task.path = \"{path}\": a header but no data rows");
         return ([.. features], [.. targets], names.Length - 1);
     }
+
+    static string Columns(int count) => count == 1 ? "1 column" : $"{count} columns";
 
     /// <summary>A cell's value as float32, or, in <paramref name="problem"/>, why it has none: "is not a number", or
     /// "is not a finite number (...)" with the reason: NaN, infinite, or a number that overflows float32.</summary>
