@@ -83,13 +83,31 @@ sealed class RealCluster : IDisposable
         RunningProcess.Launch(Network.Wrapper(null), "descent-client.dll", Folder, null, args);
 
     /// <summary>The cluster's rows in Redis' membership table (Orleans' Redis clustering: a hash per cluster,
-    /// a JSON value per silo, and a "Version" field).</summary>
+    /// a JSON value per silo, and a "Version" field), read with redis-cli on Redis' host.</summary>
     public async Task<List<System.Text.Json.JsonElement>> MembershipRows()
     {
-        if (Network is not LoopbackNetwork) throw new InvalidOperationException("the membership table is read from this machine: loopback clusters only");
-        await using var redis = await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync($"127.0.0.1:{Redis.Port}");
-        var rows = await redis.GetDatabase().HashGetAllAsync($"{ClusterId}/members/{ClusterId}");
-        return [.. rows.Where(r => r.Name != "Version").Select(r => System.Text.Json.JsonDocument.Parse((string)r.Value!).RootElement.Clone())];
+        using var cli = RunningProcess.Launch(Network.Wrapper(null), "/usr/bin/redis-cli", Folder, null,
+            "-h", $"{Network.RedisAddress}", "-p", $"{Redis.Port}", "--raw", "HGETALL", $"{ClusterId}/members/{ClusterId}");
+        if (await cli.Exit(TimeSpan.FromSeconds(10)) != 0) throw new InvalidOperationException($"redis-cli: {cli.Err}");
+        var lines = cli.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        return [.. lines.Where((_, i) => i % 2 == 1 && lines[i - 1] != "Version").Select(v => System.Text.Json.JsonDocument.Parse(v).RootElement.Clone())];
+    }
+
+    /// <summary>Waits until the membership table says <paramref name="silo"/>'s generation that was running is
+    /// dead (status 6), and returns when that was seen (polled every 100 ms).</summary>
+    public async Task<DateTimeOffset> DeclaredDead(SiloProcess silo, TimeSpan timeout)
+    {
+        var deadline = DateTimeOffset.UtcNow + timeout;
+        var prefix = $"{silo.Address}:{silo.SiloPort}@";
+        while (true)
+        {
+            var rows = await MembershipRows();
+            var generations = rows.Where(r => r.GetProperty("SiloAddress").GetProperty("SiloAddress").GetString()!.StartsWith(prefix, StringComparison.Ordinal))
+                .OrderBy(r => r.GetProperty("StartTime").GetDateTimeOffset()).ToList();
+            if (generations.Count > 0 && generations[^1].GetProperty("Status").GetInt32() == 6) return DateTimeOffset.UtcNow;
+            if (DateTimeOffset.UtcNow > deadline) throw new TimeoutException($"{silo.Name} was not declared dead within {timeout}");
+            await Task.Delay(100);
+        }
     }
 
     public void Dispose()

@@ -86,7 +86,10 @@ public sealed class RealClusterTests(ITestOutputHelper output)
         await WaitForEnded(folder, 3, client);
         Say("3 trials ended; killing a silo");
 
+        var killedAt = DateTimeOffset.UtcNow;
         await cluster.Silos[1].Kill();
+        var dead = await cluster.DeclaredDead(cluster.Silos[1], Timeout);
+        Say($"declared dead {(dead - killedAt).TotalSeconds:F1} s after the kill");
 
         Assert.True(await client.Exit(Timeout) == 0, Logs(cluster, client));
         Say("sweep done");
@@ -107,7 +110,10 @@ public sealed class RealClusterTests(ITestOutputHelper output)
         await WaitForEnded(folder, 3, client);
 
         network.LinkDown(1);
+        var downAt = DateTimeOffset.UtcNow;
         Say("3 trials ended; a silo's link is down");
+        var dead = await cluster.DeclaredDead(cluster.Silos[1], Timeout);
+        Say($"declared dead {(dead - downAt).TotalSeconds:F1} s after its link went down");
 
         Assert.True(await client.Exit(Timeout) == 0, Logs(cluster, client));
         Say("sweep done");
