@@ -39,6 +39,11 @@ public sealed class MembershipSettings
     /// SIGKILLed ones: 91 s to start with Orleans' 30 s, 20 s with 5 s (process start included).</summary>
     public TimeSpan IAmAliveTablePublishTimeout { get; set; } = TimeSpan.FromSeconds(3);
 
+    /// <summary>How often a silo reads the whole membership table (default 10 s; Orleans' 60 s). A silo declared dead
+    /// while it was frozen or cut off learns it at the latest then, and stops (Orleans ends its process), instead of
+    /// training for up to a minute on trials that were placed elsewhere.</summary>
+    public TimeSpan TableRefreshTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
     /// <summary>Each setting that cannot work, naming its key and value.</summary>
     public IEnumerable<string> Problems()
     {
@@ -48,6 +53,8 @@ public sealed class MembershipSettings
             yield return $"{Section}:{nameof(MaxProbeTimeout)} = {MaxProbeTimeout}: expected at least ProbeTimeout ({ProbeTimeout}) and at most 00:10:00";
         if (IAmAliveTablePublishTimeout < TimeSpan.FromMilliseconds(500) || IAmAliveTablePublishTimeout > TimeSpan.FromMinutes(10))
             yield return $"{Section}:{nameof(IAmAliveTablePublishTimeout)} = {IAmAliveTablePublishTimeout}: expected between 00:00:00.5 and 00:10:00";
+        if (TableRefreshTimeout < TimeSpan.FromSeconds(1) || TableRefreshTimeout > TimeSpan.FromMinutes(10))
+            yield return $"{Section}:{nameof(TableRefreshTimeout)} = {TableRefreshTimeout}: expected between 00:00:01 and 00:10:00";
         if (NumMissedProbesLimit < 1)
             yield return $"{Section}:{nameof(NumMissedProbesLimit)} = {NumMissedProbesLimit}: must be at least 1";
         if (NumVotesForDeathDeclaration < 1)
@@ -62,5 +69,6 @@ public sealed class MembershipSettings
         options.NumMissedProbesLimit = NumMissedProbesLimit;
         options.NumVotesForDeathDeclaration = NumVotesForDeathDeclaration;
         options.IAmAliveTablePublishTimeout = IAmAliveTablePublishTimeout;
+        options.TableRefreshTimeout = TableRefreshTimeout;
     }
 }

@@ -174,6 +174,15 @@ sealed class SiloProcess(string folder, ClusterNetwork network, int host, int si
 
     public bool Running => _process is not null && !_process.HasExited;
 
+    /// <summary>Waits for the process to end by itself; throws <see cref="TimeoutException"/> (and kills it) if it
+    /// has not within <paramref name="timeout"/>.</summary>
+    public async Task Exited(TimeSpan timeout)
+    {
+        var process = _process ?? throw new InvalidOperationException("not started");
+        await process.Exit(timeout);
+        Collect();
+    }
+
     void Collect()
     {
         if (_process is null) return;

@@ -132,10 +132,17 @@ public sealed class RealClusterTests(ITestOutputHelper output)
         Say("3 trials ended; freezing a silo");
 
         var frozen = cluster.Silos[2];
+        var frozenAt = DateTimeOffset.UtcNow;
         frozen.Freeze();
-        await Task.Delay(TimeSpan.FromSeconds(9)); // longer than the 5 s lease
+        var dead = await cluster.DeclaredDead(frozen, Timeout);
+        Say($"the frozen silo was declared dead {(dead - frozenAt).TotalSeconds:F1} s after SIGSTOP");
+        var lease = TimeSpan.FromSeconds(6) - (DateTimeOffset.UtcNow - frozenAt);
+        if (lease > TimeSpan.Zero) await Task.Delay(lease); // longer than the 5 s lease
         frozen.Continue();
         Say("silo continued");
+        // It learns that it was declared dead at its next read of the membership table (10 s) and stops.
+        await frozen.Exited(TimeSpan.FromSeconds(30));
+        Say("the silo that was declared dead stopped");
 
         Assert.True(await client.Exit(Timeout) == 0, Logs(cluster, client));
         Say("sweep done");

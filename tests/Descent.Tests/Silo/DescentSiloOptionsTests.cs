@@ -198,8 +198,8 @@ public class DescentSiloOptionsTests
     {
         using var defaults = Silo([]);
         var o = defaults.Services.GetRequiredService<IOptions<ClusterMembershipOptions>>().Value;
-        Assert.Equal((TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(4), 3, 2, TimeSpan.FromSeconds(3)),
-            (o.ProbeTimeout, o.MaxProbeTimeout, o.NumMissedProbesLimit, o.NumVotesForDeathDeclaration, o.IAmAliveTablePublishTimeout));
+        Assert.Equal((TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(4), 3, 2, TimeSpan.FromSeconds(3), TimeSpan.FromSeconds(10)),
+            (o.ProbeTimeout, o.MaxProbeTimeout, o.NumMissedProbesLimit, o.NumVotesForDeathDeclaration, o.IAmAliveTablePublishTimeout, o.TableRefreshTimeout));
         using var set = Silo(new() { ["Descent:Membership:ProbeTimeout"] = "00:00:05", ["Descent:Membership:NumProbedSilos"] = "4" });
         o = set.Services.GetRequiredService<IOptions<ClusterMembershipOptions>>().Value;
         Assert.Equal((TimeSpan.FromSeconds(5), 4), (o.ProbeTimeout, o.NumProbedSilos));
