@@ -263,7 +263,7 @@ static class Actions
     static async Task<ClusterConnection> Remote(ClusterTarget target, string command, StopRequests stops)
     {
         if (target.Embedded)
-            throw new UsageException($"{command} needs a cluster: give --cluster host:port or set {ClusterTarget.ClusterVariable} (an embedded sweep lives only as long as its descent-client sweep)");
+            throw new UsageException($"{command} needs a cluster: give --cluster redis://host:port (or gateways, host:port) or set {ClusterTarget.ClusterVariable} (an embedded sweep lives only as long as its descent-client sweep)");
         return await ClusterConnection.Open(target, stops.Stop);
     }
 
