@@ -16,9 +16,14 @@ public sealed class DescentSiloOptions
     public string Clustering { get; set; } = "localhost";
 
     /// <summary>Where sweeps and leaderboards persist: a name of <see cref="SiloProviders.Storage"/>, "memory"
-    /// (Orleans' in-memory storage, shared by the cluster, lost when it stops; the default) or "process" (this
-    /// process's memory: fast, for one-process clusters such as the client's embedded silo).</summary>
+    /// (Orleans' in-memory storage, shared by the cluster, lost when it stops; the default), "process" (this
+    /// process's memory: fast, for one-process clusters, lost with the process) or "local" (a folder of this machine,
+    /// <see cref="StoragePath"/>, that survives the process: the client's embedded silo).</summary>
     public string Storage { get; set; } = "memory";
+
+    /// <summary>The folder of "local" storage (<see cref="LocalGrainStorage"/>), as an absolute path; created when
+    /// missing. One process at a time may use it.</summary>
+    public string? StoragePath { get; set; }
 
     /// <summary>Where reminders are kept: a name of <see cref="SiloProviders.Reminders"/>, "memory" (Orleans'
     /// in-memory reminder table, lost when the cluster stops; the default).</summary>
@@ -88,6 +93,14 @@ public sealed class DescentSiloOptionsValidator : IValidateOptions<DescentSiloOp
         if (tracing.EveryStep < 0)
             problems.Add($"{Tracing}:{nameof(tracing.EveryStep)} = {tracing.EveryStep}: must be 0 or more (0: no step spans after the first ones)");
         problems.AddRange(options.Leases.Problems());
+        if (options.Storage == "local")
+        {
+            var store = options.StoragePath;
+            if (!(store is { Length: > 0 } && Path.IsPathFullyQualified(store)))
+                problems.Add($"{Key(nameof(options.StoragePath))} = \"{store}\": {SiloProviders.Storage.Key} = \"local\" needs a folder, given as an absolute path");
+            else if (File.Exists(store))
+                problems.Add($"{Key(nameof(options.StoragePath))} = \"{store}\": is a file; local storage needs a folder (created when missing)");
+        }
         if (options.DataRoot is { Length: > 0 } root && !(Path.IsPathFullyQualified(root) && Directory.Exists(root)))
             problems.Add($"{Key(nameof(options.DataRoot))} = \"{root}\": must be an existing folder, given as an absolute path");
         return problems.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(problems);

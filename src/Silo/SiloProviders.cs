@@ -6,6 +6,7 @@ using Microsoft.Extensions.Options;
 using Orleans.Configuration;
 using Orleans.Runtime.Hosting;
 using Orleans.Serialization;
+using Orleans.Storage;
 
 namespace Descent.Silo;
 
@@ -28,6 +29,8 @@ public static class SiloProviders
         ["memory"] = silo => silo.AddMemoryGrainStorage(SweepStorage.Name),
         ["process"] = silo => silo.Services.AddGrainStorage(SweepStorage.Name,
             (services, _) => new ProcessGrainStorage(services.GetRequiredService<Serializer>())),
+        ["local"] = silo => silo.Services.AddGrainStorage(SweepStorage.Name, (services, _) => new LocalGrainStorage(
+            services.GetRequiredService<IOptions<DescentSiloOptions>>().Value.StoragePath!, services.GetRequiredService<IGrainStorageSerializer>())),
     });
 
     public static readonly ProviderChoice Reminders = new(nameof(DescentSiloOptions.Reminders), new()

@@ -29,7 +29,7 @@ public class ClientProcessTests
 
     /// <summary>The sweep's results.json, read through the results model; checks that its journal holds the same trials.</summary>
     /// <param name="drawn">Figures and report.md beside the results (not after a stop request).</param>
-    static ResultsDocument Results(string outDirectory, bool drawn = true)
+    internal static ResultsDocument Results(string outDirectory, bool drawn = true)
     {
         var sweep = Assert.Single(Directory.GetDirectories(outDirectory));
         Assert.Equal(drawn
@@ -229,7 +229,7 @@ public class ClientProcessTests
                    "--Descent:SiloPort=" + RunningProcess.FreePort(), "--Descent:GatewayPort=" + RunningProcess.FreePort()))
         {
             Assert.Equal(2, await silo.Exit(Timeout));
-            Assert.Equal(["descent-silo: Descent:Storage = \"disk\": expected memory or process", "descent-silo: Descent:Devices:CpuSlots = 0: must be at least 1"],
+            Assert.Equal(["descent-silo: Descent:Storage = \"disk\": expected memory or process or local", "descent-silo: Descent:Devices:CpuSlots = 0: must be at least 1"],
                 silo.Err.Split('\n', StringSplitOptions.RemoveEmptyEntries));
             Assert.DoesNotContain("   at ", silo.Out + silo.Err);
         }
