@@ -81,9 +81,11 @@ public sealed class GrainStateLog : IDisposable
     public static GrainStateLog Open(string folder)
     {
         folder = Path.GetFullPath(folder);
-        var created = !Directory.Exists(folder);
+        // Folders made here (the store's, and those above it that were missing) are recorded in their parents durably.
+        var made = new List<string>();
+        for (var f = folder; f is not null && !Directory.Exists(f); f = Path.GetDirectoryName(f)) made.Add(f);
         Directory.CreateDirectory(folder);
-        if (created) SyncDirectory(Path.GetDirectoryName(folder));
+        foreach (var f in Enumerable.Reverse(made)) SyncDirectory(Path.GetDirectoryName(f));
         var lockFile = Lock(folder);
         try
         {
