@@ -78,6 +78,21 @@ public static class SiloHosting
     }
 }
 
+/// <summary>Why a silo's local store could not be opened, from the exception its failed start threw.</summary>
+public static class StoreRefusals
+{
+    /// <summary>The local store's refusal (<see cref="StoreLockedException"/>: another process holds the folder;
+    /// <see cref="StoreFormatException"/>: a log this version cannot read) behind <paramref name="failure"/>, which
+    /// Orleans' lifecycle wraps; null when the start failed for another reason.</summary>
+    public static IOException? Of(Exception? failure) => failure switch
+    {
+        null => null,
+        StoreLockedException or StoreFormatException => (IOException)failure,
+        AggregateException all => all.InnerExceptions.Select(Of).FirstOrDefault(e => e is not null),
+        _ => Of(failure.InnerException),
+    };
+}
+
 /// <summary>Settings the silo cannot start with; the message lists every problem, one per line.</summary>
 public sealed class SiloSettingsException(IReadOnlyList<string> problems) : Exception(string.Join(Environment.NewLine, problems))
 {

@@ -150,9 +150,8 @@ public sealed class ClusterConnection : IAsyncDisposable
         {
             try { await host.StopAsync(TimeSpan.FromSeconds(5)); } catch (Exception) { /* already failing */ }
             host.Dispose();
-            // The silo's lifecycle wraps what stopped it: a store that cannot be opened is the caller's to word.
-            for (var inner = e; inner is not null; inner = inner.InnerException)
-                if (inner is StoreLockedException or StoreFormatException) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(inner);
+            // A store that cannot be opened is the caller's to word (the sweep it holds).
+            if (StoreRefusals.Of(e) is { } refusal) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(refusal);
             var reason = e is OperationCanceledException && !cancellation.IsCancellationRequested
                 ? $"no answer within 60 s{(retries.Last is { } last ? $" ({last.Message})" : "")}"
                 : e.Message;

@@ -260,6 +260,21 @@ public class ClientProcessTests
     }
 
     [Fact]
+    public async Task A_silo_whose_local_store_is_in_use_exits_2_naming_the_holder()
+    {
+        var folder = Folder();
+        var store = Path.Combine(folder, "state");
+        using (Descent.Silo.GrainStateLog.Open(store))
+        {
+            using var silo = RunningProcess.Start("descent-silo.dll", folder, "--Descent:Storage=local", $"--Descent:StoragePath={store}",
+                "--Descent:SiloPort=" + RunningProcess.FreePort(), "--Descent:GatewayPort=" + RunningProcess.FreePort());
+            Assert.Equal(2, await silo.Exit(Timeout));
+            Assert.Equal([$"descent-silo: Descent:StoragePath: the grain store in {store} is in use by another process (pid {Environment.ProcessId})"],
+                silo.Err.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        }
+    }
+
+    [Fact]
     public async Task An_unreachable_cluster_is_a_runtime_failure()
     {
         var folder = Folder();
