@@ -54,6 +54,17 @@ sweep.SetAction((result, _) => Run(() => Actions.Sweep(new Actions.SweepOptions(
     WithTls(ClusterTarget.From(result.GetValue(cluster), result.GetValue(clusterId), result.GetValue<int?>("--slots"), result.GetValue(verbose)), result),
     result.GetValue(json), Positive(result.GetValue(maxTrials), "--max-trials"), Positive(result.GetValue(top), "--top")), stops)));
 
+var resume = new Command("resume", "Continue a sweep of the embedded silo whose client was stopped (killed, power lost): finished trials keep their results, the others run")
+{
+    sweepId,
+    new Option<string>("--out") { Description = "Where the sweep's results are: DIR/<sweep-id>/ (its state in DIR/<sweep-id>/state/)", DefaultValueFactory = _ => "runs", HelpName = "DIR" },
+    new Option<int?>("--slots") { Description = "CPU slots of the embedded silo (default: one per two cores)", HelpName = "N" },
+    json, top, verbose,
+};
+resume.SetAction((result, _) => Run(() => Actions.Resume(new Actions.ResumeOptions(
+    result.GetValue(sweepId)!, result.GetValue<string>("--out")!, result.GetValue<int?>("--slots"), result.GetValue(json),
+    Positive(result.GetValue(top), "--top"), result.GetValue(verbose)), stops)));
+
 var validate = new Command("validate", "Check a grid file and print how many trials it expands to; runs nothing") { grid, maxTrials, json };
 validate.SetAction((result, _) => Run(() => Task.FromResult(Actions.Validate(result.GetValue(grid)!, Positive(result.GetValue(maxTrials), "--max-trials"), result.GetValue(json)))));
 
@@ -80,7 +91,7 @@ report.SetAction((result, _) => Run(() => Task.FromResult(Actions.Report(result.
 
 var root = new RootCommand("descent-client: hyper-parameter sweeps of gradient-frugal optimizers on Orleans and TorchSharp")
 {
-    sweep, validate, status, leaderboard, cancel, plot, report,
+    sweep, resume, validate, status, leaderboard, cancel, plot, report,
 };
 
 var parsed = root.Parse(args);

@@ -17,9 +17,14 @@ public sealed class DescentSiloOptions
 
     /// <summary>Where sweeps and leaderboards persist: a name of <see cref="SiloProviders.Storage"/>, "memory"
     /// (Orleans' in-memory storage, shared by the cluster, lost when it stops; the default), "process" (this
-    /// process's memory: fast, for one-process clusters such as the client's embedded silo) or "redis" (durable in
-    /// <see cref="Redis"/>, in Descent's versioned state format).</summary>
+    /// process's memory: fast, for one-process clusters, lost with the process), "redis" (durable in
+    /// <see cref="Redis"/>, in Descent's versioned state format) or "local" (a folder of this machine,
+    /// <see cref="StoragePath"/>, that survives the process: the client's embedded silo).</summary>
     public string Storage { get; set; } = "memory";
+
+    /// <summary>The folder of "local" storage (<see cref="LocalGrainStorage"/>), as an absolute path; created when
+    /// missing. One process at a time may use it.</summary>
+    public string? StoragePath { get; set; }
 
     /// <summary>Where reminders are kept: a name of <see cref="SiloProviders.Reminders"/>, "memory" (Orleans'
     /// in-memory reminder table, lost when the cluster stops; the default) or "redis".</summary>
@@ -117,6 +122,14 @@ public sealed class DescentSiloOptionsValidator : IValidateOptions<DescentSiloOp
         if (options.AdvertisedAddress is { Length: > 0 } advertised && SiloAddressing.Resolve(advertised) is { Problem: { } unresolved })
             problems.Add($"{Key(nameof(options.AdvertisedAddress))} = \"{advertised}\": {unresolved}");
         problems.AddRange(options.Tls.Problems());
+        if (options.Storage == "local")
+        {
+            var store = options.StoragePath;
+            if (!(store is { Length: > 0 } && Path.IsPathFullyQualified(store)))
+                problems.Add($"{Key(nameof(options.StoragePath))} = \"{store}\": {SiloProviders.Storage.Key} = \"local\" needs a folder, given as an absolute path");
+            else if (File.Exists(store))
+                problems.Add($"{Key(nameof(options.StoragePath))} = \"{store}\": is a file; local storage needs a folder (created when missing)");
+        }
         if (options.DataRoot is { Length: > 0 } root && !(Path.IsPathFullyQualified(root) && Directory.Exists(root)))
             problems.Add($"{Key(nameof(options.DataRoot))} = \"{root}\": must be an existing folder, given as an absolute path");
         return problems.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(problems);

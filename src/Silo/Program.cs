@@ -14,5 +14,14 @@ if (problems.Count > 0)
     foreach (var problem in problems) Console.Error.WriteLine($"descent-silo: {problem}");
     return 2;
 }
-await host.RunAsync();
+try
+{
+    await host.RunAsync();
+}
+catch (Exception e) when (StoreRefusals.Of(e) is { } refusal)
+{
+    // Another process holds the local store's folder, or it holds a log of another format: a line, exit code 2.
+    Console.Error.WriteLine($"descent-silo: Descent:StoragePath: {refusal.Message}");
+    return 2;
+}
 return 0;

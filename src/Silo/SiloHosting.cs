@@ -6,6 +6,7 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
 using Orleans.Configuration;
+using Orleans.Storage;
 
 namespace Descent.Silo;
 
@@ -49,6 +50,10 @@ public static class SiloHosting
             // Trace context flows with grain calls (the trial spans' parent, the sweep span, is passed explicitly).
             silo.AddActivityPropagation();
             SiloProviders.Clustering.AddTo(silo, builder.Configuration, defaults.Clustering);
+            // Grain states are stored with Orleans' own serializer ([GenerateSerializer] types, found by their aliases, fields
+            // by their ids), not Orleans' default JSON with CLR type names, which cannot read back the collections that
+            // collection expressions make.
+            silo.Services.AddSingleton<IGrainStorageSerializer, OrleansGrainStorageSerializer>();
             SiloProviders.Storage.AddTo(silo, builder.Configuration, defaults.Storage);
             SiloProviders.Reminders.AddTo(silo, builder.Configuration, defaults.Reminders);
             silo.AddDescent(section);
@@ -77,6 +82,21 @@ public static class SiloHosting
             return [e.Message];
         }
     }
+}
+
+/// <summary>Why a silo's local store could not be opened, from the exception its failed start threw.</summary>
+public static class StoreRefusals
+{
+    /// <summary>The local store's refusal (<see cref="StoreLockedException"/>: another process holds the folder;
+    /// <see cref="StoreFormatException"/>: a log this version cannot read) behind <paramref name="failure"/>, which
+    /// Orleans' lifecycle wraps; null when the start failed for another reason.</summary>
+    public static IOException? Of(Exception? failure) => failure switch
+    {
+        null => null,
+        StoreLockedException or StoreFormatException => (IOException)failure,
+        AggregateException all => all.InnerExceptions.Select(Of).FirstOrDefault(e => e is not null),
+        _ => Of(failure.InnerException),
+    };
 }
 
 /// <summary>Settings the silo cannot start with; the message lists every problem, one per line.</summary>

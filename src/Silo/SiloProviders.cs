@@ -39,6 +39,8 @@ public static class SiloProviders
                 o.ConfigurationOptions = Redis(settings);
                 o.GrainStorageSerializer = serializer;
             })),
+        ["local"] = silo => silo.Services.AddGrainStorage(SweepStorage.Name, (services, _) => new LocalGrainStorage(
+            services.GetRequiredService<IOptions<DescentSiloOptions>>().Value.StoragePath!, services.GetRequiredService<IGrainStorageSerializer>())),
     });
 
     public static readonly ProviderChoice Reminders = new(nameof(DescentSiloOptions.Reminders), new()

@@ -2,10 +2,12 @@
 //   dotnet run -c Release --project tests/Descent.Benchmarks [-- engine --steps 200 --rounds 7 --trials 240]
 //   dotnet run -c Release --project tests/Descent.Benchmarks -- orchestration [--trials 500]
 //   dotnet run -c Release --project tests/Descent.Benchmarks -- scaling [500 2000 4000 10000]
+//   dotnet run -c Release --project tests/Descent.Benchmarks -- store [--trials 2000]
 // engine: the trainer on the post's network (n_row 100000, dim_in 10, dim_hidden 10, n_layers 5) against a
 // hand-written loop, the forward/backward split, a probe's cost, and memory over hundreds of trials.
 // orchestration: per-trial overhead of running trivial trials through a silo against a plain loop.
 // scaling: descent-client sweep (embedded) on 500 to 10,000 trivial trials: wall time and the cost of one more trial.
+// store: durable writes to the embedded silo's local grain store, alone and concurrent (--trials: writes per row).
 // Every figure is measured in the same run as its baseline.
 using System.Diagnostics;
 using static Bench;
@@ -18,9 +20,9 @@ using static TorchSharp.torch;
 CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
 CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
 var command = args.Length > 0 && !args[0].StartsWith('-') ? args[0] : "engine";
-if (command is not ("engine" or "orchestration" or "scaling"))
+if (command is not ("engine" or "orchestration" or "scaling" or "store"))
 {
-    Console.Error.WriteLine($"descent-benchmarks: unknown benchmark \"{command}\" (engine, orchestration or scaling)");
+    Console.Error.WriteLine($"descent-benchmarks: unknown benchmark \"{command}\" (engine, orchestration, scaling or store)");
     return 2;
 }
 if (command == "scaling")
@@ -43,6 +45,11 @@ catch (ArgumentException e)
 if (command == "orchestration")
 {
     await Orchestration.Run(options.Trials);
+    return 0;
+}
+if (command == "store")
+{
+    await Store.Run(options.Trials);
     return 0;
 }
 var network = new SyntheticTaskSpec(NRow: 100_000, DimIn: 10, DimHidden: 10, NLayers: 5);
@@ -195,7 +202,7 @@ sealed record Options(int Steps, int Rounds, int Trials)
 {
     public static Options Parse(string[] args, string command)
     {
-        var o = new Options(200, 7, command == "orchestration" ? 500 : 240);
+        var o = new Options(200, 7, command switch { "orchestration" => 500, "store" => 2000, _ => 240 });
         for (var i = 0; i < args.Length; i++)
         {
             int Next() => i + 1 < args.Length && int.TryParse(args[++i], out var v) && v > 1

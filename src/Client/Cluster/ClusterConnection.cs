@@ -14,6 +14,10 @@ namespace Descent.Client.Cluster;
 /// set-up.</summary>
 public sealed record ClusterTarget(IReadOnlyList<IPEndPoint> Gateways, string ClusterId, string ServiceId, int? Slots, bool Verbose)
 {
+    /// <summary>The embedded silo's store: a folder (absolute) where its grain states survive the process (local
+    /// storage); null: this process's memory.</summary>
+    public string? Store { get; init; }
+
     public const string ClusterVariable = "DESCENT_CLUSTER";
     public const string ClusterIdVariable = "DESCENT_CLUSTER_ID";
 
@@ -53,11 +57,24 @@ public sealed record ClusterTarget(IReadOnlyList<IPEndPoint> Gateways, string Cl
             foreach (var part in (cluster ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
                 gateways.Add(ParseEndpoint(part, source));
         }
-        if (slots is < 1) throw new UsageException($"--slots = {slots}: must be at least 1");
+        CheckSlots(slots);
         if (slots is not null && (gateways.Count > 0 || redis is not null))
             throw new UsageException($"--slots = {slots}: only the embedded silo takes it; a cluster's silos set their own device slots");
         if (clusterId.Trim().Length == 0) throw new UsageException("--cluster-id = \"\": must not be empty");
         return new ClusterTarget(gateways, clusterId, clusterId, slots, verbose) { Redis = redis };
+    }
+
+    /// <summary>The embedded silo with its grain states in <paramref name="store"/>, whatever <see cref="ClusterVariable"/>
+    /// says; throws <see cref="UsageException"/> for <paramref name="slots"/> below 1.</summary>
+    public static ClusterTarget EmbeddedSilo(int? slots, bool verbose, string store)
+    {
+        CheckSlots(slots);
+        return new ClusterTarget([], "descent", "descent", slots, verbose) { Store = store };
+    }
+
+    static void CheckSlots(int? slots)
+    {
+        if (slots is < 1) throw new UsageException($"--slots = {slots}: must be at least 1");
     }
 
     static IPEndPoint ParseEndpoint(string text, string source)
@@ -98,7 +115,8 @@ public sealed class ClusterConnection : IAsyncDisposable
     public IClusterClient Grains { get; }
 
     /// <summary>Starts the embedded silo or connects to the cluster; throws <see cref="ClusterUnavailableException"/>
-    /// when that fails.</summary>
+    /// when that fails, or the embedded silo's <see cref="StoreLockedException"/> (another process holds its store) or
+    /// <see cref="StoreFormatException"/> (a store this version cannot read).</summary>
     public static async Task<ClusterConnection> Open(ClusterTarget target, CancellationToken cancellation)
     {
         // An empty builder: no appsettings.json or environment of the working folder changes what the client does.
@@ -154,6 +172,8 @@ public sealed class ClusterConnection : IAsyncDisposable
         {
             try { await host.StopAsync(TimeSpan.FromSeconds(5)); } catch (Exception) { /* already failing */ }
             host.Dispose();
+            // A store that cannot be opened is the caller's to word (the sweep it holds).
+            if (StoreRefusals.Of(e) is { } refusal) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(refusal);
             var reason = e is OperationCanceledException && !cancellation.IsCancellationRequested
                 ? $"no answer within 60 s{(retries.Last is { } last ? $" ({last.Message})" : "")}"
                 : e.Message;
@@ -164,13 +184,15 @@ public sealed class ClusterConnection : IAsyncDisposable
         }
     }
 
-    /// <summary>The embedded silo's own settings, over any DESCENT__* variable: a one-process cluster on loopback.</summary>
+    /// <summary>The embedded silo's own settings, over any DESCENT__* variable: a one-process cluster on loopback, its
+    /// grain states in <see cref="ClusterTarget.Store"/>.</summary>
     static Dictionary<string, string?> EmbeddedSettings(ClusterTarget target)
     {
         var settings = new Dictionary<string, string?>
         {
             ["Descent:Clustering"] = "localhost",
-            ["Descent:Storage"] = "process",
+            ["Descent:Storage"] = target.Store is null ? "process" : "local",
+            ["Descent:StoragePath"] = target.Store,
             ["Descent:Reminders"] = "memory",
             ["Descent:ClusterId"] = target.ClusterId,
             ["Descent:ServiceId"] = target.ServiceId,

@@ -26,8 +26,16 @@ static class Actions
 {
     public sealed record SweepOptions(string Grid, string Out, ClusterTarget Target, bool Json, int MaxTrials, int Top);
 
+    public sealed record ResumeOptions(string SweepId, string Out, int? Slots, bool Json, int Top, bool Verbose);
+
+    /// <summary>What the sweep and resume commands follow and write: one sweep, where its results go, how to show them.</summary>
+    sealed record Session(string Out, string SweepId, SweepPlan Plan, ClusterTarget Target, bool Json, int Top);
+
     /// <summary>How long a quitting client waits for the finished trials' results (in-process on the embedded silo).</summary>
     static readonly TimeSpan QuitFetch = TimeSpan.FromSeconds(10);
+
+    /// <summary>The embedded silo's store of a sweep, beside its results: <c>OUT/SWEEP-ID/state/</c> (absolute).</summary>
+    static string StateFolder(string outDirectory, string sweepId) => Path.GetFullPath(Path.Combine(outDirectory, sweepId, "state"));
 
     public static async Task<int> Sweep(SweepOptions o, StopRequests stops)
     {
@@ -37,23 +45,123 @@ static class Actions
         using var tracer = TelemetryExport.StartClient(orleans: !o.Target.Embedded);
         var sweepId = SweepIds.New(plan.Name);
         Console.Error.WriteLine($"descent-client: sweep \"{plan.Name}\" ({sweepId}): {plan.Trials.Count} trials on the {o.Target.Describe}");
+        var target = o.Target.Embedded ? o.Target with { Store = StateFolder(o.Out, sweepId) } : o.Target;
         ClusterConnection connection;
         try
         {
-            connection = await ClusterConnection.Open(o.Target, stops.Stop);
+            connection = await Connect(target, sweepId, stops);
         }
         catch (ClusterUnavailableException) when (stops.Requested)
         {
+            // The embedded silo may have made the sweep's (empty) store: the sweep never existed.
+            if (target.Store is { } store) TryDelete(Path.GetDirectoryName(store)!);
             Console.Error.WriteLine("descent-client: cancelled before the sweep started; nothing was run or written");
             return ExitCodes.Cancelled;
         }
+        return await FollowAndWrite(new Session(o.Out, sweepId, plan, target, o.Json, o.Top), connection, stops, "sweep",
+            () => TrialsJournal.Create(o.Out, sweepId, plan),
+            (coordinator, span) => coordinator.Start(plan.ToSweepSpec(), DescentTelemetry.TraceParent(span)));
+    }
+
+    /// <summary>Continues a sweep of the embedded silo whose client stopped (killed, power lost) from its store in
+    /// <c>OUT/SWEEP-ID/state/</c>: trials that had ended keep their results and are not run again, the others run, and
+    /// the results are written as a sweep's are, its trials.jsonl continued. A sweep that had ended is not run again;
+    /// only its results are written if the client stopped before writing them.</summary>
+    public static async Task<int> Resume(ResumeOptions o, StopRequests stops)
+    {
+        var folder = Path.Combine(o.Out, o.SweepId);
+        if (!Directory.Exists(folder))
+            throw new UsageException($"sweep id = \"{o.SweepId}\": no folder {folder} (--out = \"{o.Out}\" is where its results would be)");
+        var state = StateFolder(o.Out, o.SweepId);
+        if (!File.Exists(Path.Combine(state, GrainStateLog.FileName)))
+            throw new UsageException($"sweep id = \"{o.SweepId}\": {folder} has no saved state ({state}): only sweeps run on the embedded silo "
+                + "can be resumed (a cluster's sweeps go on without their client)");
+        using var tracer = TelemetryExport.StartClient(orleans: false);
+        var target = ClusterTarget.EmbeddedSilo(o.Slots, o.Verbose, state);
+        ClusterConnection connection;
+        try
+        {
+            connection = await Connect(target, o.SweepId, stops);
+        }
+        catch (ClusterUnavailableException) when (stops.Requested)
+        {
+            Console.Error.WriteLine("descent-client: cancelled before the sweep resumed; nothing was run or written");
+            return ExitCodes.Cancelled;
+        }
+        SweepPlan plan;
+        try
+        {
+            var coordinator = connection.Grains.GetGrain<ISweepCoordinatorGrain>(o.SweepId);
+            var spec = await coordinator.GetSpec()
+                ?? throw new UsageException($"sweep id = \"{o.SweepId}\": its store {state} holds no sweep (its client stopped before the sweep was submitted)");
+            plan = SweepPlans.FromSpec(spec);
+            // Activated from its store, the coordinator rebuilt its queue and leases from the trials and is moving again.
+            var now = await coordinator.GetSnapshot();
+            var results = Path.Combine(folder, "results.json");
+            if (now.Status.IsEnded() && File.Exists(results))
+            {
+                Console.Error.WriteLine($"descent-client: sweep {o.SweepId} has already ended ({now.Status.Name()}; {Views.Summary(now, Elapsed(now))}); "
+                    + $"nothing to resume, nothing written. Its results: {results}");
+                await connection.DisposeAsync();
+                return ExitCodes.Done;
+            }
+            Console.Error.WriteLine(now.Status.IsEnded()
+                ? $"descent-client: sweep \"{plan.Name}\" ({o.SweepId}) had ended ({now.Status.Name()}) before its client wrote the results; writing them"
+                : $"descent-client: resuming sweep \"{plan.Name}\" ({o.SweepId}): {now.Ended} of {now.TrialCount} trials had ended, the others run on the {target.Describe}");
+        }
+        catch
+        {
+            await connection.DisposeAsync();
+            throw;
+        }
+        return await FollowAndWrite(new Session(o.Out, o.SweepId, plan, target, o.Json, o.Top), connection, stops, "resume",
+            () => TrialsJournal.Continue(o.Out, o.SweepId, plan), (coordinator, _) => coordinator.GetSnapshot());
+    }
+
+    /// <summary>Opens the connection; a sweep's store that another client holds, or that this version cannot read, is a
+    /// <see cref="UsageException"/> naming the sweep.</summary>
+    static async Task<ClusterConnection> Connect(ClusterTarget target, string sweepId, StopRequests stops)
+    {
+        try
+        {
+            return await ClusterConnection.Open(target, stops.Stop);
+        }
+        catch (StoreLockedException e)
+        {
+            throw new UsageException($"sweep {sweepId} is being run by another descent-client{(e.Pid is { } pid ? $" (pid {pid})" : "")}; its store is {e.Folder}");
+        }
+        catch (StoreFormatException e)
+        {
+            throw new UsageException($"sweep {sweepId} cannot be read by this descent-client: {e.Message}");
+        }
+    }
+
+    /// <summary>How long the sweep has run: from its start to its end, or to now.</summary>
+    static TimeSpan Elapsed(SweepSnapshot snapshot) => (snapshot.FinishedAt ?? DateTimeOffset.UtcNow) - (snapshot.StartedAt ?? DateTimeOffset.UtcNow);
+
+    static void TryDelete(string folder)
+    {
+        try
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
+    }
+
+    /// <summary>The sweep and resume commands' common part: follows the sweep from <paramref name="begin"/>'s snapshot
+    /// (under a client span named <paramref name="spanName"/>), journals each ended trial as it hears of it, and writes
+    /// the results, figures and report at the end; owns and closes <paramref name="connection"/>.</summary>
+    static async Task<int> FollowAndWrite(Session o, ClusterConnection connection, StopRequests stops, string spanName,
+        Func<TrialsJournal> openJournal, Func<ISweepCoordinatorGrain, Activity?, Task<SweepSnapshot>> begin)
+    {
+        var (sweepId, plan) = (o.SweepId, o.Plan);
         // Each ended trial reaches the disk as soon as the client hears of it (a killed client keeps them).
         TrialsJournal? journal = null;
         try
         {
-            journal = TrialsJournal.Create(o.Out, sweepId, plan);
+            journal = openJournal();
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or JsonException)
         {
             Console.Error.WriteLine($"descent-client: cannot write {TrialsJournal.FileName} under --out = \"{o.Out}\" ({e.Message}); results are written when the sweep ends");
         }
@@ -62,7 +170,7 @@ static class Actions
             var coordinator = connection.Grains.GetGrain<ISweepCoordinatorGrain>(sweepId);
             var collector = new ResultCollector(connection.Grains, coordinator, plan, sweepId, journal);
             SweepSnapshot end;
-            using (var span = DescentTelemetry.Client.StartActivity("sweep", ActivityKind.Client))
+            using (var span = DescentTelemetry.Client.StartActivity(spanName, ActivityKind.Client))
             {
                 span?.SetTag("descent.sweep.id", sweepId);
                 span?.SetTag("descent.sweep.name", plan.Name);
@@ -71,7 +179,7 @@ static class Actions
                 span?.SetTag("descent.cluster", o.Target.Describe);
                 try
                 {
-                    var first = await coordinator.Start(plan.ToSweepSpec(), DescentTelemetry.TraceParent(span));
+                    var first = await begin(coordinator, span);
                     var live = !o.Json && Views.LiveProgress;
                     end = await new SweepFollower(coordinator, plan, o.Target.Describe, live, collector).Follow(first, stops);
                 }
@@ -181,8 +289,7 @@ static class Actions
             }, new JsonSerializerOptions { WriteIndented = true }));
             return ExitCodes.Done;
         }
-        var elapsed = (snapshot.FinishedAt ?? DateTimeOffset.UtcNow) - (snapshot.StartedAt ?? DateTimeOffset.UtcNow);
-        Views.Out.Write(Views.Live(SweepPlans.FromSpec(spec), snapshot, elapsed, target.Describe, false));
+        Views.Out.Write(Views.Live(SweepPlans.FromSpec(spec), snapshot, Elapsed(snapshot), target.Describe, false));
         Views.Out.WriteLine();
         Console.Out.WriteLine($"status: {snapshot.Status.Name()}");
         return ExitCodes.Done;
@@ -209,7 +316,7 @@ static class Actions
             return ExitCodes.Done;
         }
         var after = await coordinator.Cancel();
-        Console.Out.WriteLine($"sweep {sweepId} cancelled: {Views.Summary(after, (after.FinishedAt ?? DateTimeOffset.UtcNow) - (after.StartedAt ?? DateTimeOffset.UtcNow))}");
+        Console.Out.WriteLine($"sweep {sweepId} cancelled: {Views.Summary(after, Elapsed(after))}");
         return ExitCodes.Done;
     }
 

@@ -11,15 +11,17 @@ namespace Descent.Client.Output;
 /// <c>{"sweep":{"id":..., "name":..., "metric":..., "trial_count":..., "started_at":...}}</c>); each further line is one
 /// ended trial (<see cref="TrialEntry"/>), the same object as in results.json's <c>trials</c>, appended and flushed to
 /// the disk as soon as the client learns of the end. A line cut short by a kill is the last one, and readers skip it. <c>plot</c> and <c>report</c> read the
-/// journal when a folder has no results.json.
+/// journal when a folder has no results.json; <c>resume</c> continues it (<see cref="Continue"/>), and no trial is
+/// written twice.
 /// </summary>
 public sealed class TrialsJournal : IDisposable
 {
     public const string FileName = "trials.jsonl";
 
     readonly FileStream _file;
+    readonly HashSet<string> _journaled;
 
-    TrialsJournal(FileStream file) => _file = file;
+    TrialsJournal(FileStream file, IEnumerable<string> journaled) => (_file, _journaled) = (file, [.. journaled]);
 
     public string Path => _file.Name;
 
@@ -30,7 +32,7 @@ public sealed class TrialsJournal : IDisposable
         var directory = System.IO.Path.Combine(outDirectory, sweepId);
         Directory.CreateDirectory(directory);
         var file = new FileStream(System.IO.Path.Combine(directory, FileName), FileMode.Create, FileAccess.Write, FileShare.Read);
-        var journal = new TrialsJournal(file);
+        var journal = new TrialsJournal(file, []);
         journal.Line(ResultsJson.Line(new JournalHeader
         {
             Sweep = new JournalSweep
@@ -47,10 +49,44 @@ public sealed class TrialsJournal : IDisposable
         return journal;
     }
 
-    /// <summary>Appends one line per trial (<see cref="ResultsWriter.Entry"/>) and flushes them to the disk.</summary>
+    /// <summary>Continues the journal of a sweep whose client stopped (<c>descent-client resume</c>): a last line cut short
+    /// by the kill is cut off, and trials it holds are not appended again. Creates it (<see cref="Create"/>) when it is
+    /// missing or lost even its sweep line. Throws <see cref="IOException"/> or <see cref="UnauthorizedAccessException"/>
+    /// when it cannot be written, <see cref="JsonException"/> naming the line when a whole line is not a journal's.</summary>
+    public static TrialsJournal Continue(string outDirectory, string sweepId, SweepPlan plan)
+    {
+        var path = System.IO.Path.Combine(outDirectory, sweepId, FileName);
+        if (!File.Exists(path)) return Create(outDirectory, sweepId, plan);
+        var file = new FileStream(path, FileMode.Open, FileAccess.ReadWrite, FileShare.Read);
+        try
+        {
+            var bytes = new byte[file.Length];
+            file.ReadExactly(bytes);
+            var whole = Array.LastIndexOf(bytes, (byte)'\n') + 1;
+            if (whole == 0)
+            {
+                file.Dispose();
+                return Create(outDirectory, sweepId, plan);
+            }
+            var (_, trials) = Parse(Encoding.UTF8.GetString(bytes, 0, whole).Split('\n'));
+            file.SetLength(whole);
+            file.Seek(0, SeekOrigin.End);
+            file.Flush(flushToDisk: true);
+            return new TrialsJournal(file, trials.Select(t => t.Id));
+        }
+        catch
+        {
+            file.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Appends one line per trial not in the journal yet (<see cref="ResultsWriter.Entry"/>) and flushes them
+    /// to the disk.</summary>
     public void Append(IEnumerable<ResultRow> rows)
     {
-        foreach (var row in rows) Line(ResultsJson.Line(ResultsWriter.Entry(row)));
+        foreach (var row in rows)
+            if (_journaled.Add(row.Trial.Id)) Line(ResultsJson.Line(ResultsWriter.Entry(row)));
         Flush();
     }
 
@@ -64,9 +100,10 @@ public sealed class TrialsJournal : IDisposable
     /// <summary>The lines of a journal: its sweep line and its trials, in the order they ended. The last line is skipped
     /// when it is not a whole line (a kill cut it short); any other line that is not the sweep or a trial throws
     /// <see cref="JsonException"/> naming the line, as does a journal without a sweep line.</summary>
-    public static (JournalSweep Sweep, IReadOnlyList<TrialEntry> Trials) Read(string path)
+    public static (JournalSweep Sweep, IReadOnlyList<TrialEntry> Trials) Read(string path) => Parse(File.ReadAllLines(path, Encoding.UTF8));
+
+    static (JournalSweep Sweep, IReadOnlyList<TrialEntry> Trials) Parse(string[] lines)
     {
-        var lines = File.ReadAllLines(path, Encoding.UTF8);
         var last = Array.FindLastIndex(lines, line => line.Length > 0);
         JournalSweep? sweep = null;
         var trials = new List<TrialEntry>();

@@ -84,6 +84,11 @@ public interface ITrialGrain : IGrainWithStringKey
 
     Task<TrialSummary> GetSummary(RankMetric metric);
 
+    /// <summary>The slot holding the current attempt's lease while the trial runs; null otherwise. What a coordinator
+    /// activated again checks against the cluster's members: a holder that is not one (a silo that died, or the
+    /// previous process of an embedded silo) cannot be running the trial.</summary>
+    Task<DeviceSlot?> GetHolder();
+
     /// <summary>The full result, or null when the trial has not reported one.</summary>
     Task<TrialRecord?> GetRecord();
 }

@@ -89,6 +89,11 @@ public sealed class SweepCoordinatorGrain(
     {
         if (definition.State.Spec is null) return;
         await Rebuild();
+        // Leases held by silos that are not members (dead, or the previous process of an embedded silo whose store
+        // this is) cannot be renewed: their trials are placed again now rather than a lease timeout later.
+        foreach (var t in _running.ToList())
+            if (t.Slot is { } slot && !Member(slot.Silo))
+                await Expire(t, $"its lease was held by silo {slot.Silo}, which is no longer in the cluster");
         if (Following) StartTimer();
         else await Settle();
     }
@@ -417,22 +422,31 @@ public sealed class SweepCoordinatorGrain(
             else if (state.State.Status == SweepStatus.Running) _queue.Enqueue(t);
             else CancelQueued(t);
         }
+        // Who holds the running trials' leases: few trials, one call each.
+        var running = _running.ToList();
+        var holders = await Task.WhenAll(running.Select(t => Trial(t).GetHolder()));
+        foreach (var (t, holder) in running.Zip(holders)) t.Slot = holder;
         log.LogInformation("Sweep {Sweep} rebuilt from its trials: {Ended} ended, {Running} running, {Queued} queued", Id,
             _ended.Count, _running.Count, _queue.Count);
     }
 
-    bool Dead(string silo)
+    /// <summary><paramref name="silo"/>'s status in this silo's view of the cluster's membership; null when the view
+    /// does not list it (a silo of a cluster restarted since, or of an embedded silo's previous process).</summary>
+    SiloStatus? MembershipStatus(string silo)
     {
         try
         {
-            var address = SiloAddress.FromParsableString(silo);
-            return membership.CurrentSnapshot.Members.TryGetValue(address, out var member) && member.Status == SiloStatus.Dead;
+            return membership.CurrentSnapshot.Members.TryGetValue(SiloAddress.FromParsableString(silo), out var member) ? member.Status : null;
         }
         catch (FormatException)
         {
-            return false;
+            return null;
         }
     }
+
+    bool Member(string silo) => MembershipStatus(silo) is { } status && status != SiloStatus.Dead;
+
+    bool Dead(string silo) => MembershipStatus(silo) == SiloStatus.Dead;
 
     async Task<int> ClusterDevices()
     {

@@ -102,6 +102,8 @@ public sealed class TrialGrain(
 
     public Task<TrialSummary> GetSummary(RankMetric metric) => Task.FromResult(Summary(metric));
 
+    public Task<DeviceSlot?> GetHolder() => Task.FromResult(S.Status == TrialStatus.Running ? S.Holder : null);
+
     public Task<TrialRecord?> GetRecord() => Task.FromResult(S.Record);
 
     TrialSummary Summary(RankMetric metric) => S.Record is { } record && S.Status == record.Result.Status

@@ -29,7 +29,7 @@ public class ClientProcessTests
 
     /// <summary>The sweep's results.json, read through the results model; checks that its journal holds the same trials.</summary>
     /// <param name="drawn">Figures and report.md beside the results (not after a stop request).</param>
-    static ResultsDocument Results(string outDirectory, bool drawn = true)
+    internal static ResultsDocument Results(string outDirectory, bool drawn = true)
     {
         var sweep = Assert.Single(Directory.GetDirectories(outDirectory));
         Assert.Equal(drawn
@@ -229,7 +229,7 @@ public class ClientProcessTests
                    "--Descent:SiloPort=" + RunningProcess.FreePort(), "--Descent:GatewayPort=" + RunningProcess.FreePort()))
         {
             Assert.Equal(2, await silo.Exit(Timeout));
-            Assert.Equal(["descent-silo: Descent:Storage = \"disk\": expected memory or process or redis", "descent-silo: Descent:Devices:CpuSlots = 0: must be at least 1"],
+            Assert.Equal(["descent-silo: Descent:Storage = \"disk\": expected memory or process or redis or local", "descent-silo: Descent:Devices:CpuSlots = 0: must be at least 1"],
                 silo.Err.Split('\n', StringSplitOptions.RemoveEmptyEntries));
             Assert.DoesNotContain("   at ", silo.Out + silo.Err);
         }
@@ -257,6 +257,21 @@ public class ClientProcessTests
             Assert.DoesNotContain("   at ", client.Out + client.Err);
         }
         Assert.False(Directory.Exists(Path.Combine(folder, "runs")));
+    }
+
+    [Fact]
+    public async Task A_silo_whose_local_store_is_in_use_exits_2_naming_the_holder()
+    {
+        var folder = Folder();
+        var store = Path.Combine(folder, "state");
+        using (Descent.Silo.GrainStateLog.Open(store))
+        {
+            using var silo = RunningProcess.Start("descent-silo.dll", folder, "--Descent:Storage=local", $"--Descent:StoragePath={store}",
+                "--Descent:SiloPort=" + RunningProcess.FreePort(), "--Descent:GatewayPort=" + RunningProcess.FreePort());
+            Assert.Equal(2, await silo.Exit(Timeout));
+            Assert.Equal([$"descent-silo: Descent:StoragePath: the grain store in {store} is in use by another process (pid {Environment.ProcessId})"],
+                silo.Err.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        }
     }
 
     [Fact]

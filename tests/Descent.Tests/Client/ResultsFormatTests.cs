@@ -352,4 +352,41 @@ public class ResultsFormatTests
         File.WriteAllText(path, lines[0][..20]);
         Assert.Contains("not a Descent trials.jsonl (no sweep line)", Assert.Throws<ReportInputException>(() => ResultsFile.Load(path)).Message);
     }
+
+    [Fact]
+    public void A_journal_continued_after_a_kill_drops_the_cut_line_and_takes_no_trial_twice()
+    {
+        var results = Results(SweepStatus.Done, Sweep().Plan.Metric, At(5));
+        var ended = results.Trials.Where(r => r.Status.IsEnded()).ToList();
+        var folder = GridFiles.Folder();
+        string path;
+        // The client heard of two trials, and was killed while writing the third one's line.
+        using (var killed = TrialsJournal.Create(folder, results.Sweep.Id, Sweep().Plan))
+        {
+            path = killed.Path;
+            killed.Append(ended.Take(2));
+        }
+        var whole = File.ReadAllText(path);
+        var lines = whole.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        File.AppendAllText(path, lines[1][..40]);
+
+        using (var journal = TrialsJournal.Continue(folder, results.Sweep.Id, Sweep().Plan))
+        {
+            // The cut line is gone, so that the next line starts a line of its own.
+            Assert.Equal(whole, File.ReadAllText(path));
+            // Every ended trial again, as resume collects them all: only those the journal lacks are appended.
+            journal.Append(ended);
+        }
+        Assert.StartsWith(whole, File.ReadAllText(path));
+        var (sweep, trials) = TrialsJournal.Read(path);
+        Assert.Equal(results.Sweep.Id, sweep.Id);
+        Assert.True(ended.Count > 2, "the sweep has trials the journal lacked");
+        Assert.Equal(ended.Select(r => r.Trial.Id), trials.Select(t => t.Id));
+
+        // A journal that lost even its sweep line starts again.
+        File.WriteAllText(path, lines[0][..20]);
+        using (TrialsJournal.Continue(folder, results.Sweep.Id, Sweep().Plan)) { }
+        Assert.Empty(TrialsJournal.Read(path).Trials);
+        Assert.Equal(results.Sweep.Id, TrialsJournal.Read(path).Sweep.Id);
+    }
 }

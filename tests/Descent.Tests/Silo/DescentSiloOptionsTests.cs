@@ -46,8 +46,8 @@ public class DescentSiloOptionsTests
 
     [Theory]
     [InlineData("Descent:Clustering", "zookeeper", "Descent:Clustering = \"zookeeper\": expected localhost or redis")]
-    [InlineData("Descent:Storage", "disk", "Descent:Storage = \"disk\": expected memory or process or redis")]
-    [InlineData("Descent:Storage", "Memory", "Descent:Storage = \"Memory\": expected memory or process or redis")]
+    [InlineData("Descent:Storage", "disk", "Descent:Storage = \"disk\": expected memory or process or redis or local")]
+    [InlineData("Descent:Storage", "Memory", "Descent:Storage = \"Memory\": expected memory or process or redis or local")]
     [InlineData("Descent:Reminders", "adonet", "Descent:Reminders = \"adonet\": expected memory or redis")]
     [InlineData("Descent:Storage", "redis",
         "Descent:Redis = \"\": Redis clustering, storage or reminders need the Redis to use, e.g. redis://redis-host:6379")]
@@ -117,7 +117,7 @@ public class DescentSiloOptionsTests
     public void The_known_providers_are_the_registry_entries()
     {
         Assert.Equal(["localhost", "redis"], SiloProviders.Clustering.Names);
-        Assert.Equal(["memory", "process", "redis"], SiloProviders.Storage.Names);
+        Assert.Equal(["memory", "process", "redis", "local"], SiloProviders.Storage.Names);
         Assert.Equal(["memory", "redis"], SiloProviders.Reminders.Names);
         Assert.Equal(["Descent:Clustering", "Descent:Storage", "Descent:Reminders"],
             new[] { SiloProviders.Clustering, SiloProviders.Storage, SiloProviders.Reminders }.Select(c => c.Key));
@@ -135,10 +135,25 @@ public class DescentSiloOptionsTests
     [Theory]
     [InlineData("memory", typeof(MemoryGrainStorage))]
     [InlineData("process", typeof(ProcessGrainStorage))]
+    [InlineData("local", typeof(LocalGrainStorage))]
     public void The_storage_setting_chooses_the_sweeps_grain_storage(string storage, Type expected)
     {
-        using var silo = Silo(new() { ["Descent:Storage"] = storage });
+        using var silo = Silo(new() { ["Descent:Storage"] = storage, ["Descent:StoragePath"] = Path.Combine(Path.GetTempPath(), "descent-store-unused") });
         Assert.IsType(expected, silo.Services.GetRequiredKeyedService<IGrainStorage>(SweepStorage.Name));
+        // Grain states are stored in Descent's versioned format (Orleans' serializer by aliases and field ids inside).
+        Assert.IsType<StateSerializer>(silo.Services.GetRequiredService<IGrainStorageSerializer>());
+    }
+
+    [Theory]
+    [InlineData(null, "Descent:StoragePath = \"\": Descent:Storage = \"local\" needs a folder, given as an absolute path")]
+    [InlineData("runs/state", "Descent:StoragePath = \"runs/state\": Descent:Storage = \"local\" needs a folder, given as an absolute path")]
+    [InlineData("/etc/hostname", "Descent:StoragePath = \"/etc/hostname\": is a file; local storage needs a folder (created when missing)")]
+    public void Local_storage_needs_an_absolute_folder(string? path, string problem)
+    {
+        Assert.Equal([problem], Problems(Bind(new() { ["Descent:Storage"] = "local", ["Descent:StoragePath"] = path })));
+        // A folder that does not exist yet is made when the silo starts; other storage ignores the setting.
+        Assert.Empty(Problems(Bind(new() { ["Descent:Storage"] = "local", ["Descent:StoragePath"] = "/no/such/folder/yet" })));
+        Assert.Empty(Problems(Bind(new() { ["Descent:Storage"] = "memory", ["Descent:StoragePath"] = path })));
     }
 
     [Fact]

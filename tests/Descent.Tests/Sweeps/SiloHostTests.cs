@@ -74,7 +74,7 @@ public class SiloHostTests
         string[] problems =
         [
             "Descent:Clustering = \"zookeeper\": expected localhost or redis",
-            "Descent:Storage = \"disk\": expected memory or process or redis",
+            "Descent:Storage = \"disk\": expected memory or process or redis or local",
             "Descent:GatewayPort = 70000: expected a port between 1 and 65535, or 0 for no gateway",
             "Descent:Devices:CpuSlots = 0: must be at least 1",
             "Descent:Tracing:FirstSteps = -1: must be 0 or more",
