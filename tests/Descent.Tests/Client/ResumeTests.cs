@@ -116,9 +116,10 @@ public class ResumeTests
             + "only sweeps run on the embedded silo can be resumed");
 
         string id;
-        using (var client = RunningProcess.Client(folder, "sweep", Write(Resumable, folder), "--out", "runs", "--slots", "1"))
+        // Trials of a minute: the sweep is still running, however busy the machine, when the second client tries it.
+        using (var client = RunningProcess.Client(folder, "sweep", Write(Resumable.Replace("\"seconds\": 3", "\"seconds\": 60"), folder), "--out", "runs", "--slots", "1"))
         {
-            await client.WaitFor(err => err.Contains("1/8 done"), Timeout);
+            await client.WaitFor(err => err.Contains("/8 done (", StringComparison.Ordinal), Timeout); // a trial has ended
             id = client.Err.Split('(', ')')[1];
             // While its client runs, the sweep is that client's.
             await Refused(id, $"sweep {id} is being run by another descent-client (pid {client.Id}); its store is {Path.Combine(runs, id, "state")}");
