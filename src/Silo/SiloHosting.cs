@@ -50,10 +50,6 @@ public static class SiloHosting
             // Trace context flows with grain calls (the trial spans' parent, the sweep span, is passed explicitly).
             silo.AddActivityPropagation();
             SiloProviders.Clustering.AddTo(silo, builder.Configuration, defaults.Clustering);
-            // Grain states are stored with Orleans' own serializer ([GenerateSerializer] types, found by their aliases, fields
-            // by their ids), not Orleans' default JSON with CLR type names, which cannot read back the collections that
-            // collection expressions make.
-            silo.Services.AddSingleton<IGrainStorageSerializer, OrleansGrainStorageSerializer>();
             SiloProviders.Storage.AddTo(silo, builder.Configuration, defaults.Storage);
             SiloProviders.Reminders.AddTo(silo, builder.Configuration, defaults.Reminders);
             silo.AddDescent(section);
