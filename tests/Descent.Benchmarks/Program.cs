@@ -3,11 +3,16 @@
 //   dotnet run -c Release --project tests/Descent.Benchmarks -- orchestration [--trials 500]
 //   dotnet run -c Release --project tests/Descent.Benchmarks -- scaling [500 2000 4000 10000]
 //   dotnet run -c Release --project tests/Descent.Benchmarks -- store [--trials 2000]
+//   dotnet run -c Release --project tests/Descent.Benchmarks -- chaos [--trials 1000] [--silos 4] [--kill-every 10s]
+//                                                                      [--slots-per-silo 1] [--restart-after dead|DURATION] [--steps 10] [--baseline]
 // engine: the trainer on the post's network (n_row 100000, dim_in 10, dim_hidden 10, n_layers 5) against a
 // hand-written loop, the forward/backward split, a probe's cost, and memory over hundreds of trials.
 // orchestration: per-trial overhead of running trivial trials through a silo against a plain loop.
 // scaling: descent-client sweep (embedded) on 500 to 10,000 trivial trials: wall time and the cost of one more trial.
 // store: durable writes to the embedded silo's local grain store, alone and concurrent (--trials: writes per row).
+// chaos: descent-client sweep on a real cluster (Redis and descent-silo processes) while a silo is SIGKILLed every 10 s:
+// trials lost and duplicated, the time to detect each loss, the fraction of device time spent training (--baseline: also
+// without kills, on the same cluster first).
 // Every figure is measured in the same run as its baseline.
 using System.Diagnostics;
 using static Bench;
@@ -20,10 +25,21 @@ using static TorchSharp.torch;
 CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
 CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
 var command = args.Length > 0 && !args[0].StartsWith('-') ? args[0] : "engine";
-if (command is not ("engine" or "orchestration" or "scaling" or "store"))
+if (command is not ("engine" or "orchestration" or "scaling" or "store" or "chaos"))
 {
-    Console.Error.WriteLine($"descent-benchmarks: unknown benchmark \"{command}\" (engine, orchestration, scaling or store)");
+    Console.Error.WriteLine($"descent-benchmarks: unknown benchmark \"{command}\" (engine, orchestration, scaling, store or chaos)");
     return 2;
+}
+if (command == "chaos")
+{
+    Chaos.Settings settings;
+    try { settings = Chaos.Settings.Parse(args[1..]); }
+    catch (ArgumentException e)
+    {
+        Console.Error.WriteLine($"descent-benchmarks: {e.Message}");
+        return 2;
+    }
+    return await Chaos.Run(settings);
 }
 if (command == "scaling")
 {

@@ -45,8 +45,16 @@ public interface ISweepCoordinatorGrain : IGrainWithStringKey
     Task<IReadOnlyList<TrialRecord>> GetResults();
 
     /// <summary>From a device worker with a free device: the next queued trial, leased to <paramref name="slot"/>, or
-    /// null when none waits (or the sweep is not running).</summary>
+    /// null when none waits (or the sweep is not running). Trials whose lease was lost come first. The coordinator
+    /// calls nothing here: the worker takes the lease up with <see cref="ITrialGrain.Begin"/> and tells
+    /// <see cref="Unclaimed"/> when that fails, so no lease request waits on a trial grain of a silo that just died.</summary>
     Task<TrialLease?> Lease(DeviceSlot slot);
+
+    /// <summary>From a device worker: the lease of <paramref name="attempt"/> on <paramref name="slot"/> was not taken up.
+    /// With <paramref name="ended"/> the trial had already ended (a view rebuilt from older state) and that is recorded;
+    /// without it <see cref="ITrialGrain.Begin"/> failed (its grain's silo is unreachable) and the trial is queued
+    /// again, last, without counting a lost lease. Ignored unless that slot holds that attempt's lease.</summary>
+    Task Unclaimed(string trialId, int attempt, DeviceSlot slot, TrialSummary? ended, string reason);
 
     /// <summary>From a device worker of silo <paramref name="silo"/>: renews its leases of this sweep and reports their
     /// progress; the reply names the trials to stop.</summary>
@@ -68,8 +76,10 @@ public interface ISweepCoordinatorGrain : IGrainWithStringKey
 /// </summary>
 public interface ITrialGrain : IGrainWithStringKey
 {
-    /// <summary>From the coordinator: attempt <paramref name="attempt"/> is leased to <paramref name="slot"/>. Returns
-    /// null when it begins; otherwise the trial's summary (it has already ended).</summary>
+    /// <summary>From the device worker that got the lease: attempt <paramref name="attempt"/> is leased to
+    /// <paramref name="slot"/> and begins. Returns null when it begins; otherwise the trial's summary (it has already
+    /// ended). Throws <see cref="InvalidOperationException"/> when the trial is already at that attempt or a later one
+    /// (a lease of a coordinator view that is behind).</summary>
     Task<TrialSummary?> Begin(TrialSpec spec, int attempt, DeviceSlot slot, RankMetric metric);
 
     /// <summary>From a device worker: attempt <c>record.Attempts</c> ended with this result. True when it was the

@@ -258,11 +258,14 @@ public sealed record LeaseRenewal(
     [property: Id(4)] double? Loss,
     [property: Id(5)] TimeSpan Silent);
 
-/// <summary>The coordinator's answer to renewals: the trials whose trainers must stop (the sweep was cancelled, or
-/// the lease is no longer this worker's: it expired and the trial was placed again).</summary>
+/// <summary>The coordinator's answer to renewals: the trials whose trainers must stop.</summary>
+/// <param name="Stop">The sweep was cancelled: the trainer stops and its result (cancelled) is reported.</param>
+/// <param name="Revoked">The lease is no longer this worker's (it expired and the trial was placed again, or another
+/// slot holds it): the trainer stops and nothing is reported, since that attempt's result is not the trial's.</param>
 [GenerateSerializer, Immutable, Alias("descent.renew-reply")]
 public sealed record RenewReply(
-    [property: Id(0)] IReadOnlyList<string> Stop);
+    [property: Id(0)] IReadOnlyList<string> Stop,
+    [property: Id(1)] IReadOnlyList<string>? Revoked = null);
 
 public static class TrialKeys
 {

@@ -28,6 +28,9 @@ public sealed class DeviceWorker(
 {
     static readonly TimeSpan WatchWait = TimeSpan.FromSeconds(10);
     static readonly TimeSpan IdlePoll = TimeSpan.FromSeconds(1);
+    /// <summary>How soon a slot asks again after a lease request or a trial's begin failed (a silo of the cluster just
+    /// died, the coordinator is moving): soon, since the others' work waits for nothing else.</summary>
+    static readonly TimeSpan RetryPoll = TimeSpan.FromMilliseconds(200);
     const int ReportAttempts = 10;
 
     /// <summary>A trial on a slot: its lease, its trainer's last step and last sign of life.</summary>
@@ -37,7 +40,9 @@ public sealed class DeviceWorker(
         public CancellationTokenSource Cancel { get; } = new();
         public StepRecord? Last;
         public long Beat = Stopwatch.GetTimestamp();
-        public volatile bool Hung, HandingBack;
+        /// <summary>Hung: taken for hung (handed back); Revoked: the coordinator says the lease is no longer this
+        /// slot's. Either way the attempt's result is not the trial's and is not reported.</summary>
+        public volatile bool Hung, HandingBack, Revoked;
     }
 
     readonly CancellationTokenSource _stopping = new();
@@ -121,41 +126,67 @@ public sealed class DeviceWorker(
         while (!_stopping.IsCancellationRequested)
         {
             var changed = _sweepsChanged.Task;
-            var lease = await NextLease(slot, turn++);
+            var (lease, failed) = await NextLease(slot, turn++);
             if (lease is null)
             {
-                await Task.WhenAny(changed, Pause(IdlePoll));
+                await Task.WhenAny(changed, Pause(failed ? RetryPoll : IdlePoll));
                 continue;
             }
             if (_stopping.IsCancellationRequested)
             {
-                Report(() => Coordinator(lease).HandBack(lease.TrialId, lease.Attempt, $"silo {SiloKey} shut down"), lease, "handing back");
+                Report(() => Coordinator(lease).Unclaimed(lease.TrialId, lease.Attempt, slot, null, $"silo {SiloKey} shut down"), lease, "handing back");
                 break;
             }
-            await RunTrial(slot, lease);
+            if (!await RunTrial(slot, lease)) await Pause(RetryPoll);
         }
     }
 
-    /// <summary>A lease from the first sweep, in turn, that has a queued trial.</summary>
-    async Task<TrialLease?> NextLease(DeviceSlot slot, int turn)
+    /// <summary>A lease from the first sweep, in turn, that has a queued trial; with no lease, whether a request failed.</summary>
+    async Task<(TrialLease? Lease, bool Failed)> NextLease(DeviceSlot slot, int turn)
     {
         var sweeps = _sweeps;
+        var failed = false;
         for (var i = 0; i < sweeps.Count && !_stopping.IsCancellationRequested; i++)
         {
             var sweepId = sweeps[(turn + i) % sweeps.Count];
             try
             {
-                if (await grains.GetGrain<ISweepCoordinatorGrain>(sweepId).Lease(slot) is { } lease) return lease;
+                if (await grains.GetGrain<ISweepCoordinatorGrain>(sweepId).Lease(slot) is { } lease) return (lease, false);
             }
             catch (Exception e)
             {
+                failed = true;
                 log.LogDebug(e, "Asking sweep {Sweep} for work failed", sweepId);
             }
         }
-        return null;
+        return (null, failed);
     }
 
-    async Task RunTrial(DeviceSlot slot, TrialLease lease)
+    /// <summary>Takes a lease up at its trial grain (<see cref="ITrialGrain.Begin"/>): true when the attempt begins. When
+    /// the trial had already ended, or the grain cannot be reached, the coordinator is told (<see cref="ISweepCoordinatorGrain.Unclaimed"/>)
+    /// and the slot asks for other work.</summary>
+    async Task<bool> Begin(DeviceSlot slot, TrialLease lease)
+    {
+        TrialSummary? ended;
+        try
+        {
+            ended = await grains.GetGrain<ITrialGrain>(lease.TrialKey).Begin(lease.Spec, lease.Attempt, slot, lease.Metric);
+            if (ended is null) return true;
+        }
+        catch (Exception e)
+        {
+            log.LogDebug(e, "Beginning trial {Trial} attempt {Attempt} failed", lease.TrialKey, lease.Attempt);
+            var reason = $"beginning it failed: {e.GetType().Name}";
+            Report(() => Coordinator(lease).Unclaimed(lease.TrialId, lease.Attempt, slot, null, reason), lease, "handing back");
+            return false;
+        }
+        Report(() => Coordinator(lease).Unclaimed(lease.TrialId, lease.Attempt, slot, ended, "it had already ended"), lease, "handing back");
+        return false;
+    }
+
+    /// <summary>Begins the leased attempt at its trial grain, runs it on the slot and reports the result; false when it
+    /// could not begin. The lease is renewed from the moment it is held, while it begins too.</summary>
+    async Task<bool> RunTrial(DeviceSlot slot, TrialLease lease)
     {
         var running = new Running(lease);
         devices.Hold(slot, lease.TrialKey);
@@ -165,6 +196,10 @@ public sealed class DeviceWorker(
         TrialResult result;
         try
         {
+            if (!await Begin(slot, lease)) return false;
+            // Taken for hung or revoked while it began: the trial is placed again elsewhere; nothing to run or report.
+            if (running.Hung || running.Revoked) return true;
+            startedAt = DateTimeOffset.UtcNow;
             result = await TrialThread.Run(() => runner.Run(lease,
                 step => Volatile.Write(ref running.Last, step),
                 () => Volatile.Write(ref running.Beat, Stopwatch.GetTimestamp()),
@@ -184,11 +219,11 @@ public sealed class DeviceWorker(
         var finishedAt = DateTimeOffset.UtcNow;
         // Taken for hung, this attempt was handed back when its trainer fell silent: whatever it returns now (cancelled,
         // or a late result) is not the trial's result.
-        if (running.Hung) return;
+        if (running.Hung || running.Revoked) return true;
         if (running.HandingBack)
         {
             Report(() => Coordinator(lease).HandBack(lease.TrialId, lease.Attempt, $"silo {SiloKey} shut down"), lease, "handing back");
-            return;
+            return true;
         }
         var record = new TrialRecord(lease.TrialId, lease.Spec, result, slot.Silo, slot.Name, lease.Attempt, startedAt, finishedAt);
         // Reported while this slot already asks for its next trial: the device does not wait for the writes.
@@ -197,6 +232,7 @@ public sealed class DeviceWorker(
             if (await grains.GetGrain<ITrialGrain>(lease.TrialKey).Finish(record))
                 await Coordinator(lease).Ended(TrialSummary.Of(record, lease.Metric));
         }, lease, "reporting the result of");
+        return true;
     }
 
     /// <summary>Renews every running trial's lease once a second (and at once when the list of sweeps changes), a call
@@ -237,8 +273,17 @@ public sealed class DeviceWorker(
                 try
                 {
                     var reply = await grains.GetGrain<ISweepCoordinatorGrain>(sweep.Key).Renew(SiloKey, [.. sweep.Value.Select(v => v.Renewal)]);
-                    foreach (var (trial, _) in sweep.Value.Where(v => reply.Stop.Contains(v.Renewal.TrialId)))
+                    foreach (var (trial, renewal) in sweep.Value)
+                    {
+                        if (reply.Revoked?.Contains(renewal.TrialId) == true)
+                        {
+                            trial.Revoked = true;
+                            log.LogInformation("Trial {Trial} attempt {Attempt} on {Slot}: the lease is no longer this slot's; stopped, its result not reported",
+                                trial.Lease.TrialKey, trial.Lease.Attempt, trial.Lease.Slot.Name);
+                        }
+                        else if (!reply.Stop.Contains(renewal.TrialId)) continue;
                         try { trial.Cancel.Cancel(); } catch (ObjectDisposedException) { }
+                    }
                 }
                 catch (Exception e)
                 {

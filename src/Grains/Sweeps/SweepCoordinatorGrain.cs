@@ -66,6 +66,9 @@ public sealed class SweepCoordinatorGrain(
     readonly List<Entry> _trials = [];
     readonly Dictionary<string, Entry> _byId = [];
     readonly Queue<Entry> _queue = new();
+    /// <summary>Trials whose lease was lost (a silo died, a trainer hung): leased before <see cref="_queue"/>, since
+    /// they have waited longest.</summary>
+    readonly Queue<Entry> _again = new();
     readonly HashSet<Entry> _running = [];
     readonly List<TrialSummary> _ended = [];
     readonly int[] _counts = new int[Enum.GetValues<TrialStatus>().Length];
@@ -159,6 +162,7 @@ public sealed class SweepCoordinatorGrain(
             // which a rebuilt view derives the same way (no write per trial). Running ones stop at their next renewal.
             foreach (var t in _trials.Where(t => t.Status == TrialStatus.Queued)) CancelQueued(t);
             _queue.Clear();
+            _again.Clear();
             try
             {
                 // Leaving the directory wakes every worker's watch, and a woken worker renews at once: its running
@@ -199,44 +203,48 @@ public sealed class SweepCoordinatorGrain(
     public async Task<TrialLease?> Lease(DeviceSlot slot)
     {
         if (definition.State.Spec is null || state.State.Status != SweepStatus.Running) return null;
-        while (_queue.TryDequeue(out var t))
+        while (_again.TryDequeue(out var t) || _queue.TryDequeue(out t))
         {
             if (t.Status != TrialStatus.Queued) continue;
+            // No call to the trial grain in this turn: the worker begins the attempt there (ITrialGrain.Begin). Were it
+            // on a silo that just died, only that worker would wait, not every lease request behind this grain's turn.
             var attempt = t.Attempt + 1;
-            var expires = DateTime.UtcNow + LeaseTimeout;
             t.Attempt = attempt;
             Set(t, TrialStatus.Running);
-            (t.Slot, t.Expires, t.Step, t.Loss) = (slot, expires, 0, null);
+            (t.Slot, t.Expires, t.Step, t.Loss) = (slot, DateTime.UtcNow + LeaseTimeout, 0, null);
             _running.Add(t);
-            TrialSummary? ended;
-            try
-            {
-                ended = await Trial(t).Begin(Spec.Trials[t.Index], attempt, slot, Spec.Metric);
-            }
-            catch (Exception)
-            {
-                // Not leased after all; the attempt number stays used, so the trial's next attempt is newer either way.
-                _running.Remove(t);
-                Set(t, TrialStatus.Queued);
-                t.Slot = null;
-                _queue.Enqueue(t);
-                throw;
-            }
-            if (ended is not null)
-            {
-                _running.Remove(t); // it had ended before (a view rebuilt from an older state): nothing to run
-                RecordEnd(t, ended);
-                continue;
-            }
             return new TrialLease(Id, t.Id, attempt, Spec.Trials[t.Index], slot, Spec.Metric, LeaseTimeout, definition.State.TraceParent);
         }
         await Settle();
         return null;
     }
 
+    public async Task Unclaimed(string trialId, int attempt, DeviceSlot slot, TrialSummary? ended, string reason)
+    {
+        if (!_byId.TryGetValue(trialId, out var t) || t.Status != TrialStatus.Running || t.Attempt != attempt || t.Slot != slot) return;
+        _running.Remove(t);
+        t.Slot = null;
+        if (ended is not null) RecordEnd(t, ended); // it had ended before (a view rebuilt from an older state)
+        else
+        {
+            // The attempt number stays used, so the trial's next attempt is newer either way. Last in the queue: its
+            // grain may be on a silo not yet declared dead, and the other trials can run meanwhile.
+            log.LogInformation("Trial {Trial} attempt {Attempt} was not taken up by {Slot} of silo {Silo}: {Reason}; queued again",
+                trialId, attempt, slot.Name, slot.Silo, reason);
+            if (state.State.Status == SweepStatus.Running)
+            {
+                Set(t, TrialStatus.Queued);
+                _queue.Enqueue(t);
+            }
+            else CancelQueued(t);
+        }
+        await Settle();
+    }
+
     public Task<RenewReply> Renew(string silo, IReadOnlyList<LeaseRenewal> renewals)
     {
         var stop = new List<string>();
+        var revoked = new List<string>();
         var now = DateTime.UtcNow;
         foreach (var r in renewals)
         {
@@ -248,9 +256,9 @@ public sealed class SweepCoordinatorGrain(
                 (t.Slot, t.Expires, t.Step, t.Loss) = (r.Slot, expires > t.Expires ? expires : t.Expires, r.Step, r.Loss);
                 if (state.State.Status == SweepStatus.Cancelled) stop.Add(r.TrialId);
             }
-            else stop.Add(r.TrialId);
+            else revoked.Add(r.TrialId);
         }
-        return Task.FromResult(new RenewReply(stop));
+        return Task.FromResult(new RenewReply(stop, revoked));
     }
 
     public async Task Ended(TrialSummary summary)
@@ -286,7 +294,7 @@ public sealed class SweepCoordinatorGrain(
         var now = DateTime.UtcNow;
         // The directory is how workers find this sweep; should it have lost its state (storage that did not survive
         // a silo), the sweep registers again while it has trials waiting.
-        if (state.State.Status == SweepStatus.Running && _queue.Count > 0 && now - _listedAt > ListAgain)
+        if (state.State.Status == SweepStatus.Running && _counts[(int)TrialStatus.Queued] > 0 && now - _listedAt > ListAgain)
         {
             try
             {
@@ -333,7 +341,7 @@ public sealed class SweepCoordinatorGrain(
         else if (state.State.Status == SweepStatus.Running)
         {
             Set(t, TrialStatus.Queued);
-            _queue.Enqueue(t);
+            _again.Enqueue(t);
         }
         else CancelQueued(t);
     }

@@ -1,28 +1,31 @@
 using System.Net;
-using Descent.Tests.Client;
 
-namespace Descent.Tests.Cluster;
+namespace Descent.Testing;
 
 /// <summary>
-/// A real Descent cluster for a test: a <c>redis-server</c> process (Debian's, append-only persistence, in the test's
-/// folder) and <c>descent-silo</c> processes with Redis clustering, storage and reminders, each on its own address
+/// A real Descent cluster for a test or a benchmark: a <c>redis-server</c> process (Debian's, append-only persistence,
+/// in the caller's folder) and <c>descent-silo</c> processes with Redis clustering, storage and reminders, each on its own address
 /// of <see cref="Network"/> (loopback addresses 127.0.0.x, or hosts in network namespaces of their own), advertised
 /// explicitly, so no traffic goes to the machine's external address. Processes are killed when the cluster is
 /// disposed, and namespaces removed.
 /// </summary>
-sealed class RealCluster : IDisposable
+public sealed class RealCluster : IDisposable
 {
     public static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(90);
 
     readonly string[] _siloSettings;
+    readonly IReadOnlyDictionary<string, string>? _siloEnvironment;
+    StackExchange.Redis.ConnectionMultiplexer? _membershipConnection;
 
-    RealCluster(string folder, ClusterNetwork network, RedisServer redis, string clusterId, string[] siloSettings)
+    RealCluster(string folder, ClusterNetwork network, RedisServer redis, string clusterId, string[] siloSettings,
+        IReadOnlyDictionary<string, string>? siloEnvironment)
     {
         Folder = folder;
         Network = network;
         Redis = redis;
         ClusterId = clusterId;
         _siloSettings = siloSettings;
+        _siloEnvironment = siloEnvironment;
     }
 
     public string Folder { get; }
@@ -41,13 +44,19 @@ sealed class RealCluster : IDisposable
         Start(folder, new LoopbackNetwork(), silos, siloSettings);
 
     /// <summary>As <see cref="Start(string, int, string[])"/>, on <paramref name="network"/> (the cluster owns it).</summary>
-    public static async Task<RealCluster> Start(string folder, ClusterNetwork network, int silos, params string[] siloSettings)
+    public static Task<RealCluster> Start(string folder, ClusterNetwork network, int silos, params string[] siloSettings) =>
+        Start(folder, network, silos, null, siloSettings);
+
+    /// <summary>As <see cref="Start(string, ClusterNetwork, int, string[])"/>, with <paramref name="siloEnvironment"/>
+    /// added to each silo's clean environment (<see cref="RunningProcess.Launch(string, string, IReadOnlyDictionary{string, string}?, string[])"/>).</summary>
+    public static async Task<RealCluster> Start(string folder, ClusterNetwork network, int silos, IReadOnlyDictionary<string, string>? siloEnvironment,
+        string[] siloSettings)
     {
         RealCluster? cluster = null;
         try
         {
             var redis = new RedisServer(Path.Combine(folder, "redis"), network);
-            cluster = new RealCluster(folder, network, redis, "real-" + Guid.NewGuid().ToString("N")[..6], siloSettings);
+            cluster = new RealCluster(folder, network, redis, "real-" + Guid.NewGuid().ToString("N")[..6], siloSettings, siloEnvironment);
             await redis.Start();
             for (var i = 0; i < silos; i++) cluster.Silos.Add(cluster.NewSilo(i));
             await Task.WhenAll(cluster.Silos.Select(s => s.Start()));
@@ -62,7 +71,7 @@ sealed class RealCluster : IDisposable
     }
 
     SiloProcess NewSilo(int index) =>
-        new(Folder, Network, index, RunningProcess.FreePort(), RunningProcess.FreePort(),
+        new(Folder, Network, index, RunningProcess.FreePort(), RunningProcess.FreePort(), _siloEnvironment,
         [
             "--Descent:Clustering=redis", "--Descent:Storage=redis", "--Descent:Reminders=redis",
             $"--Descent:Redis={Redis.Url}", $"--Descent:ClusterId={ClusterId}", $"--Descent:ServiceId={ClusterId}",
@@ -82,15 +91,22 @@ sealed class RealCluster : IDisposable
     public RunningProcess Client(params string[] args) =>
         RunningProcess.Launch(Network.Wrapper(null), "descent-client.dll", Folder, null, args);
 
-    /// <summary>The cluster's rows in Redis' membership table (Orleans' Redis clustering: a hash per cluster,
-    /// a JSON value per silo, and a "Version" field), read with redis-cli on Redis' host.</summary>
-    public async Task<List<System.Text.Json.JsonElement>> MembershipRows()
+    /// <summary>The cluster's rows in Redis' membership table (<see cref="MembershipRow"/>): over one connection kept
+    /// for the cluster's lifetime when Redis is reachable from here (loopback), so that it can be polled; else with
+    /// redis-cli on Redis' host (a namespace).</summary>
+    public async Task<List<MembershipRow>> MembershipRows()
     {
+        if (Network.Wrapper(null).Length == 0)
+        {
+            _membershipConnection ??= await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync($"{Network.RedisAddress}:{Redis.Port}");
+            var fields = await _membershipConnection.GetDatabase().HashGetAllAsync(MembershipRow.Key(ClusterId));
+            return [.. fields.Where(r => r.Name != MembershipRow.VersionField).Select(r => MembershipRow.Parse(r.Value!))];
+        }
         using var cli = RunningProcess.Launch(Network.Wrapper(null), "/usr/bin/redis-cli", Folder, null,
-            "-h", $"{Network.RedisAddress}", "-p", $"{Redis.Port}", "--raw", "HGETALL", $"{ClusterId}/members/{ClusterId}");
+            "-h", $"{Network.RedisAddress}", "-p", $"{Redis.Port}", "--raw", "HGETALL", MembershipRow.Key(ClusterId));
         if (await cli.Exit(TimeSpan.FromSeconds(10)) != 0) throw new InvalidOperationException($"redis-cli: {cli.Err}");
         var lines = cli.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries);
-        return [.. lines.Where((_, i) => i % 2 == 1 && lines[i - 1] != "Version").Select(v => System.Text.Json.JsonDocument.Parse(v).RootElement.Clone())];
+        return [.. lines.Where((_, i) => i % 2 == 1 && lines[i - 1] != MembershipRow.VersionField).Select(MembershipRow.Parse)];
     }
 
     /// <summary>Waits until the membership table says <paramref name="silo"/>'s generation that was running is
@@ -102,9 +118,8 @@ sealed class RealCluster : IDisposable
         while (true)
         {
             var rows = await MembershipRows();
-            var generations = rows.Where(r => r.GetProperty("SiloAddress").GetProperty("SiloAddress").GetString()!.StartsWith(prefix, StringComparison.Ordinal))
-                .OrderBy(r => r.GetProperty("StartTime").GetDateTimeOffset()).ToList();
-            if (generations.Count > 0 && generations[^1].GetProperty("Status").GetInt32() == 6) return DateTimeOffset.UtcNow;
+            var generations = rows.Where(r => r.Silo.StartsWith(prefix, StringComparison.Ordinal)).OrderBy(r => r.Generation).ToList();
+            if (generations.Count > 0 && generations[^1].Status == Orleans.Runtime.SiloStatus.Dead) return DateTimeOffset.UtcNow;
             if (DateTimeOffset.UtcNow > deadline) throw new TimeoutException($"{silo.Name} was not declared dead within {timeout}");
             await Task.Delay(100);
         }
@@ -113,6 +128,7 @@ sealed class RealCluster : IDisposable
     public void Dispose()
     {
         foreach (var silo in Silos) silo.Dispose();
+        _membershipConnection?.Dispose();
         Redis.Dispose();
         Network.Dispose();
     }
@@ -120,7 +136,8 @@ sealed class RealCluster : IDisposable
 
 /// <summary>One descent-silo process of a <see cref="RealCluster"/>: started, killed and started again on the same
 /// address and ports.</summary>
-sealed class SiloProcess(string folder, ClusterNetwork network, int host, int siloPort, int gatewayPort, string[] settings) : IDisposable
+public sealed class SiloProcess(string folder, ClusterNetwork network, int host, int siloPort, int gatewayPort,
+    IReadOnlyDictionary<string, string>? environment, string[] settings) : IDisposable
 {
     RunningProcess? _process;
     int _starts;
@@ -131,15 +148,17 @@ sealed class SiloProcess(string folder, ClusterNetwork network, int host, int si
     public int SiloPort { get; } = siloPort;
     public int GatewayPort { get; } = gatewayPort;
     public int Pid => _process?.Id ?? throw new InvalidOperationException("not started");
-    /// <summary>What the process wrote to standard output and error, every start's.</summary>
-    public string Log { get; private set; } = "";
+    string _log = "";
+
+    /// <summary>What the process wrote to standard output and error, every start's, the running one's included.</summary>
+    public string Log => _process is { } running ? $"{_log}--- start {_starts} ---\n{running.Out}{running.Err}" : _log;
 
     public string Name => $"silo {Address}";
 
     public async Task Start()
     {
         Collect();
-        _process = RunningProcess.Launch(network.Wrapper(Host), "descent-silo.dll", folder, null,
+        _process = RunningProcess.Launch(network.Wrapper(Host), "descent-silo.dll", folder, environment,
         [
             $"--Descent:AdvertisedAddress={Address}", $"--Descent:SiloPort={SiloPort}", $"--Descent:GatewayPort={GatewayPort}", .. settings,
         ]);
@@ -186,7 +205,7 @@ sealed class SiloProcess(string folder, ClusterNetwork network, int host, int si
     void Collect()
     {
         if (_process is null) return;
-        Log += $"--- start {_starts} ---\n{_process.Out}{_process.Err}";
+        _log += $"--- start {_starts} ---\n{_process.Out}{_process.Err}";
         _process.Dispose();
         _process = null;
     }
@@ -200,7 +219,7 @@ sealed class SiloProcess(string folder, ClusterNetwork network, int host, int si
 
 /// <summary>A <c>redis-server</c> process on the network's Redis address with append-only persistence in
 /// <see cref="Folder"/>, which survives a kill and a restart on the same port.</summary>
-sealed class RedisServer(string folder, ClusterNetwork network) : IDisposable
+public sealed class RedisServer(string folder, ClusterNetwork network) : IDisposable
 {
     RunningProcess? _process;
 

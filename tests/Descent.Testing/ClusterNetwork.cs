@@ -1,11 +1,11 @@
 using System.Diagnostics;
 using System.Net;
 
-namespace Descent.Tests.Cluster;
+namespace Descent.Testing;
 
 /// <summary>Where a <see cref="RealCluster"/>'s processes run: the hosts its silos are on (0, 1, ...) and the host of
 /// Redis and the client (<c>null</c>).</summary>
-abstract class ClusterNetwork : IDisposable
+public abstract class ClusterNetwork : IDisposable
 {
     public abstract IPAddress RedisAddress { get; }
 
@@ -18,7 +18,7 @@ abstract class ClusterNetwork : IDisposable
 }
 
 /// <summary>One machine: Redis and the client on 127.0.0.1, silos on 127.0.0.2, .3, ...</summary>
-sealed class LoopbackNetwork : ClusterNetwork
+public sealed class LoopbackNetwork : ClusterNetwork
 {
     public override IPAddress RedisAddress => IPAddress.Loopback;
     public override IPAddress SiloAddress(int host) => IPAddress.Parse($"127.0.0.{host + 2}");
@@ -32,7 +32,7 @@ sealed class LoopbackNetwork : ClusterNetwork
 /// machine's own interfaces; disposing deletes the namespaces (and with them their links). A host's link can be
 /// taken down (a lost machine) and up again.
 /// </summary>
-sealed class NamespaceNetwork : ClusterNetwork
+public sealed class NamespaceNetwork : ClusterNetwork
 {
     const string Ip = "/usr/sbin/ip";
     /// <summary>Names of the namespaces and links made here start with this (leftovers of a killed test run:

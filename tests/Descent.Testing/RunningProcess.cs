@@ -3,10 +3,11 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 
-namespace Descent.Tests.Client;
+namespace Descent.Testing;
 
-/// <summary>The real descent-client and descent-silo, run as processes from the test's output folder.</summary>
-sealed class RunningProcess : IDisposable
+/// <summary>The real descent-client and descent-silo (or any program), run as processes from the output folder of the
+/// test or benchmark using this (it references src/Client and src/Silo, so their builds are there).</summary>
+public sealed class RunningProcess : IDisposable
 {
     readonly Process _process;
     readonly StringBuilder _out = new(), _err = new();
@@ -66,14 +67,17 @@ sealed class RunningProcess : IDisposable
     public string Out { get { lock (_lock) return _out.ToString(); } }
     public string Err { get { lock (_lock) return _err.ToString(); } }
 
-    public async Task<int> Exit(TimeSpan timeout)
+    /// <summary>Waits for the process to exit and returns its exit code; kills it and throws <see cref="TimeoutException"/>
+    /// after <paramref name="timeout"/>. A cancelled <paramref name="cancellation"/> stops the wait (the process runs on).</summary>
+    public async Task<int> Exit(TimeSpan timeout, CancellationToken cancellation = default)
     {
-        using var cancel = new CancellationTokenSource(timeout);
+        using var cancel = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
+        cancel.CancelAfter(timeout);
         try
         {
             await _process.WaitForExitAsync(cancel.Token);
         }
-        catch (OperationCanceledException)
+        catch (OperationCanceledException) when (!cancellation.IsCancellationRequested)
         {
             _process.Kill(entireProcessTree: true);
             throw new TimeoutException($"process did not exit within {timeout}; stdout:\n{Out}\nstderr:\n{Err}");
