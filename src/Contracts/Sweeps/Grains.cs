@@ -63,9 +63,10 @@ public interface ISweepCoordinatorGrain : IGrainWithStringKey
     /// <summary>From a device worker, after the trial grain accepted the attempt's result.</summary>
     Task Ended(TrialSummary summary);
 
-    /// <summary>From a device worker whose silo is shutting down: the attempt stopped early; place the trial again now
-    /// (counts against <see cref="SweepSpec.MaxRetries"/>).</summary>
-    Task HandBack(string trialId, int attempt, string reason);
+    /// <summary>From a device worker: the attempt stopped early; place the trial again now. With <paramref name="lost"/>
+    /// (its trainer was taken for hung) it counts against <see cref="SweepSpec.MaxRetries"/>; a silo shutting down
+    /// gracefully (scaling in) hands its trials back without it.</summary>
+    Task HandBack(string trialId, int attempt, string reason, bool lost = true);
 }
 
 /// <summary>
@@ -89,8 +90,9 @@ public interface ITrialGrain : IGrainWithStringKey
     /// <summary>From the coordinator: the lease of <paramref name="attempt"/> expired or its holder handed it back. A
     /// trial still running that attempt is queued again, or fails once it was lost more than
     /// <paramref name="maxRetries"/> times, or (<paramref name="cancelled"/>: its sweep was cancelled) is cancelled;
-    /// the reply is the trial's summary afterwards (an attempt that ended before the call keeps its result).</summary>
-    Task<TrialSummary> Expire(int attempt, string reason, int maxRetries, RankMetric metric, bool cancelled = false);
+    /// the reply is the trial's summary afterwards (an attempt that ended before the call keeps its result). Without
+    /// <paramref name="lost"/> (handed back by a silo stopping gracefully) the loss is not counted.</summary>
+    Task<TrialSummary> Expire(int attempt, string reason, int maxRetries, RankMetric metric, bool cancelled = false, bool lost = true);
 
     Task<TrialSummary> GetSummary(RankMetric metric);
 

@@ -222,7 +222,8 @@ public sealed class DeviceWorker(
         if (running.Hung || running.Revoked) return true;
         if (running.HandingBack)
         {
-            Report(() => Coordinator(lease).HandBack(lease.TrialId, lease.Attempt, $"silo {SiloKey} shut down"), lease, "handing back");
+            // Scaling in is not the trial's fault: no lost lease is counted against its retries.
+            Report(() => Coordinator(lease).HandBack(lease.TrialId, lease.Attempt, $"silo {SiloKey} shut down", lost: false), lease, "handing back");
             return true;
         }
         var record = new TrialRecord(lease.TrialId, lease.Spec, result, slot.Silo, slot.Name, lease.Attempt, startedAt, finishedAt);

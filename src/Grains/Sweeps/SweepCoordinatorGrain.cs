@@ -273,10 +273,10 @@ public sealed class SweepCoordinatorGrain(
         await Settle();
     }
 
-    public async Task HandBack(string trialId, int attempt, string reason)
+    public async Task HandBack(string trialId, int attempt, string reason, bool lost = true)
     {
         if (_byId.TryGetValue(trialId, out var t) && t.Status == TrialStatus.Running && t.Attempt == attempt)
-            await Expire(t, reason);
+            await Expire(t, reason, lost);
         await Settle();
     }
 
@@ -319,7 +319,7 @@ public sealed class SweepCoordinatorGrain(
 
     /// <summary>Takes the lease of <paramref name="t"/>'s current attempt back through its trial grain, which decides:
     /// queued again, failed after too many losses, or already ended (its report was lost on the way here).</summary>
-    async Task Expire(Entry t, string reason)
+    async Task Expire(Entry t, string reason, bool lost = true)
     {
         var attempt = t.Attempt;
         TrialSummary summary;
@@ -327,7 +327,7 @@ public sealed class SweepCoordinatorGrain(
         {
             summary = state.State.Status == SweepStatus.Cancelled
                 ? await Trial(t).Expire(attempt, $"{reason} after the sweep was cancelled", Spec.MaxRetries, Spec.Metric, cancelled: true)
-                : await Trial(t).Expire(attempt, reason, Spec.MaxRetries, Spec.Metric);
+                : await Trial(t).Expire(attempt, reason, Spec.MaxRetries, Spec.Metric, lost: lost);
         }
         catch (Exception e)
         {

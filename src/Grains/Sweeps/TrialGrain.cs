@@ -63,13 +63,13 @@ public sealed class TrialGrain(
         return true;
     }
 
-    public async Task<TrialSummary> Expire(int attempt, string reason, int maxRetries, RankMetric metric, bool cancelled = false)
+    public async Task<TrialSummary> Expire(int attempt, string reason, int maxRetries, RankMetric metric, bool cancelled = false, bool lost = true)
     {
         if (S.Status == TrialStatus.Running && S.Attempt == attempt)
         {
             await Write(() =>
             {
-                S.Losses++;
+                if (lost) S.Losses++;
                 S.Holder = null;
                 if (cancelled) (S.Status, S.Message) = (TrialStatus.Cancelled, reason);
                 else if (S.Losses > maxRetries) (S.Status, S.Message) = (TrialStatus.Failed, $"{reason}; gave up after {S.Attempt} attempts");

@@ -76,24 +76,46 @@ public sealed class RealClusterTests(ITestOutputHelper output)
     static string Logs(RealCluster cluster, RunningProcess client) =>
         $"client:\n{client.Out}\n{client.Err}\n" + string.Join("\n", cluster.Silos.Select(s => $"{s.Name} (running: {s.Running})"));
 
+    /// <summary>The real descent-client sweeping <see cref="Many"/> on the cluster, once <paramref name="ended"/> of its
+    /// trials have ended.</summary>
+    async Task<RunningProcess> SweepUntil(RealCluster cluster, int ended)
+    {
+        var client = cluster.Client(["sweep", Write(Many, cluster.Folder), "--out", "runs", .. cluster.ClientOptions]);
+        try
+        {
+            await WaitForEnded(cluster.Folder, ended, client);
+        }
+        catch
+        {
+            client.Dispose();
+            throw;
+        }
+        Say($"{ended} trials ended");
+        return client;
+    }
+
+    /// <summary>Waits for the client to finish the sweep (exit code 0), and checks that every trial ended once.</summary>
+    async Task<ResultsDocument> Finished(RealCluster cluster, RunningProcess client)
+    {
+        Assert.True(await client.Exit(Timeout) == 0, Logs(cluster, client));
+        Say("sweep done");
+        return EveryTrialOnce(cluster.Folder, ManyTrials);
+    }
+
     [Fact]
     public async Task A_silo_killed_mid_sweep_loses_no_trial_and_runs_none_twice()
     {
         var folder = Folder();
         using var cluster = await RealCluster.Start(folder, 3, SiloSettings);
         Say("cluster started");
-        using var client = RunningProcess.Client(folder, ["sweep", Write(Many, folder), "--out", "runs", .. cluster.ClientOptions]);
-        await WaitForEnded(folder, 3, client);
-        Say("3 trials ended; killing a silo");
-
+        using var client = await SweepUntil(cluster, 3);
+        Say("killing a silo");
         var killedAt = DateTimeOffset.UtcNow;
         await cluster.Silos[1].Kill();
         var dead = await cluster.DeclaredDead(cluster.Silos[1], Timeout);
         Say($"declared dead {(dead - killedAt).TotalSeconds:F1} s after the kill");
 
-        Assert.True(await client.Exit(Timeout) == 0, Logs(cluster, client));
-        Say("sweep done");
-        var results = EveryTrialOnce(folder, ManyTrials);
+        var results = await Finished(cluster, client);
         // The killed silo's trial was placed again.
         Assert.Contains(results.Trials, t => t.Attempts >= 2);
     }
@@ -106,18 +128,15 @@ public sealed class RealClusterTests(ITestOutputHelper output)
         var network = NamespaceNetwork.Create(3);
         using var cluster = await RealCluster.Start(folder, network, 3, SiloSettings);
         Say("cluster started, a host per silo");
-        using var client = cluster.Client(["sweep", Write(Many, folder), "--out", "runs", .. cluster.ClientOptions]);
-        await WaitForEnded(folder, 3, client);
+        using var client = await SweepUntil(cluster, 3);
 
         network.LinkDown(1);
         var downAt = DateTimeOffset.UtcNow;
-        Say("3 trials ended; a silo's link is down");
+        Say("a silo's link is down");
         var dead = await cluster.DeclaredDead(cluster.Silos[1], Timeout);
         Say($"declared dead {(dead - downAt).TotalSeconds:F1} s after its link went down");
 
-        Assert.True(await client.Exit(Timeout) == 0, Logs(cluster, client));
-        Say("sweep done");
-        var results = EveryTrialOnce(folder, ManyTrials);
+        var results = await Finished(cluster, client);
         Assert.Contains(results.Trials, t => t.Attempts >= 2);
     }
 
@@ -127,10 +146,8 @@ public sealed class RealClusterTests(ITestOutputHelper output)
         var folder = Folder();
         using var cluster = await RealCluster.Start(folder, 3, SiloSettings);
         Say("cluster started");
-        using var client = RunningProcess.Client(folder, ["sweep", Write(Many, folder), "--out", "runs", .. cluster.ClientOptions]);
-        await WaitForEnded(folder, 3, client);
-        Say("3 trials ended; freezing a silo");
-
+        using var client = await SweepUntil(cluster, 3);
+        Say("freezing a silo");
         var frozen = cluster.Silos[2];
         var frozenAt = DateTimeOffset.UtcNow;
         frozen.Freeze();
@@ -144,9 +161,7 @@ public sealed class RealClusterTests(ITestOutputHelper output)
         await frozen.Exited(TimeSpan.FromSeconds(30));
         Say("the silo that was declared dead stopped");
 
-        Assert.True(await client.Exit(Timeout) == 0, Logs(cluster, client));
-        Say("sweep done");
-        var results = EveryTrialOnce(folder, ManyTrials);
+        var results = await Finished(cluster, client);
         Assert.Contains(results.Trials, t => t.Attempts >= 2);
     }
 
@@ -158,10 +173,9 @@ public sealed class RealClusterTests(ITestOutputHelper output)
         Say("cluster started");
         var ended = new Dictionary<string, TrialEntry>();
         string sweepId;
-        using (var client = RunningProcess.Client(folder, ["sweep", Write(Many, folder), "--out", "runs", .. cluster.ClientOptions]))
+        using (var client = await SweepUntil(cluster, 6))
         {
-            await WaitForEnded(folder, 6, client);
-            Say("6 trials ended; killing everything");
+            Say("killing everything");
             // Everything at once, the client too: silos, Redis (its append-only file is all that is left).
             client.Signal(9);
             await Task.WhenAll(cluster.Silos.Select(s => s.Kill()).Append(cluster.Redis.Kill()));
@@ -217,8 +231,7 @@ public sealed class RealClusterTests(ITestOutputHelper output)
         // placed again within seconds was handed back, not expired.
         using var cluster = await RealCluster.Start(folder, 1, "--Descent:Devices:CpuSlots=2", "--Descent:Leases:Timeout=00:00:30");
         Say("one silo started");
-        using var client = RunningProcess.Client(folder, ["sweep", Write(Many, folder), "--out", "runs", .. cluster.ClientOptions]);
-        await WaitForEnded(folder, 2, client);
+        using var client = await SweepUntil(cluster, 2);
 
         var joined = await cluster.AddSilo();
         var joinedAt = DateTimeOffset.UtcNow;
@@ -231,9 +244,7 @@ public sealed class RealClusterTests(ITestOutputHelper output)
         Assert.Equal(0, await leaving.Stop(TimeSpan.FromSeconds(30)));
         Say("the first silo stopped gracefully");
 
-        Assert.True(await client.Exit(Timeout) == 0, Logs(cluster, client));
-        Say("sweep done");
-        var results = EveryTrialOnce(folder, ManyTrials);
+        var results = await Finished(cluster, client);
         var onJoined = results.Trials.Where(t => t.Silo?.Contains(joined.Address.ToString(), StringComparison.Ordinal) == true).ToList();
         Assert.NotEmpty(onJoined);
         var firstWork = onJoined.Min(t => t.StartedAt!.Value) - joinedAt;
