@@ -12,6 +12,10 @@ namespace Descent.Silo;
 
 public static class SiloHosting
 {
+    /// <summary>How long a stopping silo waits for its running trials to hand themselves back (and its spans to be
+    /// flushed) before the host gives up: a pod's <c>terminationGracePeriodSeconds</c> must be longer.</summary>
+    public static readonly TimeSpan ShutdownTimeout = TimeSpan.FromSeconds(60);
+
     /// <summary>Makes this host a Descent silo as its configuration's section "Descent" describes
     /// (<see cref="DescentSiloOptions"/>, checked by <see cref="DescentSiloOptionsValidator"/> when the host
     /// starts). Used by descent-silo and by the client's embedded mode, which layers its own settings on top.</summary>
@@ -19,9 +23,14 @@ public static class SiloHosting
     {
         builder.Services.AddOptions<DescentSiloOptions>().BindConfiguration(DescentSiloOptions.Section).ValidateOnStart();
         builder.Services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<DescentSiloOptions>, DescentSiloOptionsValidator>());
+        builder.Services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<DescentSiloOptions>, KubernetesHosting.Validator>());
+        // In a pod (and only there): Orleans' Kubernetes hosting; its problems are reported by the validator above.
+        var pod = KubernetesHosting.Decide(builder.Configuration, Environment.GetEnvironmentVariable).Pod;
 
         // Running trials get this long to hand themselves back when the silo is asked to stop.
-        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(60));
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = ShutdownTimeout);
+        // Before the silo's own hosted service: the probes answer (503) while the silo joins.
+        SiloHealth.AddTo(builder.Services);
         // Which services to add is decided now, from the keys the options bind; a value that does not bind is
         // reported when the options are read.
         var section = builder.Configuration.GetSection(DescentSiloOptions.Section);
@@ -31,12 +40,12 @@ public static class SiloHosting
         builder.UseOrleans(silo =>
         {
             silo.Services.AddOptions<ClusterOptions>().Configure<IOptions<DescentSiloOptions>>((o, settings) =>
-                (o.ClusterId, o.ServiceId) = (settings.Value.ClusterId, settings.Value.ServiceId));
+                (o.ClusterId, o.ServiceId) = pod is null ? (settings.Value.ClusterId, settings.Value.ServiceId) : (pod.ClusterId, pod.ServiceId));
             silo.Services.AddOptions<EndpointOptions>().Configure<IOptions<DescentSiloOptions>>((o, settings) =>
             {
                 var s = settings.Value;
                 (o.SiloPort, o.GatewayPort) = (s.SiloPort, s.GatewayPort);
-                o.AdvertisedIPAddress = SiloAddressing.Advertised(s.AdvertisedAddress, s.Clustering == "localhost");
+                o.AdvertisedIPAddress = SiloAddressing.Advertised(s.AdvertisedAddress ?? pod?.Address.ToString(), s.Clustering == "localhost");
                 // Listen where the silo is reached: its advertised address (so silos of one machine may share ports
                 // on 127.0.0.x), or every interface.
                 var listen = s.ListenOnAllInterfaces ? IPAddress.Any : o.AdvertisedIPAddress;
@@ -54,6 +63,7 @@ public static class SiloHosting
             SiloProviders.Reminders.AddTo(silo, builder.Configuration, defaults.Reminders);
             silo.AddDescent(section);
             silo.AddDescentTls();
+            if (pod is not null) KubernetesHosting.AddTo(silo);
         });
         return builder;
     }
@@ -90,6 +100,22 @@ public static class StoreRefusals
     {
         null => null,
         StoreLockedException or StoreFormatException => (IOException)failure,
+        AggregateException all => all.InnerExceptions.Select(Of).FirstOrDefault(e => e is not null),
+        _ => Of(failure.InnerException),
+    };
+}
+
+/// <summary>Why a silo refused to start for a setting only its start can check, from the exception its failed start
+/// threw.</summary>
+public static class StartRefusals
+{
+    /// <summary>The <see cref="Descent.Grains.Devices.DeviceSettingsException"/> (the devices this silo sees differ from
+    /// <c>Descent:Devices:Gpus</c>) or <see cref="HealthEndpointException"/> (the health port) behind
+    /// <paramref name="failure"/>; null when the start failed for another reason.</summary>
+    public static Exception? Of(Exception? failure) => failure switch
+    {
+        null => null,
+        Descent.Grains.Devices.DeviceSettingsException or HealthEndpointException => failure,
         AggregateException all => all.InnerExceptions.Select(Of).FirstOrDefault(e => e is not null),
         _ => Of(failure.InnerException),
     };
