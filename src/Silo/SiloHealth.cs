@@ -60,6 +60,31 @@ public static class SiloHealth
             .AddFilter("Microsoft.AspNetCore", LogLevel.Warning));
     }
 
+    /// <summary>Null when <see cref="HealthSettings.Port"/> is unset or can be listened on now, else the problem naming
+    /// the setting, the address and the system's reason (another process holds the port).</summary>
+    public static string? PortProblem(IServiceProvider services)
+    {
+        var settings = services.GetRequiredService<IOptions<DescentSiloOptions>>().Value;
+        if (settings.Health.Port is not { } port) return null;
+        var address = ListenAddress(settings, services);
+        try
+        {
+            using var listener = new System.Net.Sockets.TcpListener(address, port);
+            listener.Start();
+            return null;
+        }
+        catch (System.Net.Sockets.SocketException e)
+        {
+            return $"{DescentSiloOptions.Section}:Health:Port = {port}: cannot listen on {address}:{port} ({e.Message})";
+        }
+    }
+
+    /// <summary>Where the endpoint listens: every interface with <c>ListenOnAllInterfaces</c>, else the silo's
+    /// advertised address (a pod's POD_IP, which the kubelet probes).</summary>
+    static IPAddress ListenAddress(DescentSiloOptions settings, IServiceProvider services) => settings.ListenOnAllInterfaces
+        ? IPAddress.Any
+        : services.GetRequiredService<IOptions<EndpointOptions>>().Value.AdvertisedIPAddress ?? IPAddress.Loopback;
+
     /// <summary>The silo's progress through its lifecycle, as the checks read it.</summary>
     sealed class SiloHealthState(IServiceProvider services) : ILifecycleParticipant<ISiloLifecycle>
     {
@@ -138,10 +163,7 @@ public static class SiloHealth
         public async Task StartAsync(CancellationToken cancellationToken)
         {
             if (settings.Value.Health.Port is not { } port) return;
-            var silo = settings.Value;
-            var address = silo.ListenOnAllInterfaces
-                ? IPAddress.Any
-                : services.GetRequiredService<IOptions<EndpointOptions>>().Value.AdvertisedIPAddress ?? IPAddress.Loopback;
+            var address = ListenAddress(settings.Value, services);
             // An empty builder: no configuration sources (ASPNETCORE_URLS and appsettings.json do not apply), only Kestrel.
             var web = WebApplication.CreateEmptyBuilder(new WebApplicationOptions());
             web.WebHost.UseKestrelCore().ConfigureKestrel(k => k.Listen(address, port));

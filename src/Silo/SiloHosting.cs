@@ -69,14 +69,24 @@ public static class SiloHosting
     }
 
     /// <summary>Every problem with the silo's settings, worded by <see cref="DescentSiloOptionsValidator"/> (or by
-    /// the configuration binder for a value of the wrong type), or none. Lets a host refuse bad settings before it
+    /// the configuration binder for a value of the wrong type), or none; with <c>Descent:Devices:Gpus</c> set, the
+    /// devices are discovered now (<see cref="Descent.Grains.Devices.DevicePlan"/>), and a health port that cannot be
+    /// listened on is named. Lets a host refuse bad settings before it
     /// starts, where a failed start would be logged with a stack trace.</summary>
     public static IReadOnlyList<string> SettingsProblems(this IHost host)
     {
         try
         {
-            _ = host.Services.GetRequiredService<IOptions<DescentSiloOptions>>().Value;
+            var settings = host.Services.GetRequiredService<IOptions<DescentSiloOptions>>().Value;
+            // What only this machine can tell, checked now rather than by a failed start (which the host logs with
+            // its stack trace): the GPUs this process sees, and whether the health port is free.
+            if (settings.Devices.Gpus is not null) _ = host.Services.GetRequiredService<Descent.Grains.Devices.DeviceInventory>();
+            if (SiloHealth.PortProblem(host.Services) is { } port) return [port];
             return [];
+        }
+        catch (Descent.Grains.Devices.DeviceSettingsException e)
+        {
+            return [e.Message];
         }
         catch (OptionsValidationException e)
         {
