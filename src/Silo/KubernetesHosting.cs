@@ -98,10 +98,10 @@ public static class KubernetesHosting
 
     /// <summary>Problems of <see cref="Decide"/> for the host's own configuration and environment, reported with
     /// the other settings' problems before the silo starts.</summary>
-    internal sealed class Validator(IConfiguration configuration) : IValidateOptions<DescentSiloOptions>
+    internal sealed class Validator(IConfiguration configuration, Func<string, string?> environment) : IValidateOptions<DescentSiloOptions>
     {
         public ValidateOptionsResult Validate(string? name, DescentSiloOptions options) =>
-            Decide(configuration, Environment.GetEnvironmentVariable).Problems is { Count: > 0 } problems
+            Decide(configuration, environment).Problems is { Count: > 0 } problems
                 ? ValidateOptionsResult.Fail(problems)
                 : ValidateOptionsResult.Success;
     }

@@ -19,13 +19,20 @@ public static class SiloHosting
     /// <summary>Makes this host a Descent silo as its configuration's section "Descent" describes
     /// (<see cref="DescentSiloOptions"/>, checked by <see cref="DescentSiloOptionsValidator"/> when the host
     /// starts). Used by descent-silo and by the client's embedded mode, which layers its own settings on top.</summary>
-    public static IHostApplicationBuilder AddDescentSilo(this IHostApplicationBuilder builder)
+    public static IHostApplicationBuilder AddDescentSilo(this IHostApplicationBuilder builder) =>
+        builder.AddDescentSilo(Environment.GetEnvironmentVariable);
+
+    /// <summary>As <see cref="AddDescentSilo(IHostApplicationBuilder)"/>, reading the variables that say whether
+    /// this process runs in a Kubernetes pod (<see cref="KubernetesHosting.Decide"/>) through
+    /// <paramref name="environment"/> (tests give a pod's variables without changing the process's).</summary>
+    public static IHostApplicationBuilder AddDescentSilo(this IHostApplicationBuilder builder, Func<string, string?> environment)
     {
         builder.Services.AddOptions<DescentSiloOptions>().BindConfiguration(DescentSiloOptions.Section).ValidateOnStart();
         builder.Services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<DescentSiloOptions>, DescentSiloOptionsValidator>());
-        builder.Services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<DescentSiloOptions>, KubernetesHosting.Validator>());
+        builder.Services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<DescentSiloOptions>, KubernetesHosting.Validator>(
+            sp => new KubernetesHosting.Validator(sp.GetRequiredService<IConfiguration>(), environment)));
         // In a pod (and only there): Orleans' Kubernetes hosting; its problems are reported by the validator above.
-        var pod = KubernetesHosting.Decide(builder.Configuration, Environment.GetEnvironmentVariable).Pod;
+        var pod = KubernetesHosting.Decide(builder.Configuration, environment).Pod;
 
         // Running trials get this long to hand themselves back when the silo is asked to stop.
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = ShutdownTimeout);

@@ -1,6 +1,8 @@
 using System.Net;
 using Descent.Silo;
 using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
 
 namespace Descent.Tests.Deploy;
 
@@ -91,5 +93,68 @@ public class KubernetesHostingTests
         builder.AddDescentSilo();
         using var host = builder.Build();
         Assert.Empty(host.SettingsProblems());
+    }
+}
+
+/// <summary>A silo host built with a pod's variables (given through <see cref="SiloHosting.AddDescentSilo(Microsoft.Extensions.Hosting.IHostApplicationBuilder, Func{string, string?})"/>,
+/// not set on this process): Orleans' Kubernetes hosting is added and the silo takes the pod's address and ids. Not
+/// started: no Kubernetes API server runs here.</summary>
+public class KubernetesSiloHostTests
+{
+    static Microsoft.Extensions.Hosting.IHost Build(Dictionary<string, string?> settings, Dictionary<string, string?> environment)
+    {
+        var builder = Microsoft.Extensions.Hosting.Host.CreateEmptyApplicationBuilder(new());
+        builder.Configuration.AddInMemoryCollection(settings);
+        builder.AddDescentSilo(name => environment.GetValueOrDefault(name));
+        return builder.Build();
+    }
+
+    static readonly Dictionary<string, string?> Pod = new()
+    {
+        ["KUBERNETES_SERVICE_HOST"] = "10.96.0.1", ["POD_NAME"] = "descent-silo-3", ["POD_NAMESPACE"] = "descent", ["POD_IP"] = "10.244.1.7",
+        ["ORLEANS_SERVICE_ID"] = "descent", ["ORLEANS_CLUSTER_ID"] = "gpu-a",
+    };
+
+    [Fact]
+    public void In_a_pod_the_silo_uses_kubernetes_hosting_with_the_pods_address_and_ids()
+    {
+        using var host = Build(new() { ["Descent:Clustering"] = "redis", ["Descent:Redis"] = "redis://redis:6379", ["Descent:Kubernetes:DeleteDefunctSiloPods"] = "true" }, Pod);
+        Assert.Empty(host.SettingsProblems());
+        var services = host.Services;
+        Assert.Equal("gpu-a", services.GetRequiredService<IOptions<Orleans.Configuration.ClusterOptions>>().Value.ClusterId);
+        var endpoints = services.GetRequiredService<IOptions<Orleans.Configuration.EndpointOptions>>().Value;
+        Assert.Equal(IPAddress.Parse("10.244.1.7"), endpoints.AdvertisedIPAddress);
+        // Orleans' own configuration of these options reads the process's POD_* variables (which this test does not
+        // set), and validating them would fail here: apply the configurations without validation.
+        var kubernetes = new Orleans.Hosting.Kubernetes.KubernetesHostingOptions();
+        foreach (var configure in services.GetServices<IConfigureOptions<Orleans.Hosting.Kubernetes.KubernetesHostingOptions>>()) configure.Configure(kubernetes);
+        Assert.True(kubernetes.DeleteDefunctSiloPods);
+        // (Resolving Orleans' agent would read the pod's service account token, which only a pod has.)
+    }
+
+    [Fact]
+    public void Outside_a_pod_or_opted_out_the_silo_has_no_kubernetes_hosting()
+    {
+        foreach (var (settings, environment) in new[]
+                 {
+                     (new Dictionary<string, string?>(), new Dictionary<string, string?>(Pod) { ["KUBERNETES_SERVICE_HOST"] = null }),
+                     (new Dictionary<string, string?> { ["Descent:Kubernetes:Enabled"] = "false" }, Pod),
+                 })
+        {
+            using var host = Build(settings, environment);
+            Assert.Empty(host.SettingsProblems());
+            Assert.Null(host.Services.GetService<IConfigureOptions<Orleans.Hosting.Kubernetes.KubernetesHostingOptions>>());
+            Assert.Equal("descent", host.Services.GetRequiredService<IOptions<Orleans.Configuration.ClusterOptions>>().Value.ClusterId);
+            Assert.Equal(IPAddress.Loopback, host.Services.GetRequiredService<IOptions<Orleans.Configuration.EndpointOptions>>().Value.AdvertisedIPAddress);
+        }
+    }
+
+    [Fact]
+    public void A_pod_without_its_variables_is_refused_before_the_silo_starts()
+    {
+        using var host = Build(new() { ["Descent:Clustering"] = "redis", ["Descent:Redis"] = "redis://redis:6379" },
+            new Dictionary<string, string?>(Pod) { ["POD_NAMESPACE"] = null });
+        Assert.Equal(["POD_NAMESPACE = \"\": a silo in a Kubernetes pod needs it from the downward API (or set Descent:Kubernetes:Enabled=false)"],
+            host.SettingsProblems());
     }
 }
