@@ -75,6 +75,14 @@ public sealed class DescentSiloOptions
     /// <summary>Section Descent:Tls: TLS between silos and from clients (<see cref="SiloTlsOptions"/>); off by default.</summary>
     public SiloTlsOptions Tls { get; set; } = new();
 
+    /// <summary>Section Descent:Kubernetes: Orleans' Kubernetes hosting in a pod (<see cref="KubernetesSettings"/>,
+    /// decided by <see cref="KubernetesHosting.Decide"/>).</summary>
+    public KubernetesSettings Kubernetes { get; set; } = new();
+
+    /// <summary>Section Descent:Health: the probes' HTTP endpoint (<see cref="HealthSettings"/>, served by
+    /// <see cref="SiloHealth"/>).</summary>
+    public HealthSettings Health { get; set; } = new();
+
     /// <summary>Export metrics over OTLP with the traces (when OTEL_EXPORTER_OTLP_ENDPOINT is set); off for a
     /// backend that keeps traces only, such as Jaeger.</summary>
     public bool ExportMetrics { get; set; } = true;
@@ -104,6 +112,11 @@ public sealed class DescentSiloOptionsValidator : IValidateOptions<DescentSiloOp
             problems.Add($"{Key(nameof(options.GatewayPort))} = {options.GatewayPort}: expected a port between 1 and 65535, or 0 for no gateway");
         var devices = options.Devices;
         if (devices.CpuSlots is < 1) problems.Add($"{Devices}:{nameof(devices.CpuSlots)} = {devices.CpuSlots}: must be at least 1");
+        if (devices.Gpus is < 0) problems.Add($"{Devices}:{nameof(devices.Gpus)} = {devices.Gpus}: must be 0 or more (a pod's nvidia.com/gpu limit)");
+        else if (devices.Gpus is > 0 && !devices.UseCuda)
+            problems.Add($"{Devices}:{nameof(devices.Gpus)} = {devices.Gpus}: {Devices}:{nameof(devices.UseCuda)} = false uses no GPU");
+        if (options.Health.Port is { } health && (health < 1 || health > 65535))
+            problems.Add($"{Key(nameof(options.Health))}:{nameof(options.Health.Port)} = {health}: expected a port between 1 and 65535 (unset: no health endpoint)");
         if (devices.TrialsPerDevice < 1) problems.Add($"{Devices}:{nameof(devices.TrialsPerDevice)} = {devices.TrialsPerDevice}: must be at least 1");
         var tracing = options.Tracing;
         if (tracing.FirstSteps < 0) problems.Add($"{Tracing}:{nameof(tracing.FirstSteps)} = {tracing.FirstSteps}: must be 0 or more");

@@ -24,4 +24,10 @@ catch (Exception e) when (StoreRefusals.Of(e) is { } refusal)
     Console.Error.WriteLine($"descent-silo: Descent:StoragePath: {refusal.Message}");
     return 2;
 }
+catch (Exception e) when (StartRefusals.Of(e) is { } refusal)
+{
+    // A device setting the silo cannot meet (Descent:Devices:Gpus), or a health port it cannot listen on.
+    Console.Error.WriteLine($"descent-silo: {refusal.Message}");
+    return 2;
+}
 return 0;

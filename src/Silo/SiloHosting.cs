@@ -12,16 +12,32 @@ namespace Descent.Silo;
 
 public static class SiloHosting
 {
+    /// <summary>How long a stopping silo waits for its running trials to hand themselves back (and its spans to be
+    /// flushed) before the host gives up: a pod's <c>terminationGracePeriodSeconds</c> must be longer.</summary>
+    public static readonly TimeSpan ShutdownTimeout = TimeSpan.FromSeconds(60);
+
     /// <summary>Makes this host a Descent silo as its configuration's section "Descent" describes
     /// (<see cref="DescentSiloOptions"/>, checked by <see cref="DescentSiloOptionsValidator"/> when the host
     /// starts). Used by descent-silo and by the client's embedded mode, which layers its own settings on top.</summary>
-    public static IHostApplicationBuilder AddDescentSilo(this IHostApplicationBuilder builder)
+    public static IHostApplicationBuilder AddDescentSilo(this IHostApplicationBuilder builder) =>
+        builder.AddDescentSilo(Environment.GetEnvironmentVariable);
+
+    /// <summary>As <see cref="AddDescentSilo(IHostApplicationBuilder)"/>, reading the variables that say whether
+    /// this process runs in a Kubernetes pod (<see cref="KubernetesHosting.Decide"/>) through
+    /// <paramref name="environment"/> (tests give a pod's variables without changing the process's).</summary>
+    public static IHostApplicationBuilder AddDescentSilo(this IHostApplicationBuilder builder, Func<string, string?> environment)
     {
         builder.Services.AddOptions<DescentSiloOptions>().BindConfiguration(DescentSiloOptions.Section).ValidateOnStart();
         builder.Services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<DescentSiloOptions>, DescentSiloOptionsValidator>());
+        builder.Services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<DescentSiloOptions>, KubernetesHosting.Validator>(
+            sp => new KubernetesHosting.Validator(sp.GetRequiredService<IConfiguration>(), environment)));
+        // In a pod (and only there): Orleans' Kubernetes hosting; its problems are reported by the validator above.
+        var pod = KubernetesHosting.Decide(builder.Configuration, environment).Pod;
 
         // Running trials get this long to hand themselves back when the silo is asked to stop.
-        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(60));
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = ShutdownTimeout);
+        // Before the silo's own hosted service: the probes answer (503) while the silo joins.
+        SiloHealth.AddTo(builder.Services);
         // Which services to add is decided now, from the keys the options bind; a value that does not bind is
         // reported when the options are read.
         var section = builder.Configuration.GetSection(DescentSiloOptions.Section);
@@ -31,12 +47,12 @@ public static class SiloHosting
         builder.UseOrleans(silo =>
         {
             silo.Services.AddOptions<ClusterOptions>().Configure<IOptions<DescentSiloOptions>>((o, settings) =>
-                (o.ClusterId, o.ServiceId) = (settings.Value.ClusterId, settings.Value.ServiceId));
+                (o.ClusterId, o.ServiceId) = pod is null ? (settings.Value.ClusterId, settings.Value.ServiceId) : (pod.ClusterId, pod.ServiceId));
             silo.Services.AddOptions<EndpointOptions>().Configure<IOptions<DescentSiloOptions>>((o, settings) =>
             {
                 var s = settings.Value;
                 (o.SiloPort, o.GatewayPort) = (s.SiloPort, s.GatewayPort);
-                o.AdvertisedIPAddress = SiloAddressing.Advertised(s.AdvertisedAddress, s.Clustering == "localhost");
+                o.AdvertisedIPAddress = SiloAddressing.Advertised(s.AdvertisedAddress ?? pod?.Address.ToString(), s.Clustering == "localhost");
                 // Listen where the silo is reached: its advertised address (so silos of one machine may share ports
                 // on 127.0.0.x), or every interface.
                 var listen = s.ListenOnAllInterfaces ? IPAddress.Any : o.AdvertisedIPAddress;
@@ -54,19 +70,30 @@ public static class SiloHosting
             SiloProviders.Reminders.AddTo(silo, builder.Configuration, defaults.Reminders);
             silo.AddDescent(section);
             silo.AddDescentTls();
+            if (pod is not null) KubernetesHosting.AddTo(silo);
         });
         return builder;
     }
 
     /// <summary>Every problem with the silo's settings, worded by <see cref="DescentSiloOptionsValidator"/> (or by
-    /// the configuration binder for a value of the wrong type), or none. Lets a host refuse bad settings before it
+    /// the configuration binder for a value of the wrong type), or none; with <c>Descent:Devices:Gpus</c> set, the
+    /// devices are discovered now (<see cref="Descent.Grains.Devices.DevicePlan"/>), and a health port that cannot be
+    /// listened on is named. Lets a host refuse bad settings before it
     /// starts, where a failed start would be logged with a stack trace.</summary>
     public static IReadOnlyList<string> SettingsProblems(this IHost host)
     {
         try
         {
-            _ = host.Services.GetRequiredService<IOptions<DescentSiloOptions>>().Value;
+            var settings = host.Services.GetRequiredService<IOptions<DescentSiloOptions>>().Value;
+            // What only this machine can tell, checked now rather than by a failed start (which the host logs with
+            // its stack trace): the GPUs this process sees, and whether the health port is free.
+            if (settings.Devices.Gpus is not null) _ = host.Services.GetRequiredService<Descent.Grains.Devices.DeviceInventory>();
+            if (SiloHealth.PortProblem(host.Services) is { } port) return [port];
             return [];
+        }
+        catch (Descent.Grains.Devices.DeviceSettingsException e)
+        {
+            return [e.Message];
         }
         catch (OptionsValidationException e)
         {
@@ -90,6 +117,22 @@ public static class StoreRefusals
     {
         null => null,
         StoreLockedException or StoreFormatException => (IOException)failure,
+        AggregateException all => all.InnerExceptions.Select(Of).FirstOrDefault(e => e is not null),
+        _ => Of(failure.InnerException),
+    };
+}
+
+/// <summary>Why a silo refused to start for a setting only its start can check, from the exception its failed start
+/// threw.</summary>
+public static class StartRefusals
+{
+    /// <summary>The <see cref="Descent.Grains.Devices.DeviceSettingsException"/> (the devices this silo sees differ from
+    /// <c>Descent:Devices:Gpus</c>) or <see cref="HealthEndpointException"/> (the health port) behind
+    /// <paramref name="failure"/>; null when the start failed for another reason.</summary>
+    public static Exception? Of(Exception? failure) => failure switch
+    {
+        null => null,
+        Descent.Grains.Devices.DeviceSettingsException or HealthEndpointException => failure,
         AggregateException all => all.InnerExceptions.Select(Of).FirstOrDefault(e => e is not null),
         _ => Of(failure.InnerException),
     };

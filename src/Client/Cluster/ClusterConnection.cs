@@ -201,6 +201,9 @@ public sealed class ClusterConnection : IAsyncDisposable
             ["Descent:GatewayPort"] = "0",
             ["Descent:PrimarySiloPort"] = "", // none: this silo is the primary
             ["Descent:ListenOnAllInterfaces"] = "false",
+            // A client in a pod (a sweep Job) is not a silo of that pod's cluster: no Kubernetes hosting, no probes.
+            ["Descent:Kubernetes:Enabled"] = "false",
+            ["Descent:Health:Port"] = "",
             // The user's own process and files: a CSV task may read any file the user can.
             ["Descent:DataRoot"] = "/",
         };

@@ -17,6 +17,11 @@ public sealed class DeviceOptions
 
     /// <summary>Use CUDA devices when TorchSharp finds any (the CUDA build on a GPU node).</summary>
     public bool UseCuda { get; set; } = true;
+
+    /// <summary>The number of GPUs this silo must offer (a pod's <c>nvidia.com/gpu</c> limit); unset: whatever CUDA
+    /// devices it finds. A silo that sees another number of CUDA devices refuses to start
+    /// (<see cref="DevicePlan.Create"/>), so a cluster never advertises devices it was not given.</summary>
+    public int? Gpus { get; set; }
 }
 
 /// <summary>
@@ -36,30 +41,26 @@ public sealed class DeviceInventory : IDisposable
     readonly Lock _lock = new();
     readonly string?[] _holders;
 
+    /// <summary>Discovers this silo's devices (<see cref="DevicePlan.Create"/>: CUDA devices when libtorch sees any,
+    /// else CPU slots) and sets torch's thread count for CPU slots. Throws <see cref="DeviceSettingsException"/> when
+    /// the settings cannot be met (<see cref="DeviceOptions.Gpus"/> differs from the CUDA devices seen).</summary>
     public DeviceInventory(IOptions<DeviceOptions> options, ILocalSiloDetails silo, ILogger<DeviceInventory> log)
     {
         var o = options.Value;
-        if (o.TrialsPerDevice < 1) throw new ArgumentException($"Devices:TrialsPerDevice = {o.TrialsPerDevice}: must be at least 1");
-        if (o.CpuSlots is < 1) throw new ArgumentException($"Devices:CpuSlots = {o.CpuSlots}: must be at least 1");
         var address = silo.SiloAddress.ToParsableString();
-        var devices = new List<(string Device, string Name)>();
         var cudaCount = o.UseCuda && torch.cuda.is_available() ? torch.cuda.device_count() : 0;
-        if (cudaCount > 0)
-        {
-            for (var d = 0; d < cudaCount; d++) devices.Add(($"cuda:{d}", $"cuda:{d}"));
-        }
-        else
-        {
-            var slots = o.CpuSlots ?? Math.Max(1, Environment.ProcessorCount / 2);
-            for (var s = 0; s < slots; s++) devices.Add(("cpu", $"cpu:{s}"));
-            // torch's thread pool is process-wide: give each CPU slot its share of the cores.
-            torch.set_num_threads(Math.Max(1, Environment.ProcessorCount / slots));
-        }
+        var plan = DevicePlan.Create(o, cudaCount, Environment.ProcessorCount, Environment.GetEnvironmentVariable);
+        var devices = plan.Devices;
+        // torch's thread pool is process-wide: give each CPU slot its share of the cores.
+        if (plan.TorchThreads is { } threads) torch.set_num_threads(threads);
         Slots = [.. devices.SelectMany(d => Enumerable.Range(0, o.TrialsPerDevice).Select(_ => d))
             .Select((d, i) => new DeviceSlot(address, i, d.Device, o.TrialsPerDevice == 1 ? d.Name : $"{d.Name}#{i % o.TrialsPerDevice}"))];
         _holders = new string?[Slots.Count];
         Live[this] = address;
         log.LogInformation("Silo {Silo} offers {Count} device slot(s): {Slots}", address, Slots.Count, string.Join(", ", Slots.Select(s => s.Name)));
+        if (cudaCount > 0 && DevicePlan.VisibleGpus(Environment.GetEnvironmentVariable) is { } visible && visible != cudaCount)
+            log.LogWarning("CUDA sees {Count} device(s), but {Nvidia} and {Cuda} expose {Visible}", cudaCount,
+                DevicePlan.NvidiaVisibleDevices, DevicePlan.CudaVisibleDevices, visible);
     }
 
     public IReadOnlyList<DeviceSlot> Slots { get; }

@@ -100,7 +100,7 @@ public class RankingAndIdentityTests
     {
         var devices = Inventory(cpuSlots: 1, trialsPerDevice: 2);
         Assert.Equal(["cpu:0#0", "cpu:0#1"], devices.Slots.Select(s => s.Name));
-        Assert.Throws<ArgumentException>(() => Inventory(cpuSlots: 0));
+        Assert.Throws<DeviceSettingsException>(() => Inventory(cpuSlots: 0));
     }
 
     sealed class LocalSilo(SiloAddress address) : ILocalSiloDetails
