@@ -90,7 +90,9 @@ sealed class SweepFollower(ISweepCoordinatorGrain coordinator, SweepPlan plan, s
                 // Rejections, timeouts and lost silos during membership changes are retried for a while.
                 failingSince ??= _clock.Elapsed;
                 if (_clock.Elapsed - failingSince > FailureBudget)
-                    throw new ClusterLostException($"lost contact with the cluster while following sweep {snapshot.Id}: {e.Message}");
+                    throw new ClusterLostException($"lost contact with the cluster for {FailureBudget.TotalSeconds:0} s while following sweep {snapshot.Id} " +
+                        $"({e.Message.Split('\n')[0]}); a cluster that comes back goes on with it: `descent-client status {snapshot.Id}` shows it, " +
+                        "and the trials that had ended are in its trials.jsonl");
                 await Task.Delay(Poll, stops.Quit).ContinueWith(_ => { }, TaskScheduler.Default);
                 continue;
             }
