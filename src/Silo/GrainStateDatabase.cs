@@ -106,8 +106,9 @@ public sealed class GrainStateDatabase : IDisposable
         try
         {
             var created = !File.Exists(path);
-            if (created && File.Exists(Path.Combine(folder, LogFileName)))
-                throw new StoreFormatException(path, $"{Path.Combine(folder, LogFileName)} was written in store format version 1; this program reads version {FormatVersion} ({path})");
+            var log = Path.Combine(folder, LogFileName);
+            if (created && File.Exists(log))
+                throw new StoreFormatException(log, $"{log} was written in store format version 1; this program reads version {FormatVersion} ({path})");
             writer = Connect(path);
             // Checked before anything is written: a refused file is left as it was.
             var version = Scalar(writer, "PRAGMA user_version");

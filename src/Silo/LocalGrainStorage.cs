@@ -5,8 +5,8 @@ namespace Descent.Silo;
 
 /// <summary>
 /// Grain storage in a folder of this machine (<c>Descent:Storage = local</c>, <c>Descent:StoragePath</c>): a
-/// <see cref="GrainStateDatabase"/> (SQLite), opened when the silo starts and closed when it stops, so that the states survive the
-/// process (SIGKILL, power loss). For one-process clusters such as the client's embedded silo, which keeps each sweep's
+/// <see cref="GrainStateDatabase"/> (SQLite), opened when the silo starts and closed when it stops, so that the states
+/// survive the process (SIGKILL, power loss). For one-process clusters such as the client's embedded silo, which keeps each sweep's
 /// store beside its results; one process at a time may open a folder. States are serialized by the silo's
 /// <see cref="IGrainStorageSerializer"/>; a write whose ETag is not the stored one throws
 /// <see cref="InconsistentStateException"/>, as Orleans' own providers do.

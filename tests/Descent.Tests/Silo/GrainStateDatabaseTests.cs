@@ -218,6 +218,7 @@ public class GrainStateDatabaseTests
         var refused = Assert.Throws<StoreFormatException>(() => GrainStateDatabase.Open(folder));
         Assert.Equal($"{log} was written in store format version 1; this program reads version {GrainStateDatabase.FormatVersion} "
             + $"({Path.Combine(folder, GrainStateDatabase.FileName)})", refused.Message);
+        Assert.Equal(log, refused.Path);
         Assert.False(File.Exists(Path.Combine(folder, GrainStateDatabase.FileName)));
     }
 
