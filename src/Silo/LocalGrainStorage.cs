@@ -5,17 +5,17 @@ namespace Descent.Silo;
 
 /// <summary>
 /// Grain storage in a folder of this machine (<c>Descent:Storage = local</c>, <c>Descent:StoragePath</c>): a
-/// <see cref="GrainStateLog"/>, opened when the silo starts and closed when it stops, so that the states survive the
-/// process (SIGKILL, power loss). For one-process clusters such as the client's embedded silo, which keeps each sweep's
+/// <see cref="GrainStateDatabase"/> (SQLite), opened when the silo starts and closed when it stops, so that the states
+/// survive the process (SIGKILL, power loss). For one-process clusters such as the client's embedded silo, which keeps each sweep's
 /// store beside its results; one process at a time may open a folder. States are serialized by the silo's
 /// <see cref="IGrainStorageSerializer"/>; a write whose ETag is not the stored one throws
 /// <see cref="InconsistentStateException"/>, as Orleans' own providers do.
 /// </summary>
 public sealed class LocalGrainStorage(string folder, IGrainStorageSerializer serializer) : IGrainStorage, ILifecycleParticipant<ISiloLifecycle>
 {
-    GrainStateLog? _log;
+    GrainStateDatabase? _store;
 
-    GrainStateLog Log => _log ?? throw new InvalidOperationException($"the grain store in {folder} is not open (the silo has not started, or has stopped)");
+    GrainStateDatabase Store => _store ?? throw new InvalidOperationException($"the grain store in {folder} is not open (the silo has not started, or has stopped)");
 
     public void Participate(ISiloLifecycle lifecycle) =>
         // Before any grain activates; closed after they have all been deactivated.
@@ -23,21 +23,19 @@ public sealed class LocalGrainStorage(string folder, IGrainStorageSerializer ser
 
     Task Open(CancellationToken cancellation)
     {
-        _log = GrainStateLog.Open(folder);
+        _store = GrainStateDatabase.Open(folder);
         return Task.CompletedTask;
     }
 
     Task Close(CancellationToken cancellation)
     {
-        _log?.Dispose();
+        _store?.Dispose();
         return Task.CompletedTask;
     }
 
-    static string Key(string stateName, GrainId grainId) => $"{stateName}/{grainId}";
-
     public Task ReadStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
     {
-        if (Log.TryRead(Key(stateName, grainId), out var etag, out var data))
+        if (Store.TryRead(stateName, grainId.ToString(), out var etag, out var data))
         {
             grainState.State = serializer.Deserialize<T>(new BinaryData(data));
             (grainState.ETag, grainState.RecordExists) = (etag, true);
@@ -49,13 +47,13 @@ public sealed class LocalGrainStorage(string folder, IGrainStorageSerializer ser
     public async Task WriteStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
     {
         var data = serializer.Serialize(grainState.State).ToMemory();
-        grainState.ETag = await Log.WriteAsync(Key(stateName, grainId), grainState.ETag, data);
+        grainState.ETag = await Store.WriteAsync(stateName, grainId.ToString(), grainState.ETag, data);
         grainState.RecordExists = true;
     }
 
     public async Task ClearStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
     {
-        await Log.ClearAsync(Key(stateName, grainId), grainState.ETag);
+        await Store.ClearAsync(stateName, grainId.ToString(), grainState.ETag);
         (grainState.ETag, grainState.RecordExists) = (null, false);
     }
 }

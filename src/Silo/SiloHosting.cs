@@ -111,7 +111,7 @@ public static class SiloHosting
 public static class StoreRefusals
 {
     /// <summary>The local store's refusal (<see cref="StoreLockedException"/>: another process holds the folder;
-    /// <see cref="StoreFormatException"/>: a log this version cannot read) behind <paramref name="failure"/>, which
+    /// <see cref="StoreFormatException"/>: a store this version cannot read) behind <paramref name="failure"/>, which
     /// Orleans' lifecycle wraps; null when the start failed for another reason.</summary>
     public static IOException? Of(Exception? failure) => failure switch
     {

@@ -73,7 +73,8 @@ static class Actions
         if (!Directory.Exists(folder))
             throw new UsageException($"sweep id = \"{o.SweepId}\": no folder {folder} (--out = \"{o.Out}\" is where its results would be)");
         var state = StateFolder(o.Out, o.SweepId);
-        if (!File.Exists(Path.Combine(state, GrainStateLog.FileName)))
+        // The log of format version 1 too: opening it says which version it is.
+        if (!File.Exists(Path.Combine(state, GrainStateDatabase.FileName)) && !File.Exists(Path.Combine(state, GrainStateDatabase.LogFileName)))
             throw new UsageException($"sweep id = \"{o.SweepId}\": {folder} has no saved state ({state}): only sweeps run on the embedded silo "
                 + "can be resumed (a cluster's sweeps go on without their client)");
         using var tracer = TelemetryExport.StartClient(orleans: false);

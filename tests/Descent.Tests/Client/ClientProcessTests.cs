@@ -264,7 +264,7 @@ public class ClientProcessTests
     {
         var folder = Folder();
         var store = Path.Combine(folder, "state");
-        using (Descent.Silo.GrainStateLog.Open(store))
+        using (Descent.Silo.GrainStateDatabase.Open(store))
         {
             using var silo = RunningProcess.Start("descent-silo.dll", folder, "--Descent:Storage=local", $"--Descent:StoragePath={store}",
                 "--Descent:SiloPort=" + RunningProcess.FreePort(), "--Descent:GatewayPort=" + RunningProcess.FreePort());

@@ -3,6 +3,7 @@ using Descent.Contracts.Sweeps;
 using Descent.Contracts.Trials;
 using Descent.Results;
 using Descent.Silo;
+using Microsoft.Data.Sqlite;
 using static Descent.Tests.Client.GridFiles;
 
 namespace Descent.Tests.Client;
@@ -128,12 +129,18 @@ public class ResumeTests
         }
 
         // A store written in another format (a future version) is refused, and left as it was.
-        var log = Path.Combine(runs, id, "state", GrainStateLog.FileName);
-        var bytes = File.ReadAllBytes(log);
-        bytes[16] = 9; // the format version, after the 16-byte magic
-        File.WriteAllBytes(log, bytes);
-        await Refused(id, $"sweep {id} cannot be read by this descent-client: {log} was written in store format version 9; this program reads version 1");
-        Assert.Equal(bytes, File.ReadAllBytes(log));
+        var store = Path.Combine(runs, id, "state", GrainStateDatabase.FileName);
+        using (var database = new SqliteConnection($"Data Source={store};Pooling=False"))
+        {
+            database.Open();
+            using var version = database.CreateCommand();
+            version.CommandText = "PRAGMA user_version = 9";
+            version.ExecuteNonQuery();
+        }
+        var bytes = File.ReadAllBytes(store);
+        await Refused(id, $"sweep {id} cannot be read by this descent-client: {store} was written in store format version 9; "
+            + $"this program reads version {GrainStateDatabase.FormatVersion}");
+        Assert.Equal(bytes, File.ReadAllBytes(store));
         Assert.False(File.Exists(Path.Combine(runs, id, "results.json")));
     }
 }
