@@ -312,11 +312,11 @@ public sealed class DeviceWorker(
     }
 
     /// <summary>Tells the trial grain that this slot does not run <paramref name="lease"/>'s attempt (a no-op unless the
-    /// grain is running that very attempt), without counting a lost lease: a coordinator rebuilt from the grain must not
+    /// grain runs that very attempt on this slot), without counting a lost lease: a coordinator rebuilt from the grain must not
     /// wait for renewals nobody sends and then count the trial's lease lost.</summary>
     void Release(TrialLease lease, string reason) =>
-        Report(() => grains.GetGrain<ITrialGrain>(lease.TrialKey).Expire(lease.Attempt, $"{reason}; not taken up by {lease.Slot.Name} of silo {lease.Slot.Silo}",
-            int.MaxValue, lease.Metric, lost: false), lease, "releasing");
+        Report(() => grains.GetGrain<ITrialGrain>(lease.TrialKey).Release(lease.Attempt, lease.Slot, $"{reason}; not run by {lease.Slot.Name} of silo {lease.Slot.Silo}"),
+            lease, "releasing");
 
     ISweepCoordinatorGrain Coordinator(TrialLease lease) => grains.GetGrain<ISweepCoordinatorGrain>(lease.SweepId);
 
