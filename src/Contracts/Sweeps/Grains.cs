@@ -94,6 +94,11 @@ public interface ITrialGrain : IGrainWithStringKey
     /// <paramref name="lost"/> (handed back by a silo stopping gracefully) the loss is not counted.</summary>
     Task<TrialSummary> Expire(int attempt, string reason, int maxRetries, RankMetric metric, bool cancelled = false, bool lost = true);
 
+    /// <summary>From a device worker: <paramref name="slot"/> does not run <paramref name="attempt"/> (its begin failed,
+    /// perhaps with only the reply lost, or its lease was revoked). A trial still running that attempt on that slot is
+    /// queued again without counting a lost lease; otherwise nothing changes (another slot began it, or a later attempt).</summary>
+    Task Release(int attempt, DeviceSlot slot, string reason);
+
     Task<TrialSummary> GetSummary(RankMetric metric);
 
     /// <summary>The slot holding the current attempt's lease while the trial runs; null otherwise. What a coordinator

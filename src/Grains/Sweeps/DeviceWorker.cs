@@ -177,6 +177,9 @@ public sealed class DeviceWorker(
         {
             log.LogDebug(e, "Beginning trial {Trial} attempt {Attempt} failed", lease.TrialKey, lease.Attempt);
             var reason = $"beginning it failed: {e.GetType().Name}";
+            // The begin may have been done with only its reply lost: the trial grain is told too, or it would say this
+            // slot runs the attempt, and a coordinator rebuilt from it before the trial's next lease would count a lost lease.
+            Release(lease, reason);
             Report(() => Coordinator(lease).Unclaimed(lease.TrialId, lease.Attempt, slot, null, reason), lease, "handing back");
             return false;
         }
@@ -198,7 +201,11 @@ public sealed class DeviceWorker(
         {
             if (!await Begin(slot, lease)) return false;
             // Taken for hung or revoked while it began: the trial is placed again elsewhere; nothing to run or report.
-            if (running.Hung || running.Revoked) return true;
+            if (running.Hung || running.Revoked)
+            {
+                if (running.Revoked) Release(lease, "its lease was revoked");
+                return true;
+            }
             startedAt = DateTimeOffset.UtcNow;
             result = await TrialThread.Run(() => runner.Run(lease,
                 step => Volatile.Write(ref running.Last, step),
@@ -219,7 +226,11 @@ public sealed class DeviceWorker(
         var finishedAt = DateTimeOffset.UtcNow;
         // Taken for hung, this attempt was handed back when its trainer fell silent: whatever it returns now (cancelled,
         // or a late result) is not the trial's result.
-        if (running.Hung || running.Revoked) return true;
+        if (running.Hung || running.Revoked)
+        {
+            if (running.Revoked) Release(lease, "its lease was revoked");
+            return true;
+        }
         if (running.HandingBack)
         {
             // Scaling in is not the trial's fault: no lost lease is counted against its retries.
@@ -299,6 +310,13 @@ public sealed class DeviceWorker(
         r.HandingBack = true;
         try { r.Cancel.Cancel(); } catch (ObjectDisposedException) { }
     }
+
+    /// <summary>Tells the trial grain that this slot does not run <paramref name="lease"/>'s attempt (a no-op unless the
+    /// grain runs that very attempt on this slot), without counting a lost lease: a coordinator rebuilt from the grain must not
+    /// wait for renewals nobody sends and then count the trial's lease lost.</summary>
+    void Release(TrialLease lease, string reason) =>
+        Report(() => grains.GetGrain<ITrialGrain>(lease.TrialKey).Release(lease.Attempt, lease.Slot, $"{reason}; not run by {lease.Slot.Name} of silo {lease.Slot.Silo}"),
+            lease, "releasing");
 
     ISweepCoordinatorGrain Coordinator(TrialLease lease) => grains.GetGrain<ISweepCoordinatorGrain>(lease.SweepId);
 

@@ -81,6 +81,13 @@ public sealed class TrialGrain(
         return Summary(metric);
     }
 
+    public async Task Release(int attempt, DeviceSlot slot, string reason)
+    {
+        if (S.Status != TrialStatus.Running || S.Attempt != attempt || S.Holder != slot) return;
+        await Write(() => (S.Status, S.Holder, S.Message) = (TrialStatus.Queued, null, reason));
+        log.LogInformation("Trial {Trial} attempt {Attempt} released by {Slot} of silo {Silo}: {Reason}", this.GetPrimaryKeyString(), attempt, slot.Name, slot.Silo, reason);
+    }
+
     /// <summary>Changes the state and writes it; when the write fails (a store timeout, a conflict), the state in memory
     /// goes back to what is stored and this activation is dropped, so the caller's retry meets the stored state (and a
     /// fresh ETag) rather than a change that never reached the store.</summary>
