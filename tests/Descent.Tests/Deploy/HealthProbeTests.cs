@@ -30,7 +30,9 @@ public class HealthProbeTests
         {
             ["Descent:SiloPort"] = $"{FreePort()}",
             ["Descent:GatewayPort"] = "0",
-            ["Descent:Storage"] = "process",
+            // This silo's own storage: "process" storage is shared by every silo of the test process, so its
+            // million-step sweep would live on in the in-process clusters of later tests and take their devices.
+            ["Descent:Storage"] = "memory",
             // One training thread per core of this machine (2 slots on 2 cores, a torch thread each): full load.
             ["Descent:Devices:CpuSlots"] = $"{Math.Max(2, Environment.ProcessorCount)}",
             ["Descent:Health:Port"] = $"{health}",
