@@ -12,6 +12,7 @@ namespace Descent.Tests.Deploy;
 
 /// <summary>The probes' endpoint of a real silo (<see cref="SiloHealth"/>), asked as the kubelet asks it, while
 /// every device of the silo trains.</summary>
+[Collection(nameof(AloneOnTheMachine))]
 public class HealthProbeTests
 {
     static int FreePort()

@@ -27,6 +27,7 @@ public sealed class PublishedOutput : IDisposable
     public void Dispose() => Directory.Delete(Folder, recursive: true);
 }
 
+[Collection(nameof(AloneOnTheMachine))]
 public class PublishedOutputTests(PublishedOutput published) : IClassFixture<PublishedOutput>
 {
     /// <summary>Runs a published program under dotnet, with the machine's cluster, pod and telemetry variables removed
