@@ -203,6 +203,10 @@ public sealed class SweepCoordinatorGrain(
     public async Task<TrialLease?> Lease(DeviceSlot slot)
     {
         if (definition.State.Spec is null || state.State.Status != SweepStatus.Running) return null;
+        // A silo the cluster declared dead may still ask (woken from a freeze, before it learns and stops): a lease
+        // would be expired at the next tick and counted lost, and lost trials lead the queue, so the same trial
+        // would be cut again at each of its requests until its retries ran out.
+        if (Dead(slot.Silo)) return null;
         while (_again.TryDequeue(out var t) || _queue.TryDequeue(out t))
         {
             if (t.Status != TrialStatus.Queued) continue;
