@@ -69,7 +69,8 @@ public sealed class DescentSiloOptions
     public string? DataRoot { get; set; }
 
     /// <summary>Section Descent:Leases: how long a trial's lease on a device lasts without a sign of life from its
-    /// trainer (<c>Timeout</c>, default 00:00:30), and how often device workers renew (<c>RenewEvery</c>, 00:00:01).</summary>
+    /// trainer (<c>Timeout</c>, default 00:00:30), how often device workers renew (<c>RenewEvery</c>, 00:00:01), and how
+    /// much work each slot holds ready behind its running trial (<c>Ahead</c>, 00:00:05 of its trials' mean length).</summary>
     public Descent.Grains.Sweeps.LeaseOptions Leases { get; set; } = new();
 
     /// <summary>Section Descent:Tls: TLS between silos and from clients (<see cref="SiloTlsOptions"/>); off by default.</summary>

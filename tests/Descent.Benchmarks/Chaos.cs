@@ -562,6 +562,7 @@ static partial class Chaos
         var onLiveSilos = byLease.Count(l => l.Silo != "?" && Time(l.Line) is { } when && !(killed.TryGetValue(l.Silo, out var at) && at <= when));
         var handedBack = lostLeases.Count(l => l.Contains(" shut down", StringComparison.Ordinal));
         var gaveUp = lostLeases.Count(l => l.Contains("; gave up after ", StringComparison.Ordinal));
+        var ahead = lostLeases.Count(l => l.Contains("leased ahead and had not started", StringComparison.Ordinal));
         // "Ignoring the result of trial T attempt A: the trial is S at attempt B": A < B a late result of an older
         // attempt; A = B the accepted result reported again (a retried call whose first reply was lost).
         var ignored = lines.Select(l => IgnoredResult().Match(l)).Where(m => m.Success).Select(m => (Attempt: int.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture), Current: int.Parse(m.Groups[2].Value, CultureInfo.InvariantCulture))).ToList();
@@ -614,6 +615,7 @@ static partial class Chaos
             ["    held on a silo not killed (yet)", $"{onLiveSilos}"],
             ["    holder unknown to a rebuilt coordinator", $"{holderUnknown}"],
             ["  handed back by a stopping silo", $"{handedBack}"],
+            ["  held ready (leased ahead), not started: no retry spent", $"{ahead}"],
             ["results refused: an older attempt's", $"{ignored.Count(i => i.Attempt < i.Current)}"],
             ["results refused: the accepted one again", $"{ignored.Count(i => i.Attempt == i.Current)}"],
             ["trials failed after too many lost leases", $"{gaveUp}"],

@@ -47,8 +47,11 @@ public interface ISweepCoordinatorGrain : IGrainWithStringKey
     /// <summary>From a device worker with a free device: the next queued trial, leased to <paramref name="slot"/>, or
     /// null when none waits (or the sweep is not running). Trials whose lease was lost come first. The coordinator
     /// calls nothing here: the worker takes the lease up with <see cref="ITrialGrain.Begin"/> and tells
-    /// <see cref="Unclaimed"/> when that fails, so no lease request waits on a trial grain of a silo that just died.</summary>
-    Task<TrialLease?> Lease(DeviceSlot slot);
+    /// <see cref="Unclaimed"/> when that fails, so no lease request waits on a trial grain of a silo that just died.
+    /// With <paramref name="ahead"/> the slot is busy and asks for a trial to hold ready after its current one (see
+    /// <c>Descent:Leases:Ahead</c>): granted only while more trials are queued than there are slots holding leases, so
+    /// that no idle device waits for a trial held ready elsewhere.</summary>
+    Task<TrialLease?> Lease(DeviceSlot slot, bool ahead = false);
 
     /// <summary>From a device worker: the lease of <paramref name="attempt"/> on <paramref name="slot"/> was not taken up.
     /// With <paramref name="ended"/> the trial had already ended (a view rebuilt from older state) and that is recorded;
@@ -80,8 +83,10 @@ public interface ITrialGrain : IGrainWithStringKey
     /// <summary>From the device worker that got the lease: attempt <paramref name="attempt"/> is leased to
     /// <paramref name="slot"/> and begins. Returns null when it begins; otherwise the trial's summary (it has already
     /// ended). Throws <see cref="InvalidOperationException"/> when the trial is already at that attempt or a later one
-    /// (a lease of a coordinator view that is behind).</summary>
-    Task<TrialSummary?> Begin(TrialSpec spec, int attempt, DeviceSlot slot, RankMetric metric);
+    /// (a lease of a coordinator view that is behind). With <paramref name="ahead"/> the attempt is held ready on a
+    /// slot still busy with another trial: it starts later, and a coordinator rebuilt meanwhile knows it from
+    /// <see cref="GetHolder"/>, so that losing it (its silo dies before it starts) is not counted against the trial.</summary>
+    Task<TrialSummary?> Begin(TrialSpec spec, int attempt, DeviceSlot slot, RankMetric metric, bool ahead = false);
 
     /// <summary>From a device worker: attempt <c>record.Attempts</c> ended with this result. True when it was the
     /// current attempt and is now the trial's result; false for a stale attempt (ignored).</summary>
@@ -104,7 +109,7 @@ public interface ITrialGrain : IGrainWithStringKey
     /// <summary>The slot holding the current attempt's lease while the trial runs; null otherwise. What a coordinator
     /// activated again checks against the cluster's members: a holder that is not one (a silo that died, or the
     /// previous process of an embedded silo) cannot be running the trial.</summary>
-    Task<DeviceSlot?> GetHolder();
+    Task<TrialHolder?> GetHolder();
 
     /// <summary>The full result, or null when the trial has not reported one.</summary>
     Task<TrialRecord?> GetRecord();

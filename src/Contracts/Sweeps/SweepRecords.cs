@@ -249,6 +249,8 @@ public sealed record TrialLease(
 /// <summary>A device worker's renewal of one lease, with the trial's last step.</summary>
 /// <param name="Silent">How long ago the trainer last showed a sign of life (entered a phase of a step): the lease
 /// runs from then, so a hung trainer loses it one lease timeout after it fell silent.</param>
+/// <param name="Waiting">The attempt was leased ahead and waits for its slot's current trial to end: it has not
+/// started, so losing it (its silo dies) is not counted against the trial's retries.</param>
 [GenerateSerializer, Immutable, Alias("descent.lease-renewal")]
 public sealed record LeaseRenewal(
     [property: Id(0)] string TrialId,
@@ -256,7 +258,15 @@ public sealed record LeaseRenewal(
     [property: Id(2)] DeviceSlot Slot,
     [property: Id(3)] int Step,
     [property: Id(4)] double? Loss,
-    [property: Id(5)] TimeSpan Silent);
+    [property: Id(5)] TimeSpan Silent,
+    [property: Id(6)] bool Waiting = false);
+
+/// <summary>The slot holding a running trial's current attempt, as its trial grain last wrote it.</summary>
+/// <param name="Ahead">Begun ahead: held ready on a slot busy with another trial (it may have started since).</param>
+[GenerateSerializer, Immutable, Alias("descent.trial-holder")]
+public sealed record TrialHolder(
+    [property: Id(0)] DeviceSlot Slot,
+    [property: Id(1)] bool Ahead);
 
 /// <summary>The coordinator's answer to renewals: the trials whose trainers must stop.</summary>
 /// <param name="Stop">The sweep was cancelled: the trainer stops and its result (cancelled) is reported.</param>

@@ -16,6 +16,10 @@ namespace Descent.Grains.Sweeps;
 /// renews the leases of its running trials, with their last step; a trainer that shows no sign of life for a lease
 /// timeout is taken for hung: its lease is left to expire (the trial is placed again elsewhere) and its slot stays
 /// held until the thread returns. When the silo stops, running trials stop at their next step and are handed back.
+/// While a sweep has plenty queued, each slot also holds a few trials ready behind the one it runs (leased and begun
+/// ahead, <see cref="LeaseOptions.Ahead"/>): it trains on through a coordinator's move to another silo, and asks for
+/// its next trial while the current one runs. They are renewed with the rest, and handed back, uncounted, when the
+/// silo stops, the slot hangs or the sweep is cancelled.
 /// Not a grain: it calls grains and is called by none, so it cannot take part in a call cycle.
 /// </summary>
 public sealed class DeviceWorker(
@@ -34,9 +38,15 @@ public sealed class DeviceWorker(
     const int ReportAttempts = 10;
 
     /// <summary>A trial on a slot: its lease, its trainer's last step and last sign of life.</summary>
-    sealed class Running(TrialLease lease)
+    sealed class Running(TrialLease lease, bool ahead = false)
     {
         public TrialLease Lease { get; } = lease;
+        /// <summary>Leased ahead, to wait behind the slot's running trial; <see cref="Begun"/> once its trial grain took
+        /// the attempt up.</summary>
+        public bool Ahead { get; } = ahead;
+        public bool Begun;
+        /// <summary>Why an attempt held ready was given up while it began (see <see cref="SlotWork.Remove"/>).</summary>
+        public string? DropReason;
         public CancellationTokenSource Cancel { get; } = new();
         public StepRecord? Last;
         public long Beat = Stopwatch.GetTimestamp();
@@ -45,7 +55,88 @@ public sealed class DeviceWorker(
         public volatile bool Hung, HandingBack, Revoked;
     }
 
+    /// <summary>One device slot's attempts held ready behind its running trial, in lease order, and how long its trials
+    /// take. Locked: the slot takes them, its top-up adds them, renewals and the silo's stop give them up.</summary>
+    sealed class SlotWork(DeviceSlot slot)
+    {
+        readonly LinkedList<Running> _ahead = new();
+        public DeviceSlot Slot { get; } = slot;
+        /// <summary>The mean length of the slot's recent trials in seconds (exponentially weighted); null before its first.</summary>
+        double? _trialSeconds;
+        public Task TopUp = Task.CompletedTask;
+        public int Turn;
+
+        /// <summary>How many trials to hold ready: <paramref name="ahead"/> of the slot's trials, none before one has run.</summary>
+        public int Wanted(TimeSpan ahead)
+        {
+            lock (_ahead)
+                return _trialSeconds is { } s && s > 0 ? (int)Math.Min(LeaseOptions.MaxAhead, Math.Floor(ahead.TotalSeconds / s)) : 0;
+        }
+
+        public void Took(TimeSpan length)
+        {
+            lock (_ahead) _trialSeconds = _trialSeconds is { } s ? 0.8 * s + 0.2 * length.TotalSeconds : length.TotalSeconds;
+        }
+
+        public int Count { get { lock (_ahead) return _ahead.Count; } }
+
+        public void Add(Running r) { lock (_ahead) _ahead.AddLast(r); }
+
+        public List<Running> Held() { lock (_ahead) return [.. _ahead]; }
+
+        /// <summary>The first attempt held ready whose begin is done, taken off the list; null when none is.</summary>
+        public Running? TakeNext()
+        {
+            lock (_ahead)
+            {
+                for (var n = _ahead.First; n is not null; n = n.Next)
+                    if (n.Value.Begun)
+                    {
+                        _ahead.Remove(n);
+                        return n.Value;
+                    }
+                return null;
+            }
+        }
+
+        /// <summary>Gives <paramref name="r"/> up: true when it was still held here (the caller gives it back when
+        /// <paramref name="begun"/>; otherwise its top-up does when the begin returns, for <paramref name="reason"/>).</summary>
+        public bool Remove(Running r, string reason, out bool begun)
+        {
+            lock (_ahead)
+            {
+                begun = r.Begun;
+                if (!_ahead.Remove(r)) return false;
+                r.DropReason = reason;
+                return true;
+            }
+        }
+
+        public List<Running> TakeAll(string reason)
+        {
+            lock (_ahead)
+            {
+                var all = _ahead.ToList();
+                _ahead.Clear();
+                foreach (var r in all) r.DropReason = reason;
+                return all;
+            }
+        }
+
+        /// <summary>Marks <paramref name="r"/>'s begin done; false when it was given up meanwhile.</summary>
+        public bool MarkBegun(Running r)
+        {
+            lock (_ahead)
+            {
+                if (!_ahead.Contains(r)) return false;
+                r.Begun = true;
+                return true;
+            }
+        }
+    }
+
     readonly CancellationTokenSource _stopping = new();
+    readonly Dictionary<int, SlotWork> _work = [];
     readonly ConcurrentDictionary<int, Running> _running = new();
     readonly ConcurrentDictionary<Task, bool> _reports = new();
     volatile IReadOnlyList<string> _sweeps = [];
@@ -62,7 +153,11 @@ public sealed class DeviceWorker(
 
     Task Start(CancellationToken cancellation)
     {
-        foreach (var slot in devices.Slots) _slotLoops[slot.Index] = Task.Run(() => SlotLoop(slot));
+        foreach (var slot in devices.Slots)
+        {
+            var work = _work[slot.Index] = new SlotWork(slot);
+            _slotLoops[slot.Index] = Task.Run(() => SlotLoop(work));
+        }
         _loops = [Task.Run(Watch), Task.Run(RenewLoop)];
         return Task.CompletedTask;
     }
@@ -71,6 +166,7 @@ public sealed class DeviceWorker(
     {
         _stopping.Cancel();
         foreach (var r in _running.Values) HandBack(r);
+        foreach (var work in _work.Values) GiveUpAhead(work, $"silo {SiloKey} shut down");
         try
         {
             await grains.GetGrain<ISweepDirectoryGrain>(ISweepDirectoryGrain.Key).Leave(SiloKey).WaitAsync(TimeSpan.FromSeconds(5), cancellation);
@@ -120,11 +216,17 @@ public sealed class DeviceWorker(
         }
     }
 
-    async Task SlotLoop(DeviceSlot slot)
+    async Task SlotLoop(SlotWork work)
     {
+        var slot = work.Slot;
         var turn = 0;
         while (!_stopping.IsCancellationRequested)
         {
+            if (work.TakeNext() is { } ready)
+            {
+                await RunTrial(work, ready);
+                continue;
+            }
             var changed = _sweepsChanged.Task;
             var (lease, failed) = await NextLease(slot, turn++);
             if (lease is null)
@@ -137,12 +239,67 @@ public sealed class DeviceWorker(
                 Report(() => Coordinator(lease).Unclaimed(lease.TrialId, lease.Attempt, slot, null, $"silo {SiloKey} shut down"), lease, "handing back");
                 break;
             }
-            if (!await RunTrial(slot, lease)) await Pause(RetryPoll);
+            if (!await RunTrial(work, new Running(lease))) await Pause(RetryPoll);
         }
+        // The silo stops: what is held ready goes back (the stop gave up what was there; a top-up may have added since).
+        await work.TopUp;
+        GiveUpAhead(work, $"silo {SiloKey} shut down");
+    }
+
+    /// <summary>Keeps <paramref name="work"/>'s slot holding <see cref="LeaseOptions.Ahead"/> of work ready, one lease
+    /// and begin at a time, beside the trial it runs. Stops at the first refusal (the sweep's queue is short) or
+    /// failure; the slot's next trial starts it again.</summary>
+    void TopUp(SlotWork work)
+    {
+        if (!work.TopUp.IsCompleted || _stopping.IsCancellationRequested || work.Count >= work.Wanted(leases.Value.Ahead)) return;
+        work.TopUp = Task.Run(async () =>
+        {
+            try
+            {
+                while (!_stopping.IsCancellationRequested && work.Count < work.Wanted(leases.Value.Ahead))
+                {
+                    if (_running.TryGetValue(work.Slot.Index, out var current) && current.Hung) return;
+                    var (lease, _) = await NextLease(work.Slot, work.Turn++, ahead: true);
+                    if (lease is null) return;
+                    var held = new Running(lease, ahead: true);
+                    work.Add(held); // renewed from now on, while it begins too
+                    if (!await Begin(work.Slot, lease, ahead: true))
+                    {
+                        work.Remove(held, "", out _); // Begin told the coordinator and the trial grain
+                        return;
+                    }
+                    if (!work.MarkBegun(held)) Drop(held, held.DropReason ?? "it was given up");
+                    else if (_stopping.IsCancellationRequested && work.Remove(held, $"silo {SiloKey} shut down", out _))
+                        Drop(held, held.DropReason!);
+                }
+            }
+            catch (Exception e)
+            {
+                log.LogWarning(e, "Leasing trials ahead for {Slot} failed", work.Slot.Name);
+            }
+        });
+    }
+
+    /// <summary>Gives back every attempt <paramref name="work"/>'s slot holds ready (those still beginning are given
+    /// back by their top-up).</summary>
+    void GiveUpAhead(SlotWork work, string reason)
+    {
+        foreach (var r in work.TakeAll(reason))
+            if (r.Begun) Drop(r, reason);
+    }
+
+    /// <summary>Gives up an attempt held ready that this slot will not run, counting no lost lease: revoked, the trial
+    /// grain is told (the lease is another slot's now); otherwise the coordinator places it again (or, the sweep
+    /// cancelled, ends it).</summary>
+    void Drop(Running r, string reason)
+    {
+        if (r.Revoked) Release(r.Lease, reason);
+        else Report(() => Coordinator(r.Lease).HandBack(r.Lease.TrialId, r.Lease.Attempt, $"{reason}; it was held ready by {r.Lease.Slot.Name}", lost: false),
+            r.Lease, "handing back");
     }
 
     /// <summary>A lease from the first sweep, in turn, that has a queued trial; with no lease, whether a request failed.</summary>
-    async Task<(TrialLease? Lease, bool Failed)> NextLease(DeviceSlot slot, int turn)
+    async Task<(TrialLease? Lease, bool Failed)> NextLease(DeviceSlot slot, int turn, bool ahead = false)
     {
         var sweeps = _sweeps;
         var failed = false;
@@ -151,7 +308,7 @@ public sealed class DeviceWorker(
             var sweepId = sweeps[(turn + i) % sweeps.Count];
             try
             {
-                if (await grains.GetGrain<ISweepCoordinatorGrain>(sweepId).Lease(slot) is { } lease) return (lease, false);
+                if (await grains.GetGrain<ISweepCoordinatorGrain>(sweepId).Lease(slot, ahead) is { } lease) return (lease, false);
             }
             catch (Exception e)
             {
@@ -165,12 +322,12 @@ public sealed class DeviceWorker(
     /// <summary>Takes a lease up at its trial grain (<see cref="ITrialGrain.Begin"/>): true when the attempt begins. When
     /// the trial had already ended, or the grain cannot be reached, the coordinator is told (<see cref="ISweepCoordinatorGrain.Unclaimed"/>)
     /// and the slot asks for other work.</summary>
-    async Task<bool> Begin(DeviceSlot slot, TrialLease lease)
+    async Task<bool> Begin(DeviceSlot slot, TrialLease lease, bool ahead = false)
     {
         TrialSummary? ended;
         try
         {
-            ended = await grains.GetGrain<ITrialGrain>(lease.TrialKey).Begin(lease.Spec, lease.Attempt, slot, lease.Metric);
+            ended = await grains.GetGrain<ITrialGrain>(lease.TrialKey).Begin(lease.Spec, lease.Attempt, slot, lease.Metric, ahead);
             if (ended is null) return true;
         }
         catch (Exception e)
@@ -187,11 +344,12 @@ public sealed class DeviceWorker(
         return false;
     }
 
-    /// <summary>Begins the leased attempt at its trial grain, runs it on the slot and reports the result; false when it
-    /// could not begin. The lease is renewed from the moment it is held, while it begins too.</summary>
-    async Task<bool> RunTrial(DeviceSlot slot, TrialLease lease)
+    /// <summary>Begins the leased attempt at its trial grain (unless it was begun ahead), runs it on the slot and reports
+    /// the result; false when it could not begin. The lease is renewed from the moment it is held, while it begins too.</summary>
+    async Task<bool> RunTrial(SlotWork work, Running running)
     {
-        var running = new Running(lease);
+        var (slot, lease) = (work.Slot, running.Lease);
+        Volatile.Write(ref running.Beat, Stopwatch.GetTimestamp()); // held ready, it was not silent: it had not started
         devices.Hold(slot, lease.TrialKey);
         _running[slot.Index] = running;
         if (_stopping.IsCancellationRequested) HandBack(running); // the silo began stopping as the lease arrived
@@ -199,7 +357,8 @@ public sealed class DeviceWorker(
         TrialResult result;
         try
         {
-            if (!await Begin(slot, lease)) return false;
+            if (!running.Ahead && !await Begin(slot, lease)) return false;
+            TopUp(work);
             // Taken for hung or revoked while it began: the trial is placed again elsewhere; nothing to run or report.
             if (running.Hung || running.Revoked)
             {
@@ -224,6 +383,7 @@ public sealed class DeviceWorker(
             running.Cancel.Dispose();
         }
         var finishedAt = DateTimeOffset.UtcNow;
+        if (!running.Hung && !running.Revoked && !running.HandingBack && result.Status != TrialStatus.Cancelled) work.Took(finishedAt - startedAt);
         // Taken for hung, this attempt was handed back when its trainer fell silent: whatever it returns now (cancelled,
         // or a late result) is not the trial's result.
         if (running.Hung || running.Revoked)
@@ -274,12 +434,17 @@ public sealed class DeviceWorker(
                     var lease = r.Lease;
                     Report(() => Coordinator(lease).HandBack(lease.TrialId, lease.Attempt,
                         $"its trainer on {lease.Slot.Name} of silo {lease.Slot.Silo} showed no sign of life for {silent.TotalSeconds:0} s (hung)"), lease, "handing back");
+                    // What the hung slot held ready runs elsewhere; nothing is counted against those trials.
+                    GiveUpAhead(_work[lease.Slot.Index], $"{lease.Slot.Name}'s trainer hung");
                     continue;
                 }
                 var last = Volatile.Read(ref r.Last);
                 (renewals.TryGetValue(r.Lease.SweepId, out var list) ? list : renewals[r.Lease.SweepId] = [])
                     .Add((r, new LeaseRenewal(r.Lease.TrialId, r.Lease.Attempt, r.Lease.Slot, last?.Step ?? 0, last?.Loss, silent)));
             }
+            foreach (var r in _work.Values.SelectMany(w => w.Held()))
+                (renewals.TryGetValue(r.Lease.SweepId, out var list) ? list : renewals[r.Lease.SweepId] = [])
+                    .Add((r, new LeaseRenewal(r.Lease.TrialId, r.Lease.Attempt, r.Lease.Slot, 0, null, TimeSpan.Zero, Waiting: true)));
             await Task.WhenAll(renewals.Select(async sweep =>
             {
                 try
@@ -287,7 +452,19 @@ public sealed class DeviceWorker(
                     var reply = await grains.GetGrain<ISweepCoordinatorGrain>(sweep.Key).Renew(SiloKey, [.. sweep.Value.Select(v => v.Renewal)]);
                     foreach (var (trial, renewal) in sweep.Value)
                     {
-                        if (reply.Revoked?.Contains(renewal.TrialId) == true)
+                        var revoked = reply.Revoked?.Contains(renewal.TrialId) == true;
+                        if (renewal.Waiting && (revoked || reply.Stop.Contains(renewal.TrialId)))
+                        {
+                            // Held ready: given up here, unless its slot took it up since (then stopped as a running trial).
+                            if (revoked) trial.Revoked = true;
+                            var reason = revoked ? "its lease was revoked" : "the sweep was cancelled";
+                            if (_work[trial.Lease.Slot.Index].Remove(trial, reason, out var begun))
+                            {
+                                if (begun) Drop(trial, reason);
+                                continue;
+                            }
+                        }
+                        if (revoked)
                         {
                             trial.Revoked = true;
                             log.LogInformation("Trial {Trial} attempt {Attempt} on {Slot}: the lease is no longer this slot's; stopped, its result not reported",

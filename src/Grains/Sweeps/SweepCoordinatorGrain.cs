@@ -61,6 +61,8 @@ public sealed class SweepCoordinatorGrain(
         public int Step;
         public double? Loss;
         public TrialSummary? Summary;
+        /// <summary>Leased ahead and not started: its slot is busy with another trial. Losing it is not a lost lease.</summary>
+        public bool Waiting;
     }
 
     readonly List<Entry> _trials = [];
@@ -136,10 +138,14 @@ public sealed class SweepCoordinatorGrain(
 
     public async Task<SweepSnapshot> GetSnapshot()
     {
-        var running = _running.Select(t => new TrialProgress(t.Id, t.Attempt, t.Slot?.Silo ?? "", t.Slot?.Name ?? "", t.Step, t.Loss))
+        var running = _running.Where(t => !t.Waiting).Select(t => new TrialProgress(t.Id, t.Attempt, t.Slot?.Silo ?? "", t.Slot?.Name ?? "", t.Step, t.Loss))
             .OrderBy(p => p.TrialId, StringComparer.Ordinal).ToList();
+        // A trial leased ahead waits for its device like a queued one, and is counted with them.
+        var counts = _counts.ToArray();
+        var waiting = _running.Count - running.Count;
+        (counts[(int)TrialStatus.Running], counts[(int)TrialStatus.Queued]) = (counts[(int)TrialStatus.Running] - waiting, counts[(int)TrialStatus.Queued] + waiting);
         return new SweepSnapshot(Id, definition.State.Spec?.Name ?? "", DefinitionLost ? SweepStatus.Failed : state.State.Status, state.State.StartedAt, state.State.FinishedAt,
-            _trials.Count, [.. _counts], running, _ended.Count, await ClusterDevices(), Message, _epoch);
+            _trials.Count, counts, running, _ended.Count, await ClusterDevices(), Message, _epoch);
     }
 
     public Task<SweepSpec?> GetSpec() => Task.FromResult(definition.State.Spec);
@@ -200,13 +206,17 @@ public sealed class SweepCoordinatorGrain(
         return results;
     }
 
-    public async Task<TrialLease?> Lease(DeviceSlot slot)
+    public async Task<TrialLease?> Lease(DeviceSlot slot, bool ahead = false)
     {
         if (definition.State.Spec is null || state.State.Status != SweepStatus.Running) return null;
         // A silo the cluster declared dead may still ask (woken from a freeze, before it learns and stops): a lease
         // would be expired at the next tick and counted lost, and lost trials lead the queue, so the same trial
         // would be cut again at each of its requests until its retries ran out.
         if (Dead(slot.Silo)) return null;
+        // Ahead only while every slot at work could take one more and still leave a queued trial for a device that
+        // asks next: a sweep's tail is never held ready on a busy device while another device idles.
+        if (ahead && _counts[(int)TrialStatus.Queued] <= Math.Max(_devices?.Devices ?? 0, _running.Select(t => t.Slot).Distinct().Count()))
+            return null;
         while (_again.TryDequeue(out var t) || _queue.TryDequeue(out t))
         {
             if (t.Status != TrialStatus.Queued) continue;
@@ -215,7 +225,7 @@ public sealed class SweepCoordinatorGrain(
             var attempt = t.Attempt + 1;
             t.Attempt = attempt;
             Set(t, TrialStatus.Running);
-            (t.Slot, t.Expires, t.Step, t.Loss) = (slot, DateTime.UtcNow + LeaseTimeout, 0, null);
+            (t.Slot, t.Expires, t.Step, t.Loss, t.Waiting) = (slot, DateTime.UtcNow + LeaseTimeout, 0, null, ahead);
             _running.Add(t);
             return new TrialLease(Id, t.Id, attempt, Spec.Trials[t.Index], slot, Spec.Metric, LeaseTimeout, definition.State.TraceParent);
         }
@@ -257,7 +267,7 @@ public sealed class SweepCoordinatorGrain(
             {
                 // The lease runs from the trainer's last sign of life, not from this call.
                 var expires = now - (r.Silent > TimeSpan.Zero ? r.Silent : TimeSpan.Zero) + LeaseTimeout;
-                (t.Slot, t.Expires, t.Step, t.Loss) = (r.Slot, expires > t.Expires ? expires : t.Expires, r.Step, r.Loss);
+                (t.Slot, t.Expires, t.Step, t.Loss, t.Waiting) = (r.Slot, expires > t.Expires ? expires : t.Expires, r.Step, r.Loss, r.Waiting);
                 if (state.State.Status == SweepStatus.Cancelled) stop.Add(r.TrialId);
             }
             else revoked.Add(r.TrialId);
@@ -326,6 +336,12 @@ public sealed class SweepCoordinatorGrain(
     async Task Expire(Entry t, string reason, bool lost = true)
     {
         var attempt = t.Attempt;
+        // An attempt held ready that never started cannot have hurt its silo: not a lost lease.
+        if (t.Waiting)
+        {
+            lost = false;
+            reason += " (it was leased ahead and had not started)";
+        }
         TrialSummary summary;
         try
         {
@@ -437,7 +453,7 @@ public sealed class SweepCoordinatorGrain(
         // Who holds the running trials' leases: few trials, one call each.
         var running = _running.ToList();
         var holders = await Task.WhenAll(running.Select(t => Trial(t).GetHolder()));
-        foreach (var (t, holder) in running.Zip(holders)) t.Slot = holder;
+        foreach (var (t, holder) in running.Zip(holders)) (t.Slot, t.Waiting) = (holder?.Slot, holder?.Ahead ?? false);
         log.LogInformation("Sweep {Sweep} rebuilt from its trials: {Ended} ended, {Running} running, {Queued} queued", Id,
             _ended.Count, _running.Count, _queue.Count);
     }

@@ -18,6 +18,9 @@ public sealed class TrialGrainState
     [Id(4)] public int Losses { get; set; }
     [Id(5)] public string? Message { get; set; }
     [Id(6)] public TrialRecord? Record { get; set; }
+    /// <summary>The current attempt was begun ahead, on a slot still busy with another trial (not written again when it
+    /// starts: a coordinator rebuilt from this learns the truth at the slot's next renewal).</summary>
+    [Id(7)] public bool Ahead { get; set; }
 }
 
 /// <summary>
@@ -40,12 +43,12 @@ public sealed class TrialGrain(
         }
     }
 
-    public async Task<TrialSummary?> Begin(TrialSpec spec, int attempt, DeviceSlot slot, RankMetric metric)
+    public async Task<TrialSummary?> Begin(TrialSpec spec, int attempt, DeviceSlot slot, RankMetric metric, bool ahead = false)
     {
         if (S.Status.IsEnded()) return Summary(metric);
         if (attempt <= S.Attempt)
             throw new InvalidOperationException($"trial {this.GetPrimaryKeyString()}: attempt {attempt} leased after attempt {S.Attempt}");
-        await Write(() => (S.Spec, S.Status, S.Attempt, S.Holder, S.Message) = (spec, TrialStatus.Running, attempt, slot, null));
+        await Write(() => (S.Spec, S.Status, S.Attempt, S.Holder, S.Message, S.Ahead) = (spec, TrialStatus.Running, attempt, slot, null, ahead));
         return null;
     }
 
@@ -93,7 +96,7 @@ public sealed class TrialGrain(
     /// fresh ETag) rather than a change that never reached the store.</summary>
     async Task Write(Action change)
     {
-        var before = (S.Spec, S.Status, S.Attempt, S.Holder, S.Losses, S.Message, S.Record);
+        var before = (S.Spec, S.Status, S.Attempt, S.Holder, S.Losses, S.Message, S.Record, S.Ahead);
         change();
         try
         {
@@ -101,7 +104,7 @@ public sealed class TrialGrain(
         }
         catch (Exception)
         {
-            (S.Spec, S.Status, S.Attempt, S.Holder, S.Losses, S.Message, S.Record) = before;
+            (S.Spec, S.Status, S.Attempt, S.Holder, S.Losses, S.Message, S.Record, S.Ahead) = before;
             DeactivateOnIdle();
             throw;
         }
@@ -109,7 +112,8 @@ public sealed class TrialGrain(
 
     public Task<TrialSummary> GetSummary(RankMetric metric) => Task.FromResult(Summary(metric));
 
-    public Task<DeviceSlot?> GetHolder() => Task.FromResult(S.Status == TrialStatus.Running ? S.Holder : null);
+    public Task<TrialHolder?> GetHolder() =>
+        Task.FromResult(S.Status == TrialStatus.Running && S.Holder is { } holder ? new TrialHolder(holder, S.Ahead) : null);
 
     public Task<TrialRecord?> GetRecord() => Task.FromResult(S.Record);
 

@@ -83,7 +83,10 @@ public class ResumeTests
             Assert.Equal((old.FinalLoss, old.WallSeconds, old.StartedAt, old.Silo), (now.FinalLoss, now.WallSeconds, now.StartedAt, now.Silo));
         }
         var adam = results.Trials.Where(t => t.Optimizer == "adam").ToList();
-        Assert.Equal([2, 1, 1, 1], adam.Select(t => t.Attempts));
+        // The one running at the kill is on its second lease; the others' first lease may have been lost too, when the
+        // slot held them ready behind it (leased ahead, Descent:Leases:Ahead): never more than two.
+        Assert.Equal(2, adam[0].Attempts);
+        Assert.All(adam.Skip(1), t => Assert.InRange(t.Attempts, 1, 2));
         Assert.All(adam, t => Assert.NotEqual(ended[0].Silo, t.Silo));
         Assert.All(adam, t => Assert.Equal("time budget of 3 s reached", t.Message));
         // The lease the killed process's silo held was taken back as the coordinator woke, not a lease timeout (30 s) later.

@@ -71,6 +71,8 @@ public class DescentSiloOptionsTests
     [InlineData("Descent:Leases:Timeout", "00:00:00", "Descent:Leases:Timeout = 00:00:00: must be above 0")]
     [InlineData("Descent:Leases:RenewEvery", "00:00:20",
         "Descent:Leases:RenewEvery = 00:00:20: must be at most a third of Descent:Leases:Timeout (00:00:30), so that one lost renewal does not expire a lease")]
+    [InlineData("Descent:Leases:Ahead", "-00:00:01", "Descent:Leases:Ahead = -00:00:01: must be 0 (off) or above")]
+    [InlineData("Descent:Leases:Ahead", "02:00:00", "Descent:Leases:Ahead = 02:00:00: must be at most 01:00:00 (work held ahead is work other devices cannot take)")]
     [InlineData("Descent:DataRoot", "/no/such/folder", "Descent:DataRoot = \"/no/such/folder\": must be an existing folder, given as an absolute path")]
     [InlineData("Descent:DataRoot", "data", "Descent:DataRoot = \"data\": must be an existing folder, given as an absolute path")]
     public void A_bad_setting_is_named_with_its_value(string key, string value, string problem)
