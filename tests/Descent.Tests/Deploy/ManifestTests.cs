@@ -212,16 +212,62 @@ public class ManifestTests
     }
 
     [Fact]
-    public void Redis_keeps_an_append_only_file_on_its_volume()
+    public void Redis_keeps_an_append_only_file_on_its_volume_and_never_evicts_a_key()
     {
         var redis = One<V1StatefulSet>("overlays/cpu", "redis");
         var container = redis.Spec.Template.Spec.Containers.Single();
         var args = container.Args.ToList();
-        Assert.Equal("yes", args[args.IndexOf("--appendonly") + 1]);
-        var dir = args[args.IndexOf("--dir") + 1];
+        string Arg(string name)
+        {
+            var at = args.IndexOf(name);
+            Assert.True(at >= 0 && at + 1 < args.Count, $"redis-server is not given {name}: {string.Join(' ', args)}");
+            return args[at + 1];
+        }
+        Assert.Equal("yes", Arg("--appendonly"));
+        // Every acknowledged write is on disk: a grain told its state was written never finds it gone after a crash.
+        Assert.Equal("always", Arg("--appendfsync"));
+        var dir = Arg("--dir");
         var claim = Assert.Single(redis.Spec.VolumeClaimTemplates);
         Assert.Contains(container.VolumeMounts, m => m.Name == claim.Metadata.Name && m.MountPath == dir);
         Assert.Equal(["ReadWriteOnce"], claim.Spec.AccessModes);
+
+        // Full, Redis refuses writes (an error the grain sees) rather than evicting sweep state or being OOM-killed:
+        // its data stays under the container's limit with room for the fork that rewrites the append-only file.
+        Assert.Equal("noeviction", Arg("--maxmemory-policy"));
+        var maxmemory = RedisBytes(Arg("--maxmemory"));
+        var limit = container.Resources.Limits["memory"].ToInt64();
+        Assert.True(maxmemory > 0 && maxmemory <= limit * 0.8,
+            $"--maxmemory {Arg("--maxmemory")} ({maxmemory} bytes) must be above 0 and at most 80% of the memory limit ({limit} bytes)");
+    }
+
+    /// <summary>A redis-server memory size: bytes, or a number with k, kb, m, mb, g or gb (k = 1000, kb = 1024, ...).</summary>
+    static long RedisBytes(string size)
+    {
+        var match = Regex.Match(size, @"^(\d+)(k|kb|m|mb|g|gb)?$", RegexOptions.IgnoreCase);
+        Assert.True(match.Success, $"not a redis memory size: \"{size}\"");
+        var unit = match.Groups[2].Value.ToLowerInvariant() switch
+        {
+            "" => 1L, "k" => 1000L, "kb" => 1024L, "m" => 1000_000L, "mb" => 1L << 20, "g" => 1000_000_000L, _ => 1L << 30,
+        };
+        return long.Parse(match.Groups[1].Value) * unit;
+    }
+
+    [Theory]
+    [InlineData("overlays/cpu")]
+    [InlineData("overlays/gpu")]
+    public void Every_statefulset_is_governed_by_a_headless_service_of_its_pods(string overlay)
+    {
+        var sets = Objects(overlay).OfType<V1StatefulSet>().ToList();
+        Assert.Equal(["descent-silo", "redis"], sets.Select(s => s.Metadata.Name).Order());
+        foreach (var set in sets)
+        {
+            var service = Objects(overlay).OfType<V1Service>().SingleOrDefault(s => s.Metadata.Name == set.Spec.ServiceName);
+            Assert.True(service is not null, $"StatefulSet/{set.Metadata.Name}: serviceName {set.Spec.ServiceName} names no Service");
+            // Headless: the pods get their DNS names (pod.service); a ClusterIP Service gives them none.
+            Assert.True(service.Spec.ClusterIP == "None",
+                $"StatefulSet/{set.Metadata.Name}: its Service {service.Metadata.Name} is not headless (clusterIP: {service.Spec.ClusterIP ?? "unset"}, not None)");
+            Assert.All(service.Spec.Selector, l => Assert.Equal(l.Value, set.Spec.Template.Metadata.Labels[l.Key]));
+        }
     }
 
     [Fact]
