@@ -1,6 +1,7 @@
 namespace Descent.Tests.Deploy;
 
-/// <summary>deploy/silo.Dockerfile and deploy/client.Dockerfile, read as docker reads them: no image can be built here.</summary>
+/// <summary>deploy/silo.Dockerfile, deploy/client.Dockerfile and the build context (.dockerignore), read as docker reads
+/// them: no image can be built here.</summary>
 public class ImageTests
 {
     static string DeployFile(string name) => Path.Combine(Manifests.Root, "deploy", name);
@@ -27,5 +28,22 @@ public class ImageTests
         Assert.Equal(silo.Stages[^1], silo.Chain(new Dictionary<string, string> { ["BACKEND"] = "cuda" })[^1]);
         Assert.Equal(["mcr.microsoft.com/dotnet/aspnet:10.0", "mcr.microsoft.com/dotnet/aspnet:10.0"],
             new[] { "cpu", "cuda" }.Select(b => silo.Chain(new Dictionary<string, string> { ["BACKEND"] = b })[0].Base));
+    }
+
+    [Fact]
+    public void The_build_context_leaves_out_what_git_ignores_at_any_depth()
+    {
+        static string[] Patterns(string file) => File.ReadAllLines(Path.Combine(Manifests.Root, file))
+            .Select(l => l.Trim()).Where(l => l.Length > 0 && !l.StartsWith('#')).ToArray();
+        var docker = Patterns(".dockerignore");
+        // .gitignore's "bin/" (no inner slash) means a bin folder anywhere; .dockerignore's means the root's only.
+        foreach (var pattern in Patterns(".gitignore"))
+        {
+            var anywhere = !pattern.TrimEnd('/').Contains('/');
+            Assert.True(docker.Contains(anywhere ? $"**/{pattern}" : pattern.TrimStart('/')),
+                $".gitignore leaves out {pattern}{(anywhere ? " at any depth" : "")}; .dockerignore does not ({(anywhere ? $"**/{pattern}" : pattern)})");
+        }
+        // The validator's npm install on the test machine is not part of the sources.
+        Assert.Contains("**/node_modules/", docker);
     }
 }
