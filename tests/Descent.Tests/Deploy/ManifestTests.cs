@@ -106,6 +106,35 @@ public class ManifestTests
         Assert.Null(Silos("overlays/cpu").Spec.Template.Spec.Tolerations);
     }
 
+    [Fact]
+    public void The_gpu_count_is_set_in_one_place_and_the_silo_setting_follows_it()
+    {
+        // A copy of deploy/k8s whose GPU limit is changed where README says to change it, and nowhere else.
+        var copy = Directory.CreateTempSubdirectory("descent-k8s-").FullName;
+        try
+        {
+            foreach (var file in Directory.EnumerateFiles(Manifests.K8s, "*.yaml", SearchOption.AllDirectories)
+                         .Where(f => !f.Contains($"{Path.DirectorySeparatorChar}node_modules{Path.DirectorySeparatorChar}", StringComparison.Ordinal)))
+            {
+                var target = Path.Combine(copy, Path.GetRelativePath(Manifests.K8s, file));
+                Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+                File.Copy(file, target);
+            }
+            var patch = Path.Combine(copy, "overlays", "gpu", "gpu-silo.yaml");
+            File.WriteAllText(patch, Replace(File.ReadAllText(patch), "nvidia.com/gpu: \"1\"", "nvidia.com/gpu: \"3\""));
+            var (exit, yaml, error) = Manifests.Run("kubectl", ["kustomize", Path.Combine(copy, "overlays", "gpu")], null, copy);
+            Assert.True(exit == 0, error);
+            var silo = Manifests.LoadStrict(yaml).OfType<V1StatefulSet>().Single(s => s.Metadata.Name == "descent-silo")
+                .Spec.Template.Spec.Containers.Single(c => c.Name == "silo");
+            Assert.Equal(3, silo.Resources.Limits["nvidia.com/gpu"].ToInt32());
+            Assert.Equal("3", Env(silo, "Descent__Devices__Gpus"));
+        }
+        finally
+        {
+            Directory.Delete(copy, recursive: true);
+        }
+    }
+
     [Theory]
     [InlineData("overlays/cpu")]
     [InlineData("overlays/gpu")]
