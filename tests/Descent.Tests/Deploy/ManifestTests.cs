@@ -1,5 +1,6 @@
 using System.Text;
 using System.Text.RegularExpressions;
+using Descent.Client.Cluster;
 using Descent.Silo;
 using Descent.Sweeps;
 using k8s;
@@ -105,6 +106,35 @@ public class ManifestTests
         Assert.Null(Silos("overlays/cpu").Spec.Template.Spec.Tolerations);
     }
 
+    [Fact]
+    public void The_gpu_count_is_set_in_one_place_and_the_silo_setting_follows_it()
+    {
+        // A copy of deploy/k8s whose GPU limit is changed where README says to change it, and nowhere else.
+        var copy = Directory.CreateTempSubdirectory("descent-k8s-").FullName;
+        try
+        {
+            foreach (var file in Directory.EnumerateFiles(Manifests.K8s, "*.yaml", SearchOption.AllDirectories)
+                         .Where(f => !f.Contains($"{Path.DirectorySeparatorChar}node_modules{Path.DirectorySeparatorChar}", StringComparison.Ordinal)))
+            {
+                var target = Path.Combine(copy, Path.GetRelativePath(Manifests.K8s, file));
+                Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+                File.Copy(file, target);
+            }
+            var patch = Path.Combine(copy, "overlays", "gpu", "gpu-silo.yaml");
+            File.WriteAllText(patch, Replace(File.ReadAllText(patch), "nvidia.com/gpu: \"1\"", "nvidia.com/gpu: \"3\""));
+            var (exit, yaml, error) = Manifests.Run("kubectl", ["kustomize", Path.Combine(copy, "overlays", "gpu")], null, copy);
+            Assert.True(exit == 0, error);
+            var silo = Manifests.LoadStrict(yaml).OfType<V1StatefulSet>().Single(s => s.Metadata.Name == "descent-silo")
+                .Spec.Template.Spec.Containers.Single(c => c.Name == "silo");
+            Assert.Equal(3, silo.Resources.Limits["nvidia.com/gpu"].ToInt32());
+            Assert.Equal("3", Env(silo, "Descent__Devices__Gpus"));
+        }
+        finally
+        {
+            Directory.Delete(copy, recursive: true);
+        }
+    }
+
     [Theory]
     [InlineData("overlays/cpu")]
     [InlineData("overlays/gpu")]
@@ -175,9 +205,7 @@ public class ManifestTests
             var path => labels[Regex.Match(path, @"^metadata\.labels\['(.+)'\]$").Groups[1].Value],
         });
         environment["KUBERNETES_SERVICE_HOST"] = "10.96.0.1";
-        var configuration = new ConfigurationBuilder().AddInMemoryCollection(environment
-            .Where(e => e.Key.StartsWith("Descent__", StringComparison.Ordinal))
-            .Select(e => KeyValuePair.Create(e.Key.Replace("__", ":", StringComparison.Ordinal), (string?)e.Value))).Build();
+        var configuration = Settings(environment);
         var options = configuration.GetSection("Descent").Get<DescentSiloOptions>()!;
         Assert.Empty(new DescentSiloOptionsValidator().Validate(Options.DefaultName, options).Failures ?? []);
         var (pod, problems) = KubernetesHosting.Decide(configuration, name => environment.GetValueOrDefault(name));
@@ -191,6 +219,17 @@ public class ManifestTests
         var service = One<V1Service>(overlay, redis.Host);
         Assert.Contains(service.Spec.Ports, p => p.Port == redis.Port);
     }
+
+    /// <summary>The configuration a container's environment gives .NET (Descent__X__Y is Descent:X:Y).</summary>
+    static IConfiguration Settings(IEnumerable<KeyValuePair<string, string>> environment) =>
+        new ConfigurationBuilder().AddInMemoryCollection(environment
+            .Where(e => e.Key.StartsWith("Descent__", StringComparison.Ordinal))
+            .Select(e => KeyValuePair.Create(e.Key.Replace("__", ":", StringComparison.Ordinal), (string?)e.Value))).Build();
+
+    /// <summary>The settings the silo container's literal environment gives descent-silo (its defaults where unset).</summary>
+    static DescentSiloOptions SiloSettings(string overlay) =>
+        Settings(Silo(overlay).Env.Where(e => e.Value is not null).Select(e => KeyValuePair.Create(e.Name, e.Value)))
+            .GetSection("Descent").Get<DescentSiloOptions>() ?? new DescentSiloOptions();
 
     [Theory]
     [InlineData("overlays/cpu")]
@@ -212,16 +251,230 @@ public class ManifestTests
     }
 
     [Fact]
-    public void Redis_keeps_an_append_only_file_on_its_volume()
+    public void Redis_keeps_an_append_only_file_on_its_volume_and_never_evicts_a_key()
     {
         var redis = One<V1StatefulSet>("overlays/cpu", "redis");
         var container = redis.Spec.Template.Spec.Containers.Single();
         var args = container.Args.ToList();
-        Assert.Equal("yes", args[args.IndexOf("--appendonly") + 1]);
-        var dir = args[args.IndexOf("--dir") + 1];
+        string Arg(string name)
+        {
+            var at = args.IndexOf(name);
+            Assert.True(at >= 0 && at + 1 < args.Count, $"redis-server is not given {name}: {string.Join(' ', args)}");
+            return args[at + 1];
+        }
+        Assert.Equal("yes", Arg("--appendonly"));
+        // Every acknowledged write is on disk: a grain told its state was written never finds it gone after a crash.
+        Assert.Equal("always", Arg("--appendfsync"));
+        var dir = Arg("--dir");
         var claim = Assert.Single(redis.Spec.VolumeClaimTemplates);
         Assert.Contains(container.VolumeMounts, m => m.Name == claim.Metadata.Name && m.MountPath == dir);
         Assert.Equal(["ReadWriteOnce"], claim.Spec.AccessModes);
+
+        // Full, Redis refuses writes (an error the grain sees) rather than evicting sweep state or being OOM-killed:
+        // its data stays under the container's limit with room for the fork that rewrites the append-only file.
+        Assert.Equal("noeviction", Arg("--maxmemory-policy"));
+        var maxmemory = RedisBytes(Arg("--maxmemory"));
+        var limit = container.Resources.Limits["memory"].ToInt64();
+        Assert.True(maxmemory > 0 && maxmemory <= limit * 0.8,
+            $"--maxmemory {Arg("--maxmemory")} ({maxmemory} bytes) must be above 0 and at most 80% of the memory limit ({limit} bytes)");
+    }
+
+    /// <summary>A redis-server memory size: bytes, or a number with k, kb, m, mb, g or gb (k = 1000, kb = 1024, ...).</summary>
+    static long RedisBytes(string size)
+    {
+        var match = Regex.Match(size, @"^(\d+)(k|kb|m|mb|g|gb)?$", RegexOptions.IgnoreCase);
+        Assert.True(match.Success, $"not a redis memory size: \"{size}\"");
+        var unit = match.Groups[2].Value.ToLowerInvariant() switch
+        {
+            "" => 1L, "k" => 1000L, "kb" => 1024L, "m" => 1000_000L, "mb" => 1L << 20, "g" => 1000_000_000L, _ => 1L << 30,
+        };
+        return long.Parse(match.Groups[1].Value) * unit;
+    }
+
+    [Theory]
+    [InlineData("overlays/cpu")]
+    [InlineData("overlays/gpu")]
+    public void Every_statefulset_is_governed_by_a_headless_service_of_its_pods(string overlay)
+    {
+        var sets = Objects(overlay).OfType<V1StatefulSet>().ToList();
+        Assert.Equal(["descent-silo", "redis"], sets.Select(s => s.Metadata.Name).Order());
+        foreach (var set in sets)
+        {
+            var service = Objects(overlay).OfType<V1Service>().SingleOrDefault(s => s.Metadata.Name == set.Spec.ServiceName);
+            Assert.True(service is not null, $"StatefulSet/{set.Metadata.Name}: serviceName {set.Spec.ServiceName} names no Service");
+            // Headless: the pods get their DNS names (pod.service); a ClusterIP Service gives them none.
+            Assert.True(service.Spec.ClusterIP == "None",
+                $"StatefulSet/{set.Metadata.Name}: its Service {service.Metadata.Name} is not headless (clusterIP: {service.Spec.ClusterIP ?? "unset"}, not None)");
+            Assert.All(service.Spec.Selector, l => Assert.Equal(l.Value, set.Spec.Template.Metadata.Labels[l.Key]));
+        }
+    }
+
+    [Theory]
+    [InlineData("overlays/cpu")]
+    [InlineData("overlays/gpu")]
+    public void The_network_policies_admit_what_each_pod_must_reach_and_no_other_pod(string overlay) =>
+        Assert.Empty(NetworkProblems(Objects(overlay), Objects("sweep")));
+
+    [Fact]
+    public void The_network_policy_check_names_a_policy_that_disagrees_with_the_workloads()
+    {
+        var yaml = Manifests.Render("overlays/cpu");
+        var sweep = Objects("sweep");
+        // The policy admits another silo port than the silos listen on, another probe port than the kubelet asks.
+        Assert.Contains("descent-silo -> descent-silo: silo port 11111 not admitted",
+            NetworkProblems(Manifests.LoadStrict(Replace(yaml, "- port: 11111", "- port: 11112")), sweep));
+        Assert.Contains("kubelet -> descent-silo: health port 8080 not admitted",
+            NetworkProblems(Manifests.LoadStrict(Replace(yaml, "- port: 8080", "- port: 8081")), sweep));
+        // The silos told to listen elsewhere than the policy (and their container ports) say.
+        var moved = Replace(yaml, "- name: Descent__Storage", "- name: Descent__GatewayPort\n          value: \"30001\"\n        - name: Descent__Storage");
+        Assert.Contains("descent-silo: gateway port 30001 (Descent:GatewayPort) is not a containerPort", NetworkProblems(Manifests.LoadStrict(moved), sweep));
+        Assert.Contains("descent-sweep -> descent-silo: gateway port 30001 not admitted", NetworkProblems(Manifests.LoadStrict(moved), sweep));
+        // A policy that admits every pod lets strangers in.
+        var open = Regex.Replace(yaml, @"  - from:\n    - podSelector:\n        matchLabels:\n          app.kubernetes.io/part-of: descent\n    ports:\n    - port: 6379\n",
+            "  - ports:\n    - port: 6379\n");
+        Assert.NotEqual(yaml, open);
+        Assert.Contains("a pod outside Descent -> redis: redis port 6379 admitted", NetworkProblems(Manifests.LoadStrict(open), sweep));
+    }
+
+    /// <summary>What the NetworkPolicies of <paramref name="objects"/> get wrong, derived from the workloads: the ports
+    /// the silo listens on (its settings, which its container must declare, and its probes), the Redis port behind the
+    /// address silos and the sweep Job are given, and which pods must reach them; empty when nothing.</summary>
+    static List<string> NetworkProblems(List<object> objects, List<object> sweep)
+    {
+        var problems = new List<string>();
+        var silos = objects.OfType<V1StatefulSet>().Single(s => s.Metadata.Name == "descent-silo").Spec.Template;
+        var redis = objects.OfType<V1StatefulSet>().Single(s => s.Metadata.Name == "redis").Spec.Template;
+        var job = sweep.OfType<V1Job>().Single().Spec.Template;
+        var silo = silos.Spec.Containers.Single(c => c.Name == "silo");
+        var settings = Settings(silo.Env.Where(e => e.Value is not null).Select(e => KeyValuePair.Create(e.Name, e.Value)))
+            .GetSection("Descent").Get<DescentSiloOptions>() ?? new DescentSiloOptions();
+
+        // The ports the silo listens on, each declared by its container.
+        var ports = new List<(string Name, int Port)> { ("silo", settings.SiloPort), ("gateway", settings.GatewayPort) };
+        foreach (var probe in new[] { silo.StartupProbe, silo.ReadinessProbe, silo.LivenessProbe }.Where(p => p?.HttpGet is not null))
+            ports.Add(("health", PortOf(probe.HttpGet.Port, silos) ?? -1));
+        if (settings.Health.Port is not { } health) problems.Add("descent-silo: Descent:Health:Port unset, no probe endpoint");
+        else if (ports.Any(p => p.Name == "health" && p.Port != health)) problems.Add($"descent-silo: a probe asks another port than Descent:Health:Port {health}");
+        foreach (var (name, port) in ports.Distinct())
+            if (!silo.Ports.Any(p => p.ContainerPort == port))
+                problems.Add($"descent-silo: {name} port {port} ({(name == "health" ? "its probes" : $"Descent:{char.ToUpperInvariant(name[0])}{name[1..]}Port")}) is not a containerPort");
+
+        // Redis' port behind the addresses the silos and the Job use: Service port -> targetPort -> the pod's port.
+        int? RedisPort(string address)
+        {
+            var uri = new Uri(address);
+            var port = objects.OfType<V1Service>().SingleOrDefault(s => s.Metadata.Name == uri.Host)?.Spec.Ports.SingleOrDefault(p => p.Port == uri.Port);
+            return port is null ? null : TargetOf(port, redis);
+        }
+        var args = job.Spec.Containers.Single().Args.ToList();
+        var stranger = new Dictionary<string, string> { ["app.kubernetes.io/name"] = "stranger" };
+        var silosPort = settings.SiloPort;
+        var gatewayPort = settings.GatewayPort;
+        var healthPort = settings.Health.Port ?? -1;
+        var checks = new List<(string From, IDictionary<string, string>? Labels, string To, V1PodTemplateSpec Target, string What, int? Port, bool Admitted)>
+        {
+            ("descent-silo", silos.Metadata.Labels, "descent-silo", silos, "silo", silosPort, true),
+            ("descent-silo", silos.Metadata.Labels, "descent-silo", silos, "gateway", gatewayPort, true),
+            ("descent-sweep", job.Metadata.Labels, "descent-silo", silos, "gateway", gatewayPort, true),
+            ("kubelet", null, "descent-silo", silos, "health", healthPort, true),
+            ("descent-silo", silos.Metadata.Labels, "redis", redis, "redis", RedisPort(settings.Redis!), true),
+            ("descent-sweep", job.Metadata.Labels, "redis", redis, "redis", RedisPort(args[args.IndexOf("--cluster") + 1]), true),
+            ("a pod outside Descent", stranger, "descent-silo", silos, "silo", silosPort, false),
+            ("a pod outside Descent", stranger, "descent-silo", silos, "gateway", gatewayPort, false),
+            ("outside the cluster", null, "descent-silo", silos, "gateway", gatewayPort, false),
+            ("a pod outside Descent", stranger, "redis", redis, "redis", RedisPort(settings.Redis!), false),
+        };
+        foreach (var c in checks)
+        {
+            if (c.Port is not { } port) problems.Add($"{c.From} -> {c.To}: its {c.What} address leads to no port of the pod");
+            else if (Admits(objects, c.Target, c.Labels, port) != c.Admitted)
+                problems.Add($"{c.From} -> {c.To}: {c.What} port {port} {(c.Admitted ? "not admitted" : "admitted")}");
+        }
+        return problems;
+    }
+
+    /// <summary>Whether the NetworkPolicies among <paramref name="objects"/> let a TCP connection to <paramref name="port"/>
+    /// of a pod of <paramref name="target"/> in, from a pod of its namespace labelled <paramref name="from"/>, or (null)
+    /// from no pod (the kubelet's probes, a client outside the cluster). Pods no policy selects take everything.</summary>
+    static bool Admits(IEnumerable<object> objects, V1PodTemplateSpec target, IDictionary<string, string>? from, int port)
+    {
+        var policies = objects.OfType<V1NetworkPolicy>()
+            .Where(p => Selects(p.Spec.PodSelector, target.Metadata.Labels) && (p.Spec.PolicyTypes?.Contains("Ingress") ?? true)).ToList();
+        if (policies.Count == 0) return true;
+        return policies.SelectMany(p => p.Spec.Ingress ?? []).Any(rule =>
+            (rule.Ports is not { Count: > 0 } || rule.Ports.Any(p => (p.Protocol ?? "TCP") == "TCP"
+                && (p.Port is null || PortOf(p.Port, target) is { } first && (port == first || p.EndPort is { } end && port >= first && port <= end))))
+            && (rule.FromProperty is not { Count: > 0 } || from is not null && rule.FromProperty.Any(peer =>
+                peer.IpBlock is null && peer.NamespaceSelector is null && peer.PodSelector is not null && Selects(peer.PodSelector, from))));
+    }
+
+    static bool Selects(V1LabelSelector selector, IDictionary<string, string> labels)
+    {
+        Assert.True(selector.MatchExpressions is not { Count: > 0 }, "a selector with matchExpressions: this check reads matchLabels only");
+        return (selector.MatchLabels ?? new Dictionary<string, string>()).All(l => labels.TryGetValue(l.Key, out var v) && v == l.Value);
+    }
+
+    /// <summary>A port of a pod: a number, or the name of a containerPort of <paramref name="pod"/>; null when no container
+    /// has that name.</summary>
+    static int? PortOf(IntOrString port, V1PodTemplateSpec pod) => int.TryParse(port.Value, out var number) ? number
+        : pod.Spec.Containers.SelectMany(c => c.Ports ?? []).SingleOrDefault(p => p.Name == port.Value)?.ContainerPort;
+
+    /// <summary>The pod's port a Service port forwards to: its targetPort, else its own number.</summary>
+    static int? TargetOf(V1ServicePort port, V1PodTemplateSpec pod) => port.TargetPort is { } target ? PortOf(target, pod) : port.Port;
+
+    [Theory]
+    [InlineData("overlays/cpu")]
+    [InlineData("overlays/gpu")]
+    public void Every_service_port_leads_to_a_port_of_the_pods_it_selects(string overlay)
+    {
+        var templates = Objects(overlay).Select(o => o switch
+        {
+            V1StatefulSet s => (s.Metadata.Name, s.Spec.Template),
+            V1Deployment d => (d.Metadata.Name, d.Spec.Template),
+            _ => default,
+        }).Where(w => w.Name is not null).ToList();
+        var services = Objects(overlay).OfType<V1Service>().ToList();
+        Assert.Contains(services, s => s.Metadata.Name == "jaeger");
+        foreach (var service in services)
+        {
+            var selected = templates.Where(w => service.Spec.Selector.All(l => w.Template.Metadata.Labels.TryGetValue(l.Key, out var v) && v == l.Value)).ToList();
+            Assert.True(selected.Count > 0, $"Service/{service.Metadata.Name} selects no pods");
+            foreach (var (name, template) in selected)
+                foreach (var port in service.Spec.Ports)
+                {
+                    var target = TargetOf(port, template);
+                    Assert.True(target is { } t && template.Spec.Containers.SelectMany(c => c.Ports ?? []).Any(p => p.ContainerPort == t),
+                        $"Service/{service.Metadata.Name} port {port.Name} (targetPort {port.TargetPort?.Value ?? $"{port.Port}"}) is no containerPort of {name}");
+                }
+        }
+    }
+
+    [Theory]
+    [InlineData("overlays/cpu")]
+    [InlineData("overlays/gpu")]
+    public void The_sweep_job_names_the_silos_cluster_and_its_image_is_set_like_theirs(string overlay)
+    {
+        var client = One<V1Job>("sweep", "descent-sweep").Spec.Template.Spec.Containers.Single();
+        var args = client.Args.ToList();
+        string? Arg(string name) => args.IndexOf(name) is var at and >= 0 ? args[at + 1] : null;
+        // The ids descent-client uses (the --cluster-id it is given, else its default) are the silos' labels, which
+        // they join with: a client of other ids finds no gateway.
+        var target = ClusterTarget.From(Arg("--cluster"), Arg("--cluster-id") ?? "no --cluster-id in the Job", null, false);
+        var labels = Silos(overlay).Spec.Template.Metadata.Labels;
+        Assert.Equal(labels[KubernetesHostingOptions.ClusterIdLabel], target.ClusterId);
+        Assert.Equal(labels[KubernetesHostingOptions.ServiceIdLabel], target.ServiceId);
+        Assert.Null(client.Env?.SingleOrDefault(e => e.Name == ClusterTarget.ClusterIdVariable));
+        // Both images are set by their kustomization's images: (a tag), from the same registry.
+        static (string Registry, string Name, string Tag) Parts(string image)
+        {
+            var match = Regex.Match(image, @"^(?:(?<registry>.+)/)?(?<name>[^/:@]+)(?::(?<tag>[^/:@]+))?$");
+            Assert.True(match.Success && match.Groups["tag"].Success, $"image {image}: no tag (not set by the kustomization's images:)");
+            return (match.Groups["registry"].Value, match.Groups["name"].Value, match.Groups["tag"].Value);
+        }
+        var (clientRegistry, clientName, _) = Parts(client.Image);
+        var (siloRegistry, siloName, _) = Parts(Silo(overlay).Image);
+        Assert.Equal(("descent-client", "descent-silo"), (clientName, siloName));
+        Assert.Equal(siloRegistry, clientRegistry);
     }
 
     [Fact]

@@ -37,11 +37,12 @@ static class Manifests
     }
 
     /// <summary>Installs the validator's npm packages exactly as package-lock.json pins them (npm ci), when they are
-    /// missing (.ci/run installs them before the tests). Null when done, else why not.</summary>
+    /// missing (.ci/run installs them before the tests), refusing a package that asks for a newer Node than this one
+    /// (--engine-strict). Null when done, else why not.</summary>
     static string? InstallValidator()
     {
         if (Directory.Exists(Path.Combine(Validator, "node_modules", "kubernetes-models"))) return null;
-        var (exit, output, error) = Run("npm", ["ci", "--no-audit", "--no-fund"], null, Validator);
+        var (exit, output, error) = Run("npm", ["ci", "--no-audit", "--no-fund", "--engine-strict"], null, Validator);
         return exit == 0 ? null : $"npm ci in {Validator} failed ({exit}): {output}{error}";
     }
 
