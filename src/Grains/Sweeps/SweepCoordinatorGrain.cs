@@ -63,6 +63,8 @@ public sealed class SweepCoordinatorGrain(
         public TrialSummary? Summary;
         /// <summary>Leased ahead and not started: its slot is busy with another trial. Losing it is not a lost lease.</summary>
         public bool Waiting;
+        /// <summary>When it was leased, in this activation's order (a slot starts what it holds ready in that order).</summary>
+        public long Leased;
     }
 
     readonly List<Entry> _trials = [];
@@ -77,6 +79,7 @@ public sealed class SweepCoordinatorGrain(
     /// <summary>This activation's numbering of <see cref="_ended"/> (a rebuilt view lists the trials in another order).</summary>
     readonly int _epoch = Random.Shared.Next(1, int.MaxValue);
     IGrainTimer? _timer;
+    long _leaseCount;
     bool _settled;
     DateTime _listedAt = DateTime.MinValue;
     (int Devices, DateTime At)? _devices;
@@ -138,7 +141,7 @@ public sealed class SweepCoordinatorGrain(
 
     public async Task<SweepSnapshot> GetSnapshot()
     {
-        var running = _running.Where(t => !t.Waiting).Select(t => new TrialProgress(t.Id, t.Attempt, t.Slot?.Silo ?? "", t.Slot?.Name ?? "", t.Step, t.Loss))
+        var running = Started().Select(t => new TrialProgress(t.Id, t.Attempt, t.Slot?.Silo ?? "", t.Slot?.Name ?? "", t.Step, t.Loss))
             .OrderBy(p => p.TrialId, StringComparer.Ordinal).ToList();
         // A trial leased ahead waits for its device like a queued one, and is counted with them.
         var counts = _counts.ToArray();
@@ -147,6 +150,13 @@ public sealed class SweepCoordinatorGrain(
         return new SweepSnapshot(Id, definition.State.Spec?.Name ?? "", DefinitionLost ? SweepStatus.Failed : state.State.Status, state.State.StartedAt, state.State.FinishedAt,
             _trials.Count, counts, running, _ended.Count, await ClusterDevices(), Message, _epoch);
     }
+
+    /// <summary>The trials running on their devices, one per slot: the last leased of those whose renewal said it runs
+    /// or, on a slot none of whose trials did, the first leased (renewals come every second; a slot starts what it holds
+    /// ready in lease order the moment its running trial ends, so a short trial would otherwise show as queued).</summary>
+    IEnumerable<Entry> Started() => _running.GroupBy(t => t.Slot).SelectMany(slot => slot.Key is null
+        ? slot.Where(t => !t.Waiting)
+        : [slot.Any(t => !t.Waiting) ? slot.Where(t => !t.Waiting).MaxBy(t => t.Leased)! : slot.MinBy(t => t.Leased)!]);
 
     public Task<SweepSpec?> GetSpec() => Task.FromResult(definition.State.Spec);
 
@@ -225,7 +235,7 @@ public sealed class SweepCoordinatorGrain(
             var attempt = t.Attempt + 1;
             t.Attempt = attempt;
             Set(t, TrialStatus.Running);
-            (t.Slot, t.Expires, t.Step, t.Loss, t.Waiting) = (slot, DateTime.UtcNow + LeaseTimeout, 0, null, ahead);
+            (t.Slot, t.Expires, t.Step, t.Loss, t.Waiting, t.Leased) = (slot, DateTime.UtcNow + LeaseTimeout, 0, null, ahead, ++_leaseCount);
             _running.Add(t);
             return new TrialLease(Id, t.Id, attempt, Spec.Trials[t.Index], slot, Spec.Metric, LeaseTimeout, definition.State.TraceParent);
         }

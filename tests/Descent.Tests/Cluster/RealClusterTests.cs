@@ -102,6 +102,24 @@ public sealed class RealClusterTests(ITestOutputHelper output)
         return EveryTrialOnce(cluster.Folder, ManyTrials);
     }
 
+    /// <summary>Does <paramref name="how"/> to <paramref name="silo"/> and waits until the cluster declares it dead; when it was done.</summary>
+    async Task<DateTimeOffset> Lose(RealCluster cluster, SiloProcess silo, string what, Func<Task> how)
+    {
+        Say($"{what}: {silo.Name}");
+        var at = DateTimeOffset.UtcNow;
+        await how();
+        var dead = await cluster.DeclaredDead(silo, Timeout);
+        Say($"{silo.Name} declared dead {(dead - at).TotalSeconds:F1} s after {what}");
+        return at;
+    }
+
+    async Task<DateTimeOffset> Lose(RealCluster cluster, SiloProcess silo, string what, Action how) =>
+        await Lose(cluster, silo, what, () =>
+        {
+            how();
+            return Task.CompletedTask;
+        });
+
     [Fact]
     public async Task A_silo_killed_mid_sweep_loses_no_trial_and_runs_none_twice()
     {
@@ -109,11 +127,7 @@ public sealed class RealClusterTests(ITestOutputHelper output)
         using var cluster = await RealCluster.Start(folder, 3, SiloSettings);
         Say("cluster started");
         using var client = await SweepUntil(cluster, 3);
-        Say("killing a silo");
-        var killedAt = DateTimeOffset.UtcNow;
-        await cluster.Silos[1].Kill();
-        var dead = await cluster.DeclaredDead(cluster.Silos[1], Timeout);
-        Say($"declared dead {(dead - killedAt).TotalSeconds:F1} s after the kill");
+        await Lose(cluster, cluster.Silos[1], "SIGKILL", () => cluster.Silos[1].Kill());
 
         var results = await Finished(cluster, client);
         // The killed silo's trial was placed again.
@@ -129,12 +143,7 @@ public sealed class RealClusterTests(ITestOutputHelper output)
         using var cluster = await RealCluster.Start(folder, network, 3, SiloSettings);
         Say("cluster started, a host per silo");
         using var client = await SweepUntil(cluster, 3);
-
-        network.LinkDown(1);
-        var downAt = DateTimeOffset.UtcNow;
-        Say("a silo's link is down");
-        var dead = await cluster.DeclaredDead(cluster.Silos[1], Timeout);
-        Say($"declared dead {(dead - downAt).TotalSeconds:F1} s after its link went down");
+        await Lose(cluster, cluster.Silos[1], "its link down", () => network.LinkDown(1));
 
         var results = await Finished(cluster, client);
         Assert.Contains(results.Trials, t => t.Attempts >= 2);
@@ -147,12 +156,8 @@ public sealed class RealClusterTests(ITestOutputHelper output)
         using var cluster = await RealCluster.Start(folder, 3, SiloSettings);
         Say("cluster started");
         using var client = await SweepUntil(cluster, 3);
-        Say("freezing a silo");
         var frozen = cluster.Silos[2];
-        var frozenAt = DateTimeOffset.UtcNow;
-        frozen.Freeze();
-        var dead = await cluster.DeclaredDead(frozen, Timeout);
-        Say($"the frozen silo was declared dead {(dead - frozenAt).TotalSeconds:F1} s after SIGSTOP");
+        var frozenAt = await Lose(cluster, frozen, "SIGSTOP", frozen.Freeze);
         var lease = TimeSpan.FromSeconds(6) - (DateTimeOffset.UtcNow - frozenAt);
         if (lease > TimeSpan.Zero) await Task.Delay(lease); // longer than the 5 s lease
         frozen.Continue();

@@ -2,10 +2,7 @@ using System.Collections.Concurrent;
 using Descent.Contracts.Sweeps;
 using Descent.Contracts.Trials;
 using Descent.Grains.Sweeps;
-using Microsoft.Extensions.DependencyInjection;
 using Orleans.Runtime;
-using Orleans.Runtime.Hosting;
-using Orleans.Storage;
 using Orleans.TestingHost;
 
 namespace Descent.Tests.Sweeps;
@@ -28,36 +25,23 @@ public sealed class BeginTests : IAsyncLifetime
     static readonly TimeSpan Stall = TimeSpan.FromSeconds(4);
     static int _completedWrites, _completedDuringStall = -1, _stalls;
 
-    /// <summary>Process storage whose writes of a running trial state stall (once, for <see cref="Stall"/>) or fail (once per
-    /// trial), as a store timing out or a trial grain on a silo not yet declared dead would.</summary>
-    sealed class SlowStorage(IGrainStorageSerializer serializer) : IGrainStorage
-    {
-        readonly Descent.Silo.ProcessGrainStorage _inner = new(serializer);
-        public Task ReadStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState) => _inner.ReadStateAsync(stateName, grainId, grainState);
-        public Task ClearStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState) => _inner.ClearStateAsync(stateName, grainId, grainState);
-
-        public async Task WriteStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
-        {
-            if (grainState.State is TrialGrainState { Status: TrialStatus.Completed }) Interlocked.Increment(ref _completedWrites);
-            if (grainState.State is TrialGrainState { Status: TrialStatus.Running })
-            {
-                if (_fault == Fault.StallFirst && Interlocked.Increment(ref _stalls) == 1)
-                {
-                    var before = Volatile.Read(ref _completedWrites);
-                    await Task.Delay(Stall);
-                    Volatile.Write(ref _completedDuringStall, Volatile.Read(ref _completedWrites) - before);
-                }
-                else if (_fault == Fault.FailEach && Hit.TryAdd(grainId, true))
-                    throw new TimeoutException("test: storage write timed out");
-            }
-            await _inner.WriteStateAsync(stateName, grainId, grainState);
-        }
-    }
-
+    /// <summary>Writes of a running trial state stall (once, for <see cref="Stall"/>) or fail (once per trial), as a store
+    /// timing out or a trial grain on a silo not yet declared dead would.</summary>
     sealed class WithSlowStorage : ISiloConfigurator
     {
-        public void Configure(ISiloBuilder silo) =>
-            silo.Services.AddGrainStorage(SweepStorage.Name, (sp, _) => new SlowStorage(sp.GetRequiredService<IGrainStorageSerializer>()));
+        public void Configure(ISiloBuilder silo) => FaultyProcessStorage.Use(silo, async (grainId, state) =>
+        {
+            if (state is TrialGrainState { Status: TrialStatus.Completed }) Interlocked.Increment(ref _completedWrites);
+            if (state is not TrialGrainState { Status: TrialStatus.Running }) return;
+            if (_fault == Fault.StallFirst && Interlocked.Increment(ref _stalls) == 1)
+            {
+                var before = Volatile.Read(ref _completedWrites);
+                await Task.Delay(Stall);
+                Volatile.Write(ref _completedDuringStall, Volatile.Read(ref _completedWrites) - before);
+            }
+            else if (_fault == Fault.FailEach && Hit.TryAdd(grainId, true))
+                throw new TimeoutException("test: storage write timed out");
+        });
     }
 
     SweepCluster _cluster = null!;

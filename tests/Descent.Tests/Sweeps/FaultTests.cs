@@ -4,8 +4,6 @@ using Descent.Contracts.Trials;
 using Descent.Grains.Sweeps;
 using Microsoft.Extensions.DependencyInjection;
 using Orleans.Runtime;
-using Orleans.Serialization;
-using Orleans.Storage;
 using Orleans.TestingHost;
 using Orleans.Runtime.Hosting;
 
@@ -73,25 +71,14 @@ public sealed class FailedWriteTests : IAsyncLifetime
     static readonly ConcurrentDictionary<GrainId, bool> FailedOnce = new();
     static volatile bool _armed;
 
-    /// <summary>Process storage, except that the first write of an ended trial state of each trial grain throws
-    /// (nothing written), as a store that times out would.</summary>
-    sealed class FlakyStorage(IGrainStorageSerializer serializer) : IGrainStorage
-    {
-        readonly Descent.Silo.ProcessGrainStorage _inner = new(serializer);
-        public Task ReadStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState) => _inner.ReadStateAsync(stateName, grainId, grainState);
-        public Task ClearStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState) => _inner.ClearStateAsync(stateName, grainId, grainState);
-        public Task WriteStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
-        {
-            if (_armed && grainState.State is TrialGrainState { Status: TrialStatus.Completed } && FailedOnce.TryAdd(grainId, true))
-                throw new TimeoutException("breaker: storage write timed out");
-            return _inner.WriteStateAsync(stateName, grainId, grainState);
-        }
-    }
-
+    /// <summary>The first write of an ended trial state of each trial grain throws (nothing written), as a store that
+    /// times out would.</summary>
     sealed class WithFlakyStorage : ISiloConfigurator
     {
-        public void Configure(ISiloBuilder silo) =>
-            silo.Services.AddGrainStorage(SweepStorage.Name, (sp, _) => new FlakyStorage(sp.GetRequiredService<IGrainStorageSerializer>()));
+        public void Configure(ISiloBuilder silo) => FaultyProcessStorage.Use(silo, (grainId, state) =>
+            _armed && state is TrialGrainState { Status: TrialStatus.Completed } && FailedOnce.TryAdd(grainId, true)
+                ? throw new TimeoutException("breaker: storage write timed out")
+                : Task.CompletedTask);
     }
 
     SweepCluster _cluster = null!;

@@ -7,6 +7,7 @@ using Orleans.Configuration;
 using Orleans.Hosting;
 using Orleans.Runtime.Hosting;
 using Orleans.Serialization;
+using Orleans.Storage;
 using Orleans.TestingHost;
 
 namespace Descent.Tests.Sweeps;
@@ -147,4 +148,26 @@ public sealed class SharedSweepCluster : IAsyncLifetime
     public SweepCluster Cluster { get; private set; } = null!;
     public async Task InitializeAsync() => Cluster = await SweepCluster.StartAsync();
     public async Task DisposeAsync() => await Cluster.DisposeAsync();
+}
+
+/// <summary>The tests' process storage with a fault of the test's choosing before each write: a write that stalls or
+/// throws as a store timing out would (a throw writes nothing). State survives a killed silo as in Redis.</summary>
+/// <param name="beforeWrite">Called with the grain and the state about to be written; its delay or exception is the write's.</param>
+public sealed class FaultyProcessStorage(IGrainStorageSerializer serializer, Func<GrainId, object?, Task> beforeWrite) : IGrainStorage
+{
+    readonly Descent.Silo.ProcessGrainStorage _inner = new(serializer);
+
+    /// <summary>Makes it the sweep storage of <paramref name="silo"/>.</summary>
+    public static void Use(ISiloBuilder silo, Func<GrainId, object?, Task> beforeWrite) =>
+        silo.Services.AddGrainStorage(SweepStorage.Name, (sp, _) => new FaultyProcessStorage(sp.GetRequiredService<IGrainStorageSerializer>(), beforeWrite));
+
+    public Task ReadStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState) => _inner.ReadStateAsync(stateName, grainId, grainState);
+
+    public Task ClearStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState) => _inner.ClearStateAsync(stateName, grainId, grainState);
+
+    public async Task WriteStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
+    {
+        await beforeWrite(grainId, grainState.State);
+        await _inner.WriteStateAsync(stateName, grainId, grainState);
+    }
 }
