@@ -258,7 +258,7 @@ public sealed class DeviceWorker(
             {
                 while (!_stopping.IsCancellationRequested && work.Count < work.Wanted(leases.Value.Ahead))
                 {
-                    if (_running.TryGetValue(work.Slot.Index, out var current) && current.Hung) return;
+                    if (GivingUp(work) is not null) return;
                     var (lease, _) = await NextLease(work.Slot, work.Turn++, ahead: true);
                     if (lease is null) return;
                     var held = new Running(lease, ahead: true);
@@ -268,9 +268,10 @@ public sealed class DeviceWorker(
                         work.Remove(held, "", out _); // Begin told the coordinator and the trial grain
                         return;
                     }
+                    // The silo began stopping, or the slot's trainer was taken for hung, while this lease was on its way:
+                    // what the slot held was given up then, and this one goes the same way (a hung slot never takes it).
                     if (!work.MarkBegun(held)) Drop(held, held.DropReason ?? "it was given up");
-                    else if (_stopping.IsCancellationRequested && work.Remove(held, $"silo {SiloKey} shut down", out _))
-                        Drop(held, held.DropReason!);
+                    else if (GivingUp(work) is { } reason && work.Remove(held, reason, out _)) Drop(held, reason);
                 }
             }
             catch (Exception e)
@@ -279,6 +280,13 @@ public sealed class DeviceWorker(
             }
         });
     }
+
+    /// <summary>Why <paramref name="work"/>'s slot gives up what it holds ready (the silo stops, or the trainer of its
+    /// running trial was taken for hung); null while it keeps it.</summary>
+    string? GivingUp(SlotWork work) =>
+        _stopping.IsCancellationRequested ? $"silo {SiloKey} shut down"
+        : _running.TryGetValue(work.Slot.Index, out var current) && current.Hung ? $"{work.Slot.Name}'s trainer hung"
+        : null;
 
     /// <summary>Gives back every attempt <paramref name="work"/>'s slot holds ready (those still beginning are given
     /// back by their top-up).</summary>

@@ -1,0 +1,88 @@
+using Descent.Contracts.Sweeps;
+using Descent.Contracts.Trials;
+using Descent.Grains.Sweeps;
+using Microsoft.Extensions.DependencyInjection;
+using Orleans.TestingHost;
+
+namespace Descent.Tests.Sweeps;
+
+/// <summary>
+/// A trainer taken for hung gives up what its slot holds ready (<see cref="LeaseOptions.Ahead"/>), including a trial
+/// whose lease was on its way while the trainer fell silent: a slot whose trainer never returns must not keep a trial
+/// ready for ever (renewed, never run: its sweep would never end).
+/// </summary>
+[Collection(nameof(SweepClusterTests))]
+public sealed class AheadHungTests : IAsyncLifetime
+{
+    /// <summary>The trial that hangs: the tenth that slot cpu:1 runs.</summary>
+    const int HangAt = 10;
+    static readonly ManualResetEventSlim Unblock = new(false);
+    static int _secondSlotTrials;
+    static string? _hungTrial;
+
+    /// <summary>The real runner, except that the <see cref="HangAt"/>-th trial of slot 1 is silent and deaf to
+    /// cancellation until the test ends.</summary>
+    sealed class HangingRunner(TorchTrialRunner real) : ITrialRunner
+    {
+        public TrialResult Run(TrialLease lease, Action<StepRecord> onStep, Action heartbeat, CancellationToken cancellation, Func<bool> handedBack)
+        {
+            if (lease.Slot.Index == 1 && Interlocked.Increment(ref _secondSlotTrials) == HangAt)
+            {
+                Volatile.Write(ref _hungTrial, lease.TrialId);
+                Unblock.Wait();
+                return new TrialResult(TrialStatus.Cancelled, "test: unblocked", double.NaN, double.NaN, 0, 0, 0, 0, 0, 0, []);
+            }
+            return real.Run(lease, onStep, heartbeat, cancellation, handedBack);
+        }
+    }
+
+    /// <summary>Slot 1's requests for trials to hold ahead take 3 s to come back (a coordinator moving, a slow network):
+    /// its trainer is taken for hung while one is on its way.</summary>
+    sealed class WithHangingRunnerAndSlowAheadLeases : ISiloConfigurator
+    {
+        public void Configure(ISiloBuilder silo)
+        {
+            silo.Services.AddSingleton<ITrialRunner>(sp => new HangingRunner(ActivatorUtilities.CreateInstance<TorchTrialRunner>(sp)));
+            silo.AddOutgoingGrainCallFilter(async context =>
+            {
+                // Read before the call: its arguments are cleared once it returns.
+                var slow = context.MethodName == nameof(ISweepCoordinatorGrain.Lease) && context.Request.GetArgument(1) is true
+                    && context.Request.GetArgument(0) is DeviceSlot { Index: 1 } && !Unblock.IsSet;
+                await context.Invoke();
+                if (slow) await Task.Delay(TimeSpan.FromSeconds(3));
+            });
+        }
+    }
+
+    SweepCluster _cluster = null!;
+
+    public async Task InitializeAsync()
+    {
+        Unblock.Reset();
+        (_secondSlotTrials, _hungTrial) = (0, null);
+        _cluster = await SweepCluster.StartAsync<WithHangingRunnerAndSlowAheadLeases>(silos: 1);
+    }
+
+    public async Task DisposeAsync()
+    {
+        Unblock.Set();
+        await _cluster.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task A_trial_leased_ahead_while_its_slots_trainer_was_taken_for_hung_runs_elsewhere()
+    {
+        const string id = "ahead-hung";
+        var trials = SweepCluster.TinyTrials(120, steps: 5, firstSeed: 9900);
+        await _cluster.Coordinator(id).Start(new SweepSpec(id, trials, new RankMetric(), MaxRetries: 1));
+        // The hung trainer never returns while the sweep runs: the other slot runs everything else, the hung trial's
+        // second attempt included, and the trials the hung slot held (or was getting) ready.
+        var done = await _cluster.WaitForEnd(id, TimeSpan.FromSeconds(120));
+        Assert.NotNull(Volatile.Read(ref _hungTrial));
+        Assert.False(Unblock.IsSet);
+        Assert.Equal(trials.Count, done.Count(TrialStatus.Completed));
+        var results = await _cluster.Coordinator(id).GetResults();
+        SweepCluster.AssertNoDeviceSharedAtOnce(results);
+        Assert.Equal(2, results.Single(r => r.TrialId == _hungTrial).Attempts);
+    }
+}
