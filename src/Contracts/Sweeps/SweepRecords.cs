@@ -270,12 +270,20 @@ public sealed record TrialHolder(
 
 /// <summary>The coordinator's answer to renewals: the trials whose trainers must stop.</summary>
 /// <param name="Stop">The sweep was cancelled: the trainer stops and its result (cancelled) is reported.</param>
-/// <param name="Revoked">The lease is no longer this worker's (it expired and the trial was placed again, or another
-/// slot holds it): the trainer stops and nothing is reported, since that attempt's result is not the trial's.</param>
+/// <param name="Revoked">The leases, each a trial's attempt, no longer this worker's (it expired and the trial was placed
+/// again, or another slot holds it): the trainer stops and nothing is reported, since that attempt's result is not the
+/// trial's. By attempt, since a worker may renew two of one trial's (one held ready on a slot, and since leased to
+/// another of its slots, which idled): only the older is revoked. (Id 1, the trials alone, is no longer used.)</param>
 [GenerateSerializer, Immutable, Alias("descent.renew-reply")]
 public sealed record RenewReply(
     [property: Id(0)] IReadOnlyList<string> Stop,
-    [property: Id(1)] IReadOnlyList<string>? Revoked = null);
+    [property: Id(2)] IReadOnlyList<LeaseAttempt>? Revoked = null);
+
+/// <summary>One attempt of one trial: what a lease is for.</summary>
+[GenerateSerializer, Immutable, Alias("descent.lease-attempt")]
+public sealed record LeaseAttempt(
+    [property: Id(0)] string TrialId,
+    [property: Id(1)] int Attempt);
 
 public static class TrialKeys
 {

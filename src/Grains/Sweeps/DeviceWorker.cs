@@ -460,7 +460,7 @@ public sealed class DeviceWorker(
                     var reply = await grains.GetGrain<ISweepCoordinatorGrain>(sweep.Key).Renew(SiloKey, [.. sweep.Value.Select(v => v.Renewal)]);
                     foreach (var (trial, renewal) in sweep.Value)
                     {
-                        var revoked = reply.Revoked?.Contains(renewal.TrialId) == true;
+                        var revoked = reply.Revoked?.Contains(new LeaseAttempt(renewal.TrialId, renewal.Attempt)) == true;
                         if (renewal.Waiting && (revoked || reply.Stop.Contains(renewal.TrialId)))
                         {
                             // Held ready: given up here, unless its slot took it up since (then stopped as a running trial).

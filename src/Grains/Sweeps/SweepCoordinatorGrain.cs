@@ -65,6 +65,9 @@ public sealed class SweepCoordinatorGrain(
         public bool Waiting;
         /// <summary>When it was leased, in this activation's order (a slot starts what it holds ready in that order).</summary>
         public long Leased;
+        /// <summary>Since when its slot runs it, as far as this activation knows: leased to an idle slot, or first
+        /// renewed as running after it was held ready.</summary>
+        public DateTime RunningSince;
     }
 
     readonly List<Entry> _trials = [];
@@ -230,17 +233,44 @@ public sealed class SweepCoordinatorGrain(
         while (_again.TryDequeue(out var t) || _queue.TryDequeue(out t))
         {
             if (t.Status != TrialStatus.Queued) continue;
-            // No call to the trial grain in this turn: the worker begins the attempt there (ITrialGrain.Begin). Were it
-            // on a silo that just died, only that worker would wait, not every lease request behind this grain's turn.
-            var attempt = t.Attempt + 1;
-            t.Attempt = attempt;
-            Set(t, TrialStatus.Running);
-            (t.Slot, t.Expires, t.Step, t.Loss, t.Waiting, t.Leased) = (slot, DateTime.UtcNow + LeaseTimeout, 0, null, ahead, ++_leaseCount);
-            _running.Add(t);
-            return new TrialLease(Id, t.Id, attempt, Spec.Trials[t.Index], slot, Spec.Metric, LeaseTimeout, definition.State.TraceParent);
+            return Grant(t, slot, ahead);
+        }
+        // Nothing is queued and this device idles: it takes a trial that another slot holds ready behind one that runs
+        // longer than that slot meant to hold (the trials it measured were shorter). That slot's lease is revoked at its
+        // next renewal (had it just started the trial, its attempt is stopped and its result, an older attempt's, ignored).
+        if (!ahead && HeldReady(slot) is { } held)
+        {
+            log.LogInformation("Trial {Trial} attempt {Attempt}, held ready by {Holder} of silo {HolderSilo}, goes to idle {Slot} of silo {Silo}",
+                held.Id, held.Attempt, held.Slot?.Name, held.Slot?.Silo, slot.Name, slot.Silo);
+            return Grant(held, slot, ahead: false);
         }
         await Settle();
         return null;
+    }
+
+    /// <summary>Leases <paramref name="t"/>'s next attempt to <paramref name="slot"/>. No call to the trial grain in this
+    /// turn: the worker begins the attempt there (ITrialGrain.Begin). Were it on a silo that just died, only that worker
+    /// would wait, not every lease request behind this grain's turn.</summary>
+    TrialLease Grant(Entry t, DeviceSlot slot, bool ahead)
+    {
+        var attempt = t.Attempt + 1;
+        t.Attempt = attempt;
+        if (t.Status != TrialStatus.Running) Set(t, TrialStatus.Running);
+        var now = DateTime.UtcNow;
+        (t.Slot, t.Expires, t.Step, t.Loss, t.Waiting, t.Leased, t.RunningSince) = (slot, now + LeaseTimeout, 0, null, ahead, ++_leaseCount, now);
+        _running.Add(t);
+        return new TrialLease(Id, t.Id, attempt, Spec.Trials[t.Index], slot, Spec.Metric, LeaseTimeout, definition.State.TraceParent);
+    }
+
+    /// <summary>A trial held ready on a slot other than <paramref name="idle"/> whose running trial has run longer than
+    /// a slot holds work ahead (<see cref="LeaseOptions.Ahead"/>; within it, what a slot holds is about to start): of the
+    /// slot holding the most, the one it would run last; null when no slot holds one.</summary>
+    Entry? HeldReady(DeviceSlot idle)
+    {
+        var now = DateTime.UtcNow;
+        var overdue = Started().Where(t => !t.Waiting && now - t.RunningSince > leases.Value.Ahead).Select(t => t.Slot).ToHashSet();
+        return _running.Where(t => t.Waiting && t.Slot is { } holder && holder != idle && overdue.Contains(holder))
+            .GroupBy(t => t.Slot).MaxBy(g => g.Count())?.MaxBy(t => t.Leased);
     }
 
     public async Task Unclaimed(string trialId, int attempt, DeviceSlot slot, TrialSummary? ended, string reason)
@@ -268,7 +298,7 @@ public sealed class SweepCoordinatorGrain(
     public Task<RenewReply> Renew(string silo, IReadOnlyList<LeaseRenewal> renewals)
     {
         var stop = new List<string>();
-        var revoked = new List<string>();
+        var revoked = new List<LeaseAttempt>();
         var now = DateTime.UtcNow;
         foreach (var r in renewals)
         {
@@ -277,10 +307,11 @@ public sealed class SweepCoordinatorGrain(
             {
                 // The lease runs from the trainer's last sign of life, not from this call.
                 var expires = now - (r.Silent > TimeSpan.Zero ? r.Silent : TimeSpan.Zero) + LeaseTimeout;
+                if (t.Waiting && !r.Waiting) t.RunningSince = now;
                 (t.Slot, t.Expires, t.Step, t.Loss, t.Waiting) = (r.Slot, expires > t.Expires ? expires : t.Expires, r.Step, r.Loss, r.Waiting);
                 if (state.State.Status == SweepStatus.Cancelled) stop.Add(r.TrialId);
             }
-            else revoked.Add(r.TrialId);
+            else revoked.Add(new LeaseAttempt(r.TrialId, r.Attempt));
         }
         return Task.FromResult(new RenewReply(stop, revoked));
     }
@@ -454,7 +485,7 @@ public sealed class SweepCoordinatorGrain(
             else if (s.Status == TrialStatus.Running)
             {
                 Set(t, TrialStatus.Running);
-                t.Expires = expires;
+                (t.Expires, t.RunningSince) = (expires, DateTime.UtcNow);
                 _running.Add(t);
             }
             else if (state.State.Status == SweepStatus.Running) _queue.Enqueue(t);

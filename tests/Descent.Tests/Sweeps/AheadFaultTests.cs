@@ -86,3 +86,60 @@ public sealed class AheadHungTests : IAsyncLifetime
         Assert.Equal(2, results.Single(r => r.TrialId == _hungTrial).Attempts);
     }
 }
+
+/// <summary>
+/// At a sweep's tail no device idles for long while another holds trials ready: a slot holds <see cref="LeaseOptions.Ahead"/>
+/// of its recent trials, but the trial it runs may be far longer than those (a sweep over budgets, model sizes), and
+/// what it holds behind it then waited while the other devices had nothing to do (17 of 60 trials started after a
+/// 30 s one, the other slot idle for 25 s): once that trial has run longer than Ahead, an idle device takes them.
+/// </summary>
+[Collection(nameof(SweepClusterTests))]
+public sealed class AheadTailTests : IAsyncLifetime
+{
+    const long FirstSeed = 9950, LongSeed = FirstSeed + 20;
+    static readonly TimeSpan LongFor = TimeSpan.FromSeconds(30);
+
+    /// <summary>The real runner; the trial with seed <see cref="LongSeed"/> first trains for <see cref="LongFor"/>
+    /// (showing signs of life).</summary>
+    sealed class OneLongTrialRunner(TorchTrialRunner real) : ITrialRunner
+    {
+        public TrialResult Run(TrialLease lease, Action<StepRecord> onStep, Action heartbeat, CancellationToken cancellation, Func<bool> handedBack)
+        {
+            if (lease.Spec.Seed == LongSeed)
+                for (var until = DateTime.UtcNow + LongFor; DateTime.UtcNow < until && !cancellation.IsCancellationRequested;)
+                {
+                    heartbeat();
+                    Thread.Sleep(100);
+                }
+            return real.Run(lease, onStep, heartbeat, cancellation, handedBack);
+        }
+    }
+
+    sealed class WithOneLongTrial : ISiloConfigurator
+    {
+        public void Configure(ISiloBuilder silo) =>
+            silo.Services.AddSingleton<ITrialRunner>(sp => new OneLongTrialRunner(ActivatorUtilities.CreateInstance<TorchTrialRunner>(sp)));
+    }
+
+    SweepCluster _cluster = null!;
+    public async Task InitializeAsync() => _cluster = await SweepCluster.StartAsync<WithOneLongTrial>(silos: 1);
+    public async Task DisposeAsync() => await _cluster.DisposeAsync();
+
+    [Fact]
+    public async Task No_trial_waits_behind_a_long_one_while_the_other_device_idles()
+    {
+        const string id = "ahead-tail";
+        var trials = SweepCluster.TinyTrials(60, steps: 5, firstSeed: FirstSeed);
+        await _cluster.Coordinator(id).Start(new SweepSpec(id, trials, new RankMetric(), MaxRetries: 0));
+        var done = await _cluster.WaitForEnd(id, TimeSpan.FromSeconds(150));
+        Assert.Equal(trials.Count, done.Count(TrialStatus.Completed));
+        var results = await _cluster.Coordinator(id).GetResults();
+        SweepCluster.AssertNoDeviceSharedAtOnce(results);
+        // The other slot runs the 59 short trials in far less than the long one takes: none is left to start after it.
+        var longOne = results.Single(r => r.Spec.Seed == LongSeed);
+        var after = results.Where(r => r.StartedAt >= longOne.FinishedAt).ToList();
+        Assert.True(after.Count == 0,
+            $"{after.Count} trials started after the long one ended ({longOne.FinishedAt:HH:mm:ss.fff}), held ready behind it on {longOne.Device} "
+            + $"while the other slot idled; the other slot's last trial ended at {results.Where(r => r.Device != longOne.Device).Max(r => r.FinishedAt):HH:mm:ss.fff}");
+    }
+}
