@@ -50,7 +50,9 @@ public interface ISweepCoordinatorGrain : IGrainWithStringKey
     /// <see cref="Unclaimed"/> when that fails, so no lease request waits on a trial grain of a silo that just died.
     /// With <paramref name="ahead"/> the slot is busy and asks for a trial to hold ready after its current one (see
     /// <c>Descent:Leases:Ahead</c>): granted only while more trials are queued than there are slots holding leases, so
-    /// that no idle device waits for a trial held ready elsewhere.</summary>
+    /// that no idle device waits for a trial held ready elsewhere, or to a slot holding none of this sweep's trials (busy
+    /// with another sweep's: sweeps are taken in turn). With nothing queued, an idle slot (not <paramref name="ahead"/>)
+    /// gets a trial held ready elsewhere for longer than twice <c>Descent:Leases:Ahead</c>, whose holder's lease is revoked.</summary>
     Task<TrialLease?> Lease(DeviceSlot slot, bool ahead = false);
 
     /// <summary>From a device worker: the lease of <paramref name="attempt"/> on <paramref name="slot"/> was not taken up.

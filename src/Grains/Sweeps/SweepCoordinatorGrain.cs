@@ -65,9 +65,8 @@ public sealed class SweepCoordinatorGrain(
         public bool Waiting;
         /// <summary>When it was leased, in this activation's order (a slot starts what it holds ready in that order).</summary>
         public long Leased;
-        /// <summary>Since when its slot runs it, as far as this activation knows: leased to an idle slot, or first
-        /// renewed as running after it was held ready.</summary>
-        public DateTime RunningSince;
+        /// <summary>When it was leased (or, rebuilt, found running).</summary>
+        public DateTime LeasedAt;
     }
 
     readonly List<Entry> _trials = [];
@@ -228,16 +227,21 @@ public sealed class SweepCoordinatorGrain(
         if (Dead(slot.Silo)) return null;
         // Ahead only while every slot at work could take one more and still leave a queued trial for a device that
         // asks next: a sweep's tail is never held ready on a busy device while another device idles.
-        if (ahead && _counts[(int)TrialStatus.Queued] <= Math.Max(_devices?.Devices ?? 0, _running.Select(t => t.Slot).Distinct().Count()))
+        // A slot that holds none of its trials (busy with another sweep's) may still hold one: sweeps are taken in turn,
+        // and a slot holding trials ready asks for nothing else, so a sweep with few trials would otherwise wait for
+        // every other sweep's queue to run short.
+        if (ahead && _counts[(int)TrialStatus.Queued] <= Math.Max(_devices?.Devices ?? 0, _running.Select(t => t.Slot).Distinct().Count())
+            && _running.Any(t => t.Slot == slot))
             return null;
         while (_again.TryDequeue(out var t) || _queue.TryDequeue(out t))
         {
             if (t.Status != TrialStatus.Queued) continue;
             return Grant(t, slot, ahead);
         }
-        // Nothing is queued and this device idles: it takes a trial that another slot holds ready behind one that runs
-        // longer than that slot meant to hold (the trials it measured were shorter). That slot's lease is revoked at its
-        // next renewal (had it just started the trial, its attempt is stopped and its result, an older attempt's, ignored).
+        // Nothing is queued and this device idles: it takes a trial that another slot has held ready for longer than it
+        // meant to (the trial that slot runs is far longer than those it measured, or is of another sweep). That slot's
+        // lease is revoked at its next renewal (had it just started the trial, its attempt is stopped and its result, an
+        // older attempt's, ignored).
         if (!ahead && HeldReady(slot) is { } held)
         {
             log.LogInformation("Trial {Trial} attempt {Attempt}, held ready by {Holder} of silo {HolderSilo}, goes to idle {Slot} of silo {Silo}",
@@ -257,19 +261,18 @@ public sealed class SweepCoordinatorGrain(
         t.Attempt = attempt;
         if (t.Status != TrialStatus.Running) Set(t, TrialStatus.Running);
         var now = DateTime.UtcNow;
-        (t.Slot, t.Expires, t.Step, t.Loss, t.Waiting, t.Leased, t.RunningSince) = (slot, now + LeaseTimeout, 0, null, ahead, ++_leaseCount, now);
+        (t.Slot, t.Expires, t.Step, t.Loss, t.Waiting, t.Leased, t.LeasedAt) = (slot, now + LeaseTimeout, 0, null, ahead, ++_leaseCount, now);
         _running.Add(t);
         return new TrialLease(Id, t.Id, attempt, Spec.Trials[t.Index], slot, Spec.Metric, LeaseTimeout, definition.State.TraceParent);
     }
 
-    /// <summary>A trial held ready on a slot other than <paramref name="idle"/> whose running trial has run longer than
-    /// a slot holds work ahead (<see cref="LeaseOptions.Ahead"/>; within it, what a slot holds is about to start): of the
-    /// slot holding the most, the one it would run last; null when no slot holds one.</summary>
+    /// <summary>A trial held ready, on a slot other than <paramref name="idle"/>, for longer than twice
+    /// <see cref="LeaseOptions.Ahead"/> (a slot holds that much work behind the trial it runs, so what it holds starts
+    /// within about twice that): of the slot holding the most, the one it would run last; null when there is none.</summary>
     Entry? HeldReady(DeviceSlot idle)
     {
-        var now = DateTime.UtcNow;
-        var overdue = Started().Where(t => !t.Waiting && now - t.RunningSince > leases.Value.Ahead).Select(t => t.Slot).ToHashSet();
-        return _running.Where(t => t.Waiting && t.Slot is { } holder && holder != idle && overdue.Contains(holder))
+        var since = DateTime.UtcNow - 2 * leases.Value.Ahead;
+        return _running.Where(t => t.Waiting && t.LeasedAt < since && t.Slot is { } holder && holder != idle)
             .GroupBy(t => t.Slot).MaxBy(g => g.Count())?.MaxBy(t => t.Leased);
     }
 
@@ -307,7 +310,6 @@ public sealed class SweepCoordinatorGrain(
             {
                 // The lease runs from the trainer's last sign of life, not from this call.
                 var expires = now - (r.Silent > TimeSpan.Zero ? r.Silent : TimeSpan.Zero) + LeaseTimeout;
-                if (t.Waiting && !r.Waiting) t.RunningSince = now;
                 (t.Slot, t.Expires, t.Step, t.Loss, t.Waiting) = (r.Slot, expires > t.Expires ? expires : t.Expires, r.Step, r.Loss, r.Waiting);
                 if (state.State.Status == SweepStatus.Cancelled) stop.Add(r.TrialId);
             }
@@ -485,7 +487,7 @@ public sealed class SweepCoordinatorGrain(
             else if (s.Status == TrialStatus.Running)
             {
                 Set(t, TrialStatus.Running);
-                (t.Expires, t.RunningSince) = (expires, DateTime.UtcNow);
+                (t.Expires, t.LeasedAt) = (expires, DateTime.UtcNow);
                 _running.Add(t);
             }
             else if (state.State.Status == SweepStatus.Running) _queue.Enqueue(t);

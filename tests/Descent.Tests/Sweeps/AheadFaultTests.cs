@@ -96,21 +96,21 @@ public sealed class AheadHungTests : IAsyncLifetime
 [Collection(nameof(SweepClusterTests))]
 public sealed class AheadTailTests : IAsyncLifetime
 {
-    const long FirstSeed = 9950, LongSeed = FirstSeed + 20;
+    const long FirstSeed = 9950, LongSeed = FirstSeed + 20, TenthSeeds = FirstSeed + 100;
     static readonly TimeSpan LongFor = TimeSpan.FromSeconds(30);
 
     /// <summary>The real runner; the trial with seed <see cref="LongSeed"/> first trains for <see cref="LongFor"/>
-    /// (showing signs of life).</summary>
+    /// (showing signs of life), those from <see cref="TenthSeeds"/> for a tenth of a second.</summary>
     sealed class OneLongTrialRunner(TorchTrialRunner real) : ITrialRunner
     {
         public TrialResult Run(TrialLease lease, Action<StepRecord> onStep, Action heartbeat, CancellationToken cancellation, Func<bool> handedBack)
         {
-            if (lease.Spec.Seed == LongSeed)
-                for (var until = DateTime.UtcNow + LongFor; DateTime.UtcNow < until && !cancellation.IsCancellationRequested;)
-                {
-                    heartbeat();
-                    Thread.Sleep(100);
-                }
+            var length = lease.Spec.Seed == LongSeed ? LongFor : lease.Spec.Seed >= TenthSeeds ? TimeSpan.FromSeconds(0.1) : TimeSpan.Zero;
+            for (var until = DateTime.UtcNow + length; DateTime.UtcNow < until && !cancellation.IsCancellationRequested;)
+            {
+                heartbeat();
+                Thread.Sleep(20);
+            }
             return real.Run(lease, onStep, heartbeat, cancellation, handedBack);
         }
     }
@@ -141,5 +141,50 @@ public sealed class AheadTailTests : IAsyncLifetime
         Assert.True(after.Count == 0,
             $"{after.Count} trials started after the long one ended ({longOne.FinishedAt:HH:mm:ss.fff}), held ready behind it on {longOne.Device} "
             + $"while the other slot idled; the other slot's last trial ended at {results.Where(r => r.Device != longOne.Device).Max(r => r.FinishedAt):HH:mm:ss.fff}");
+    }
+
+    [Fact]
+    public async Task A_small_sweep_gets_a_device_while_a_large_one_runs()
+    {
+        const string largeId = "ahead-large", smallId = "ahead-small";
+        // 400 trials of a tenth of a second: some 20 s on the silo's two slots, which hold trials of it ready throughout.
+        var large = SweepCluster.TinyTrials(400, steps: 5, firstSeed: TenthSeeds);
+        await _cluster.Coordinator(largeId).Start(new SweepSpec(largeId, large, new RankMetric(), MaxRetries: 0));
+        await _cluster.WaitUntil(largeId, s => s.Ended >= 20, TimeSpan.FromSeconds(60));
+        // Sweeps are taken in turn: a sweep of one trial starts at a slot's next turn, not when the large one's queue is
+        // nearly empty (its trial is never leased ahead while fewer are queued than there are devices, and a slot that
+        // holds trials ready asked for no other work).
+        var small = SweepCluster.TinyTrials(1, steps: 5, firstSeed: FirstSeed + 1);
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        await _cluster.Coordinator(smallId).Start(new SweepSpec(smallId, small, new RankMetric(), MaxRetries: 0));
+        await _cluster.WaitForEnd(smallId, TimeSpan.FromSeconds(150));
+        var took = sw.Elapsed;
+        var largeNow = await _cluster.Coordinator(largeId).GetSnapshot();
+        Assert.True(took < TimeSpan.FromSeconds(10),
+            $"a sweep of one tiny trial took {took.TotalSeconds:0.0} s beside a large one ({largeNow.Ended}/{largeNow.TrialCount} of it ended by then)");
+        await _cluster.WaitForEnd(largeId, TimeSpan.FromSeconds(150));
+    }
+
+    [Fact]
+    public async Task No_trial_of_a_sweep_waits_behind_a_long_trial_of_another_while_the_other_device_idles()
+    {
+        const string shortId = "ahead-tail-short", longId = "ahead-tail-long";
+        var shortTrials = SweepCluster.TinyTrials(100, steps: 5, firstSeed: TenthSeeds + 1000);
+        await _cluster.Coordinator(shortId).Start(new SweepSpec(shortId, shortTrials, new RankMetric(), MaxRetries: 0));
+        await _cluster.WaitUntil(shortId, s => s.Ended >= 4, TimeSpan.FromSeconds(60));
+        // A sweep of one long trial: the slot that takes it holds trials of the short sweep ready behind it, which that
+        // sweep's coordinator sees only as held ready (not as behind a trial of its own that runs long).
+        var longTrial = SweepCluster.TinyTrials(1, steps: 5, firstSeed: LongSeed);
+        await _cluster.Coordinator(longId).Start(new SweepSpec(longId, longTrial, new RankMetric(), MaxRetries: 0));
+        await _cluster.WaitForEnd(shortId, TimeSpan.FromSeconds(150));
+        await _cluster.WaitForEnd(longId, TimeSpan.FromSeconds(150));
+        var results = await _cluster.Coordinator(shortId).GetResults();
+        Assert.Equal(shortTrials.Count, results.Count(r => r.Result.Status == TrialStatus.Completed));
+        var longOne = (await _cluster.Coordinator(longId).GetResults()).Single();
+        SweepCluster.AssertNoDeviceSharedAtOnce([.. results, longOne]);
+        var after = results.Where(r => r.StartedAt >= longOne.FinishedAt).ToList();
+        Assert.True(after.Count == 0,
+            $"{after.Count} trials of the short sweep started after the long one ended ({longOne.FinishedAt:HH:mm:ss.fff}), held ready behind it on "
+            + $"{longOne.Device} while the other slot idled; the other slot's last trial ended at {results.Where(r => r.Device != longOne.Device).Max(r => r.FinishedAt):HH:mm:ss.fff}");
     }
 }
