@@ -67,6 +67,8 @@ public sealed class SweepCoordinatorGrain(
         public long Leased;
         /// <summary>When it was leased (or, rebuilt, found running).</summary>
         public DateTime LeasedAt;
+        /// <summary>When it was last known held ready: leased ahead, or renewed as waiting.</summary>
+        public DateTime HeldSeen;
     }
 
     readonly List<Entry> _trials = [];
@@ -76,6 +78,9 @@ public sealed class SweepCoordinatorGrain(
     /// they have waited longest.</summary>
     readonly Queue<Entry> _again = new();
     readonly HashSet<Entry> _running = [];
+    /// <summary>When a trial of this sweep last left each slot (ended, handed back, expired): what tells a slot that
+    /// took up the trial it held ready from one that holds it behind another sweep's.</summary>
+    readonly Dictionary<DeviceSlot, DateTime> _freed = [];
     readonly List<TrialSummary> _ended = [];
     readonly int[] _counts = new int[Enum.GetValues<TrialStatus>().Length];
     /// <summary>This activation's numbering of <see cref="_ended"/> (a rebuilt view lists the trials in another order).</summary>
@@ -153,12 +158,25 @@ public sealed class SweepCoordinatorGrain(
             _trials.Count, counts, running, _ended.Count, await ClusterDevices(), Message, _epoch);
     }
 
-    /// <summary>The trials running on their devices, one per slot: the last leased of those whose renewal said it runs
-    /// or, on a slot none of whose trials did, the first leased (renewals come every second; a slot starts what it holds
-    /// ready in lease order the moment its running trial ends, so a short trial would otherwise show as queued).</summary>
+    /// <summary>The trials running on their devices, at most one per slot: the last leased of those whose renewal said
+    /// it runs or, on a slot none of whose trials did, the first leased once a trial of this sweep left that slot since
+    /// it was last renewed as held ready (renewals come every second; a slot starts what it holds ready in lease order
+    /// the moment its running trial ends, so a short trial would otherwise show as queued). Without such an end it waits
+    /// behind another sweep's trial, and is queued.</summary>
     IEnumerable<Entry> Started() => _running.GroupBy(t => t.Slot).SelectMany(slot => slot.Key is null
         ? slot.Where(t => !t.Waiting)
-        : [slot.Any(t => !t.Waiting) ? slot.Where(t => !t.Waiting).MaxBy(t => t.Leased)! : slot.MinBy(t => t.Leased)!]);
+        : StartedOn(slot.Key, slot));
+
+    IEnumerable<Entry> StartedOn(DeviceSlot slot, IEnumerable<Entry> leased)
+    {
+        if (leased.Any(t => !t.Waiting))
+        {
+            yield return leased.Where(t => !t.Waiting).MaxBy(t => t.Leased)!;
+            yield break;
+        }
+        var next = leased.MinBy(t => t.Leased)!;
+        if (_freed.TryGetValue(slot, out var freed) && freed > next.HeldSeen) yield return next;
+    }
 
     public Task<SweepSpec?> GetSpec() => Task.FromResult(definition.State.Spec);
 
@@ -261,7 +279,7 @@ public sealed class SweepCoordinatorGrain(
         t.Attempt = attempt;
         if (t.Status != TrialStatus.Running) Set(t, TrialStatus.Running);
         var now = DateTime.UtcNow;
-        (t.Slot, t.Expires, t.Step, t.Loss, t.Waiting, t.Leased, t.LeasedAt) = (slot, now + LeaseTimeout, 0, null, ahead, ++_leaseCount, now);
+        (t.Slot, t.Expires, t.Step, t.Loss, t.Waiting, t.Leased, t.LeasedAt, t.HeldSeen) = (slot, now + LeaseTimeout, 0, null, ahead, ++_leaseCount, now, now);
         _running.Add(t);
         return new TrialLease(Id, t.Id, attempt, Spec.Trials[t.Index], slot, Spec.Metric, LeaseTimeout, definition.State.TraceParent);
     }
@@ -279,7 +297,7 @@ public sealed class SweepCoordinatorGrain(
     public async Task Unclaimed(string trialId, int attempt, DeviceSlot slot, TrialSummary? ended, string reason)
     {
         if (!_byId.TryGetValue(trialId, out var t) || t.Status != TrialStatus.Running || t.Attempt != attempt || t.Slot != slot) return;
-        _running.Remove(t);
+        Leave(t);
         t.Slot = null;
         if (ended is not null) RecordEnd(t, ended); // it had ended before (a view rebuilt from an older state)
         else
@@ -311,6 +329,7 @@ public sealed class SweepCoordinatorGrain(
                 // The lease runs from the trainer's last sign of life, not from this call.
                 var expires = now - (r.Silent > TimeSpan.Zero ? r.Silent : TimeSpan.Zero) + LeaseTimeout;
                 (t.Slot, t.Expires, t.Step, t.Loss, t.Waiting) = (r.Slot, expires > t.Expires ? expires : t.Expires, r.Step, r.Loss, r.Waiting);
+                if (r.Waiting) t.HeldSeen = now;
                 if (state.State.Status == SweepStatus.Cancelled) stop.Add(r.TrialId);
             }
             else revoked.Add(new LeaseAttempt(r.TrialId, r.Attempt));
@@ -325,7 +344,7 @@ public sealed class SweepCoordinatorGrain(
             log.LogInformation("Ignoring the end of trial {Trial} attempt {Attempt}: not its current lease", summary.TrialId, summary.Attempt);
             return;
         }
-        _running.Remove(t);
+        Leave(t);
         RecordEnd(t, summary);
         await Settle();
     }
@@ -398,7 +417,7 @@ public sealed class SweepCoordinatorGrain(
             return;
         }
         if (t.Status != TrialStatus.Running || t.Attempt != attempt) return;
-        _running.Remove(t);
+        Leave(t);
         t.Slot = null;
         if (summary.Status.IsEnded()) RecordEnd(t, summary);
         else if (state.State.Status == SweepStatus.Running)
@@ -433,6 +452,13 @@ public sealed class SweepCoordinatorGrain(
             _settled = false;
             log.LogWarning(e, "Sweep {Sweep}: leaving the directory or the reminder failed; the reminder will try again", Id);
         }
+    }
+
+    /// <summary><paramref name="t"/> no longer holds a lease: off the table, and its slot freed of it.</summary>
+    void Leave(Entry t)
+    {
+        _running.Remove(t);
+        if (t.Slot is { } slot) _freed[slot] = DateTime.UtcNow;
     }
 
     void RecordEnd(Entry t, TrialSummary summary)

@@ -187,4 +187,29 @@ public sealed class AheadTailTests : IAsyncLifetime
             $"{after.Count} trials of the short sweep started after the long one ended ({longOne.FinishedAt:HH:mm:ss.fff}), held ready behind it on "
             + $"{longOne.Device} while the other slot idled; the other slot's last trial ended at {results.Where(r => r.Device != longOne.Device).Max(r => r.FinishedAt):HH:mm:ss.fff}");
     }
+
+    [Fact]
+    public async Task A_trial_held_ready_behind_another_sweeps_trial_is_shown_queued()
+    {
+        const string shortId = "ahead-shown-short", longId = "ahead-shown-long";
+        var shortTrials = SweepCluster.TinyTrials(200, steps: 5, firstSeed: TenthSeeds + 2000);
+        await _cluster.Coordinator(shortId).Start(new SweepSpec(shortId, shortTrials, new RankMetric(), MaxRetries: 0));
+        await _cluster.WaitUntil(shortId, s => s.Ended >= 4, TimeSpan.FromSeconds(60));
+        var longTrial = SweepCluster.TinyTrials(1, steps: 5, firstSeed: LongSeed);
+        await _cluster.Coordinator(longId).Start(new SweepSpec(longId, longTrial, new RankMetric(), MaxRetries: 0));
+        // While the long trial runs, the short sweep's trials its slot holds ready are queued, not running there too.
+        var shared = new List<string>();
+        var polls = 0;
+        while (!(await _cluster.Coordinator(longId).GetSnapshot()).Status.IsEnded())
+        {
+            var (a, b) = (await _cluster.Coordinator(longId).GetSnapshot(), await _cluster.Coordinator(shortId).GetSnapshot());
+            foreach (var both in a.Running.Select(t => (t.Silo, t.Device)).Intersect(b.Running.Select(t => (t.Silo, t.Device))))
+                shared.Add($"{both.Device} at {DateTime.UtcNow:HH:mm:ss.fff}");
+            polls++;
+            await Task.Delay(200);
+        }
+        await _cluster.WaitForEnd(shortId, TimeSpan.FromSeconds(150));
+        Assert.True(polls > 10, $"{polls} polls");
+        Assert.True(shared.Count == 0, $"in {shared.Count} of {polls} polls both sweeps showed a trial running on one slot: {string.Join(", ", shared.Take(5))}");
+    }
 }
