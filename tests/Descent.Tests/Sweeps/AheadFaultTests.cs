@@ -213,3 +213,57 @@ public sealed class AheadTailTests : IAsyncLifetime
         Assert.True(shared.Count == 0, $"in {shared.Count} of {polls} polls both sweeps showed a trial running on one slot: {string.Join(", ", shared.Take(5))}");
     }
 }
+
+/// <summary>Trials held ready across a coordinator's reactivations and a silo's graceful stop: none lost, none run
+/// twice, none counted against its retries (max_retries 0).</summary>
+[Collection(nameof(SweepClusterTests))]
+public sealed class AheadMovesTests : IAsyncLifetime
+{
+    SweepCluster _cluster = null!;
+    public async Task InitializeAsync() => _cluster = await SweepCluster.StartAsync();
+    public async Task DisposeAsync() => await _cluster.DisposeAsync();
+
+    [Fact]
+    public async Task Held_trials_survive_coordinator_reactivations_and_a_graceful_stop()
+    {
+        const string id = "ahead-moves";
+        var trials = SweepCluster.TinyTrials(500, steps: 40, firstSeed: 12000);
+        await _cluster.Coordinator(id).Start(new SweepSpec(id, trials, new RankMetric(), MaxRetries: 0));
+        var management = _cluster.Grains.GetGrain<IManagementGrain>(0);
+        for (var i = 1; i <= 3; i++)
+        {
+            await _cluster.WaitUntil(id, s => s.Ended >= 40 * i, TimeSpan.FromSeconds(90));
+            await management.DeactivateGrain(_cluster.Coordinator(id).GetGrainId());
+        }
+        var victim = _cluster.Cluster.SecondarySilos[0];
+        await _cluster.WaitUntil(id, s => s.Ended >= 160 && s.Running.Any(t => t.Silo == victim.SiloAddress.ToParsableString()), TimeSpan.FromSeconds(90));
+        await _cluster.Cluster.StopSiloAsync(victim);
+        await management.DeactivateGrain(_cluster.Coordinator(id).GetGrainId());
+        var done = await _cluster.WaitForEnd(id, TimeSpan.FromSeconds(150));
+        var ended = await _cluster.Ended(id);
+        Assert.True(done.Count(TrialStatus.Completed) == trials.Count,
+            string.Join("; ", ended.Where(s => s.Status != TrialStatus.Completed).Take(5).Select(s => $"{s.TrialId[..6]} {s.Status.Name()} attempt {s.Attempt}: {s.Message}")));
+        var results = await _cluster.Coordinator(id).GetResults();
+        Assert.Equal(trials.Select(TrialIdentity.Of).Order(), results.Select(r => r.TrialId).Order());
+        SweepCluster.AssertNoDeviceSharedAtOnce(results);
+    }
+
+    [Fact]
+    public async Task A_sweep_cancelled_while_slots_hold_trials_ready_ends_with_none_running()
+    {
+        const string id = "ahead-cancel";
+        var trials = SweepCluster.TinyTrials(600, steps: 40, firstSeed: 13000);
+        await _cluster.Coordinator(id).Start(new SweepSpec(id, trials, new RankMetric(), MaxRetries: 0));
+        await _cluster.WaitUntil(id, s => s.Ended >= 60, TimeSpan.FromSeconds(90));
+        await _cluster.Coordinator(id).Cancel();
+        // Activated again at once: rebuilt from trial grains some of which still say running (held ready).
+        await _cluster.Grains.GetGrain<IManagementGrain>(0).DeactivateGrain(_cluster.Coordinator(id).GetGrainId());
+        var done = await _cluster.WaitForEnd(id, TimeSpan.FromSeconds(60));
+        Assert.Equal(SweepStatus.Cancelled, done.Status);
+        Assert.Empty(done.Running);
+        Assert.Equal(0, done.Count(TrialStatus.Running) + done.Count(TrialStatus.Queued));
+        Assert.Equal(0, done.Count(TrialStatus.Failed));
+        var summaries = await Task.WhenAll(trials.Select(t => _cluster.Grains.GetGrain<ITrialGrain>(TrialKeys.Of(id, TrialIdentity.Of(t))).GetSummary(new RankMetric())));
+        Assert.DoesNotContain(summaries, s => s.Status == TrialStatus.Running);
+    }
+}
