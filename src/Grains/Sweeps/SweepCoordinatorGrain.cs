@@ -286,11 +286,13 @@ public sealed class SweepCoordinatorGrain(
 
     /// <summary>A trial held ready, on a slot other than <paramref name="idle"/>, for longer than twice
     /// <see cref="LeaseOptions.Ahead"/> (a slot holds that much work behind the trial it runs, so what it holds starts
-    /// within about twice that): of the slot holding the most, the one it would run last; null when there is none.</summary>
+    /// within about twice that), and not taken for started (<see cref="Started"/>): of the slot holding the most, the one
+    /// it would run last; null when there is none.</summary>
     Entry? HeldReady(DeviceSlot idle)
     {
         var since = DateTime.UtcNow - 2 * leases.Value.Ahead;
-        return _running.Where(t => t.Waiting && t.LeasedAt < since && t.Slot is { } holder && holder != idle)
+        var started = Started().ToHashSet();
+        return _running.Where(t => t.Waiting && t.LeasedAt < since && t.Slot is { } holder && holder != idle && !started.Contains(t))
             .GroupBy(t => t.Slot).MaxBy(g => g.Count())?.MaxBy(t => t.Leased);
     }
 
