@@ -299,7 +299,7 @@ public sealed class SweepCoordinatorGrain(
     public async Task Unclaimed(string trialId, int attempt, DeviceSlot slot, TrialSummary? ended, string reason)
     {
         if (!_byId.TryGetValue(trialId, out var t) || t.Status != TrialStatus.Running || t.Attempt != attempt || t.Slot != slot) return;
-        Leave(t);
+        Leave(t, ran: false);
         t.Slot = null;
         if (ended is not null) RecordEnd(t, ended); // it had ended before (a view rebuilt from an older state)
         else
@@ -346,7 +346,7 @@ public sealed class SweepCoordinatorGrain(
             log.LogInformation("Ignoring the end of trial {Trial} attempt {Attempt}: not its current lease", summary.TrialId, summary.Attempt);
             return;
         }
-        Leave(t);
+        Leave(t, ran: true); // held ready until just now, perhaps (a short trial ends before its renewal says it runs)
         RecordEnd(t, summary);
         await Settle();
     }
@@ -419,7 +419,7 @@ public sealed class SweepCoordinatorGrain(
             return;
         }
         if (t.Status != TrialStatus.Running || t.Attempt != attempt) return;
-        Leave(t);
+        Leave(t, ran: !t.Waiting);
         t.Slot = null;
         if (summary.Status.IsEnded()) RecordEnd(t, summary);
         else if (state.State.Status == SweepStatus.Running)
@@ -456,11 +456,12 @@ public sealed class SweepCoordinatorGrain(
         }
     }
 
-    /// <summary><paramref name="t"/> no longer holds a lease: off the table, and its slot freed of it.</summary>
-    void Leave(Entry t)
+    /// <summary><paramref name="t"/> no longer holds a lease: off the table and, when it <paramref name="ran"/> there
+    /// (rather than was held ready), its slot freed for what it holds ready next.</summary>
+    void Leave(Entry t, bool ran)
     {
         _running.Remove(t);
-        if (t.Slot is { } slot) _freed[slot] = DateTime.UtcNow;
+        if (ran && t.Slot is { } slot) _freed[slot] = DateTime.UtcNow;
     }
 
     void RecordEnd(Entry t, TrialSummary summary)
