@@ -99,7 +99,7 @@ public sealed class AheadHungTests : IAsyncLifetime
 public sealed class AheadTailTests : IAsyncLifetime
 {
     const long FirstSeed = 9950, LongSeed = FirstSeed + 20, TenthSeeds = FirstSeed + 100;
-    static readonly TimeSpan LongFor = TimeSpan.FromSeconds(40);
+    static readonly TimeSpan LongFor = TimeSpan.FromSeconds(12);
 
     /// <summary>The real runner; the trial with seed <see cref="LongSeed"/> first trains for <see cref="LongFor"/>
     /// (showing signs of life), those from <see cref="TenthSeeds"/> for a tenth of a second.</summary>
@@ -117,10 +117,15 @@ public sealed class AheadTailTests : IAsyncLifetime
         }
     }
 
+    /// <summary>Slots hold 1 s of work ready (not 5 s): a trial held for twice that is taken by an idle device, so the
+    /// long trial need only be well beyond 2 s.</summary>
     sealed class WithOneLongTrial : ISiloConfigurator
     {
-        public void Configure(ISiloBuilder silo) =>
+        public void Configure(ISiloBuilder silo)
+        {
             silo.Services.AddSingleton<ITrialRunner>(sp => new OneLongTrialRunner(ActivatorUtilities.CreateInstance<TorchTrialRunner>(sp)));
+            silo.Services.Configure<LeaseOptions>(o => o.Ahead = TimeSpan.FromSeconds(1));
+        }
     }
 
     SweepCluster _cluster = null!;
@@ -171,7 +176,7 @@ public sealed class AheadTailTests : IAsyncLifetime
     public async Task No_trial_of_a_sweep_waits_behind_a_long_trial_of_another_while_the_other_device_idles()
     {
         const string shortId = "ahead-tail-short", longId = "ahead-tail-long";
-        var shortTrials = SweepCluster.TinyTrials(100, steps: 5, firstSeed: TenthSeeds + 1000);
+        var shortTrials = SweepCluster.TinyTrials(30, steps: 5, firstSeed: TenthSeeds + 1000);
         await _cluster.Coordinator(shortId).Start(new SweepSpec(shortId, shortTrials, new RankMetric(), MaxRetries: 0));
         await _cluster.WaitUntil(shortId, s => s.Ended >= 4, TimeSpan.FromSeconds(60));
         // A sweep of one long trial: the slot that takes it holds trials of the short sweep ready behind it, which that
@@ -194,7 +199,7 @@ public sealed class AheadTailTests : IAsyncLifetime
     public async Task A_trial_held_ready_behind_another_sweeps_trial_is_shown_queued()
     {
         const string shortId = "ahead-shown-short", longId = "ahead-shown-long";
-        var shortTrials = SweepCluster.TinyTrials(200, steps: 5, firstSeed: TenthSeeds + 2000);
+        var shortTrials = SweepCluster.TinyTrials(60, steps: 5, firstSeed: TenthSeeds + 2000);
         await _cluster.Coordinator(shortId).Start(new SweepSpec(shortId, shortTrials, new RankMetric(), MaxRetries: 0));
         await _cluster.WaitUntil(shortId, s => s.Ended >= 4, TimeSpan.FromSeconds(60));
         var longTrial = SweepCluster.TinyTrials(1, steps: 5, firstSeed: LongSeed);
