@@ -9,6 +9,8 @@ builder.AddDescentSilo();
 using var host = builder.Build();
 // Bad settings: a line each and exit code 2, before anything starts.
 var problems = host.SettingsProblems();
+// A port a live silo listens on: refused now, since a second silo there would have the cluster declare the first dead.
+if (problems.Count == 0) problems = SiloAddressing.EndpointsInUse(host.Services);
 if (problems.Count > 0)
 {
     foreach (var problem in problems) Console.Error.WriteLine($"descent-silo: {problem}");

@@ -275,6 +275,31 @@ public class ClientProcessTests
     }
 
     [Fact]
+    public async Task A_second_silo_on_a_live_silos_ports_exits_2_and_the_live_silo_goes_on()
+    {
+        var folder = Folder();
+        var (siloPort, gateway) = (RunningProcess.FreePort(), RunningProcess.FreePort());
+        string[] ports = ["--Descent:SiloPort=" + siloPort, "--Descent:GatewayPort=" + gateway, "--Descent:Devices:CpuSlots=1", "--Descent:ClusterId=twice"];
+        using var live = RunningProcess.Start("descent-silo.dll", folder, ports);
+        await live.WaitFor(o => o.Contains("Application started"), Timeout, onStdout: true);
+
+        // Before, the second silo joined as a newer version of the first, which the cluster then declared dead.
+        using (var second = RunningProcess.Start("descent-silo.dll", folder, ports))
+        {
+            Assert.Equal(2, await second.Exit(TimeSpan.FromSeconds(60)));
+            Assert.Equal([$"descent-silo: Descent:SiloPort = {siloPort} on 127.0.0.1 is in use (another silo or process listens there)",
+                $"descent-silo: Descent:GatewayPort = {gateway} on 127.0.0.1 is in use (another silo or process listens there)"],
+                second.Err.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        }
+        await Task.Delay(TimeSpan.FromSeconds(3));
+        Assert.False(live.HasExited, live.Out + live.Err);
+        var (exit, _, stderr) = await RunningProcess.RunClient(folder, Timeout, "status", "no-such-sweep", "--cluster", $"127.0.0.1:{gateway}", "--cluster-id", "twice");
+        Assert.True(exit == 2, stderr);
+        Assert.Contains("no such sweep", stderr);
+        Assert.DoesNotContain("Marking other older clone as Dead", live.Out + live.Err);
+    }
+
+    [Fact]
     public async Task An_unreachable_cluster_is_a_runtime_failure()
     {
         var folder = Folder();
