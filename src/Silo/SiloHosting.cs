@@ -107,6 +107,32 @@ public static class SiloHosting
     }
 }
 
+/// <summary>A silo's Redis that cannot be reached when it starts.</summary>
+public static class RedisReach
+{
+    /// <summary>Null when the silo uses no Redis (<c>Descent:Clustering</c>, <c>Storage</c> and <c>Reminders</c> are
+    /// not <c>redis</c>) or its <c>Descent:Redis</c> answers, else one line naming the setting and the address
+    /// (<see cref="RedisAddress.Unreachable"/>). Checked before the host starts: Orleans' Redis providers otherwise
+    /// retry for many seconds and end the process with an unhandled exception.</summary>
+    public static async Task<string?> Problem(IServiceProvider services, CancellationToken cancellation = default)
+    {
+        var settings = services.GetRequiredService<IOptions<DescentSiloOptions>>().Value;
+        if (!new[] { settings.Clustering, settings.Storage, settings.Reminders }.Contains("redis") || settings.Redis is not { Length: > 0 } redis) return null;
+        var source = $"{DescentSiloOptions.Section}:{nameof(DescentSiloOptions.Redis)}";
+        return await RedisAddress.Unreachable(RedisAddress.Parse(redis, source), source, cancellation);
+    }
+
+    /// <summary>The <see cref="StackExchange.Redis.RedisConnectionException"/> behind <paramref name="failure"/> (Redis
+    /// lost between the check and the start), or null.</summary>
+    public static StackExchange.Redis.RedisConnectionException? Of(Exception? failure) => failure switch
+    {
+        null => null,
+        StackExchange.Redis.RedisConnectionException redis => redis,
+        AggregateException all => all.InnerExceptions.Select(Of).FirstOrDefault(e => e is not null),
+        _ => Of(failure.InnerException),
+    };
+}
+
 /// <summary>Why a silo's local store could not be opened, from the exception its failed start threw.</summary>
 public static class StoreRefusals
 {

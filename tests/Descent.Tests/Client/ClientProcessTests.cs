@@ -300,6 +300,22 @@ public class ClientProcessTests
     }
 
     [Fact]
+    public async Task A_silo_whose_Redis_does_not_answer_exits_1_with_a_line_naming_Descent_Redis()
+    {
+        var folder = Folder();
+        var redis = $"127.0.0.1:{RunningProcess.FreePort()}";
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        // Before, the silo retried for ~17 s and died of an unhandled RedisConnectionException (exit 134, ~100 lines).
+        using var silo = RunningProcess.Start("descent-silo.dll", folder, "--Descent:Clustering=redis", $"--Descent:Redis=redis://:secret@{redis}",
+            "--Descent:SiloPort=" + RunningProcess.FreePort(), "--Descent:GatewayPort=" + RunningProcess.FreePort());
+        Assert.Equal(1, await silo.Exit(TimeSpan.FromSeconds(60)));
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(10), $"{clock.Elapsed}");
+        var line = Assert.Single(silo.Err.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.StartsWith($"descent-silo: Descent:Redis: cannot reach Redis at {redis}: ", line);
+        Assert.DoesNotContain("secret", silo.Out + silo.Err);
+    }
+
+    [Fact]
     public async Task An_unreachable_cluster_is_a_runtime_failure()
     {
         var folder = Folder();
