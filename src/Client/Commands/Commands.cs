@@ -44,12 +44,16 @@ static class Actions
         // Flushed (disposed) last, after the embedded silo has stopped and flushed the trial spans.
         using var tracer = TelemetryExport.StartClient(orleans: !o.Target.Embedded);
         var sweepId = SweepIds.New(plan.Name);
-        Console.Error.WriteLine($"descent-client: sweep \"{plan.Name}\" ({sweepId}): {plan.Trials.Count} trials on the {o.Target.Describe}");
+        void Announce() => Console.Error.WriteLine($"descent-client: sweep \"{plan.Name}\" ({sweepId}): {plan.Trials.Count} trials on the {o.Target.Describe}");
+        // The embedded silo is announced while it starts; a cluster once it is reached, so that nothing is announced
+        // for a cluster that cannot be.
+        if (o.Target.Embedded) Announce();
         var target = o.Target.Embedded ? o.Target with { Store = StateFolder(o.Out, sweepId) } : o.Target;
         ClusterConnection connection;
         try
         {
             connection = await Connect(target, sweepId, stops);
+            if (!o.Target.Embedded) Announce();
         }
         catch (ClusterUnavailableException) when (stops.Requested)
         {
