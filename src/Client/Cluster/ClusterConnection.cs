@@ -41,6 +41,25 @@ public sealed record ClusterTarget(IReadOnlyList<IPEndPoint> Gateways, string Cl
         : Redis is { } redis ? $"cluster in redis://{RedisAddress.Describe(redis)}"
         : $"cluster {string.Join(",", Gateways)}";
 
+    /// <summary>The descent-client command that runs <paramref name="verb"/> (status, leaderboard, cancel) on sweep
+    /// <paramref name="sweepId"/> against this cluster, as it was given, for a message to show: <c>--cluster</c> with its
+    /// value (any password as <c>***</c>), or <c>--cluster "$DESCENT_CLUSTER"</c> when it came from that variable, and
+    /// <c>--cluster-id</c> unless the id is the default; null for the embedded silo, which no other command reaches.
+    /// <paramref name="options"/> are added after the sweep id (e.g. <c>--json</c>).</summary>
+    public string? Command(string verb, string sweepId, string options = "")
+    {
+        if (Embedded || Address is null) return null;
+        var cluster = Source == ClusterVariable ? $"\"${ClusterVariable}\"" : Quoted(RedisAddress.Redact(Address));
+        var id = ClusterId == "descent" ? "" : $" --cluster-id {Quoted(ClusterId)}";
+        var tls = Tls is null ? "" : " [the same --tls-* options]";
+        return $"descent-client {verb} {sweepId}{(options.Length > 0 ? " " + options : "")} --cluster {cluster}{id}{tls}";
+    }
+
+    /// <summary><paramref name="text"/> as a shell word: as it is when it has no character a shell treats specially,
+    /// else in single quotes.</summary>
+    static string Quoted(string text) =>
+        text.Length > 0 && text.All(c => char.IsAsciiLetterOrDigit(c) || ":/.,@_-[]=+".Contains(c)) ? text : $"'{text.Replace("'", "'\\''")}'";
+
     /// <summary>Reads <c>--cluster host:port[,host:port...]</c> or <c>--cluster redis://host:port</c> (or
     /// <see cref="ClusterVariable"/>); throws <see cref="UsageException"/> naming the option and the value.</summary>
     public static ClusterTarget From(string? cluster, string? clusterId, int? slots, bool verbose)

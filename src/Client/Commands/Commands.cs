@@ -186,7 +186,7 @@ static class Actions
                 {
                     var first = await begin(coordinator, span);
                     var live = !o.Json && Views.LiveProgress;
-                    end = await new SweepFollower(coordinator, plan, o.Target.Describe, live, collector).Follow(first, stops);
+                    end = await new SweepFollower(coordinator, plan, o.Target, live, collector).Follow(first, stops);
                 }
                 catch (Exception e)
                 {

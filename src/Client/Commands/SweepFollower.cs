@@ -12,8 +12,10 @@ namespace Descent.Client.Commands;
 /// (<see cref="ResultCollector"/>: on disk at once), shows progress, and turns a stop request
 /// (Ctrl-C) into a cancelled sweep whose running trials have stopped; a quit request (a second Ctrl-C) ends the
 /// following at once with the last snapshot.</summary>
-sealed class SweepFollower(ISweepCoordinatorGrain coordinator, SweepPlan plan, string target, bool live, ResultCollector collector)
+sealed class SweepFollower(ISweepCoordinatorGrain coordinator, SweepPlan plan, Cluster.ClusterTarget cluster, bool live, ResultCollector collector)
 {
+    readonly string target = cluster.Describe;
+
     static readonly TimeSpan Poll = TimeSpan.FromMilliseconds(500);
     static readonly TimeSpan PlainEvery = TimeSpan.FromSeconds(10);
     /// <summary>How long a cancelled sweep's running trials get to report before the client stops waiting.</summary>
@@ -38,6 +40,18 @@ sealed class SweepFollower(ISweepCoordinatorGrain coordinator, SweepPlan plan, s
                 context.Refresh();
             }));
         return last!;
+    }
+
+    /// <summary>What the client says when it gave up on <paramref name="cluster"/> after <paramref name="budget"/> of
+    /// failed calls while following sweep <paramref name="sweepId"/>: the sweep goes on if the cluster comes back, and the
+    /// exact commands (with the cluster the client used) that show its progress and fetch its results.</summary>
+    internal static string LostMessage(Cluster.ClusterTarget cluster, string sweepId, TimeSpan budget, string reason)
+    {
+        var lost = $"lost contact with the {cluster.Describe} for {budget.TotalSeconds:0} s while following sweep {sweepId} ({reason})";
+        if (cluster.Command("status", sweepId) is not { } status) return $"{lost}; the trials that had ended are in its trials.jsonl";
+        return $"{lost}; a cluster that comes back goes on with it: `{status}` shows it, "
+            + $"`{cluster.Command("leaderboard", sweepId, "--json")} > results.json` gets its results, "
+            + "and the trials that had ended are in its trials.jsonl";
     }
 
     TimeSpan? _lastPrinted;
@@ -90,9 +104,7 @@ sealed class SweepFollower(ISweepCoordinatorGrain coordinator, SweepPlan plan, s
                 // Rejections, timeouts and lost silos during membership changes are retried for a while.
                 failingSince ??= _clock.Elapsed;
                 if (_clock.Elapsed - failingSince > FailureBudget)
-                    throw new ClusterLostException($"lost contact with the cluster for {FailureBudget.TotalSeconds:0} s while following sweep {snapshot.Id} " +
-                        $"({e.Message.Split('\n')[0]}); a cluster that comes back goes on with it: `descent-client status {snapshot.Id}` shows it, " +
-                        "and the trials that had ended are in its trials.jsonl");
+                    throw new ClusterLostException(LostMessage(cluster, snapshot.Id, FailureBudget, e.Message.Split('\n')[0]));
                 await Task.Delay(Poll, stops.Quit).ContinueWith(_ => { }, TaskScheduler.Default);
                 continue;
             }
