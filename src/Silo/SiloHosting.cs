@@ -24,15 +24,17 @@ public static class SiloHosting
 
     /// <summary>As <see cref="AddDescentSilo(IHostApplicationBuilder)"/>, reading the variables that say whether
     /// this process runs in a Kubernetes pod (<see cref="KubernetesHosting.Decide"/>) through
-    /// <paramref name="environment"/> (tests give a pod's variables without changing the process's).</summary>
-    public static IHostApplicationBuilder AddDescentSilo(this IHostApplicationBuilder builder, Func<string, string?> environment)
+    /// <paramref name="environment"/>, and whether the pod's files exist (its service account token) through
+    /// <paramref name="fileExists"/> (tests give a pod's variables and files without changing the process's).</summary>
+    public static IHostApplicationBuilder AddDescentSilo(this IHostApplicationBuilder builder, Func<string, string?> environment,
+        Func<string, bool>? fileExists = null)
     {
         builder.Services.AddOptions<DescentSiloOptions>().BindConfiguration(DescentSiloOptions.Section).ValidateOnStart();
         builder.Services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<DescentSiloOptions>, DescentSiloOptionsValidator>());
         builder.Services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<DescentSiloOptions>, KubernetesHosting.Validator>(
-            sp => new KubernetesHosting.Validator(sp.GetRequiredService<IConfiguration>(), environment)));
+            sp => new KubernetesHosting.Validator(sp.GetRequiredService<IConfiguration>(), environment, fileExists)));
         // In a pod (and only there): Orleans' Kubernetes hosting; its problems are reported by the validator above.
-        var pod = KubernetesHosting.Decide(builder.Configuration, environment).Pod;
+        var pod = KubernetesHosting.Decide(builder.Configuration, environment, fileExists).Pod;
 
         // Running trials get this long to hand themselves back when the silo is asked to stop.
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = ShutdownTimeout);

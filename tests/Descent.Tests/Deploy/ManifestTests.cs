@@ -208,7 +208,9 @@ public class ManifestTests
         var configuration = Settings(environment);
         var options = configuration.GetSection("Descent").Get<DescentSiloOptions>()!;
         Assert.Empty(new DescentSiloOptionsValidator().Validate(Options.DefaultName, options).Failures ?? []);
-        var (pod, problems) = KubernetesHosting.Decide(configuration, name => environment.GetValueOrDefault(name));
+        // The kubelet mounts the service account token unless the pod says otherwise.
+        var token = silos.Spec.Template.Spec.AutomountServiceAccountToken != false;
+        var (pod, problems) = KubernetesHosting.Decide(configuration, name => environment.GetValueOrDefault(name), path => token && path == KubernetesHosting.TokenPath);
         Assert.Empty(problems);
         Assert.Equal((labels[KubernetesHostingOptions.ClusterIdLabel], labels[KubernetesHostingOptions.ServiceIdLabel]), (pod!.ClusterId, pod.ServiceId));
         Assert.Equal("redis", options.Clustering);
