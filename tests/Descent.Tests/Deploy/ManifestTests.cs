@@ -522,5 +522,9 @@ public class ManifestTests
         Assert.Equal(1654, pod.SecurityContext.FsGroup);
         // Its pods may reach Redis and the gateways past the network policies.
         Assert.Equal("descent", job.Spec.Template.Metadata.Labels["app.kubernetes.io/part-of"]);
+        // SIGTERM cancels the sweep (the client treats it as Ctrl-C): the cluster autoscaler must not evict the pod to
+        // scale its node down, and a retry would submit a second sweep (the client has no fixed id to re-attach with).
+        Assert.Equal("false", job.Spec.Template.Metadata.Annotations?["cluster-autoscaler.kubernetes.io/safe-to-evict"]);
+        Assert.Equal(0, job.Spec.BackoffLimit);
     }
 }
