@@ -54,6 +54,12 @@ sealed class SweepFollower(ISweepCoordinatorGrain coordinator, SweepPlan plan, C
             + "and the trials that had ended are in its trials.jsonl";
     }
 
+    /// <summary>What a client detached by SIGTERM (<c>--detach-on-sigterm</c>) says: the sweep runs on, how to re-attach
+    /// and how to follow it and fetch its results.</summary>
+    internal static string DetachedMessage(Cluster.ClusterTarget cluster, string sweepId) =>
+        $"SIGTERM: stopped following sweep {sweepId}, which runs on on the {cluster.Describe}; the same command (same grid, --sweep-id {sweepId}) "
+        + $"re-attaches to it, `{cluster.Command("status", sweepId)}` shows it and `{cluster.Command("leaderboard", sweepId, "--json")} > results.json` gets its results";
+
     TimeSpan? _lastPrinted;
     int _lastEnded = -1;
     bool _cancelPrinted;
@@ -82,6 +88,8 @@ sealed class SweepFollower(ISweepCoordinatorGrain coordinator, SweepPlan plan, C
         var failingSince = (TimeSpan?)null;
         while (!stops.Quit.IsCancellationRequested)
         {
+            // A SIGTERM of a detaching client (a sweep Job's pod evicted): the sweep runs on, unfollowed.
+            if (stops.Detached) throw new SweepDetachedException(DetachedMessage(cluster, snapshot.Id));
             try
             {
                 // A quit abandons the call in flight (the cluster may not answer for its 30 s response timeout).
@@ -134,6 +142,9 @@ sealed class SweepFollower(ISweepCoordinatorGrain coordinator, SweepPlan plan, C
         return snapshot;
     }
 }
+
+/// <summary>A SIGTERM stopped the following of a sweep left running on its cluster (<c>--detach-on-sigterm</c>; exit code 1).</summary>
+sealed class SweepDetachedException(string message) : Exception(message);
 
 /// <summary>The cluster stopped answering while a sweep was followed (exit code 1).</summary>
 sealed class ClusterLostException(string message) : Exception(message);

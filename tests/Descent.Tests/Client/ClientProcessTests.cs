@@ -458,6 +458,53 @@ public class ClientProcessTests
     }
 
     [Fact]
+    public async Task With_a_sweep_id_SIGTERM_detaches_and_the_same_command_re_attaches()
+    {
+        var folder = Folder();
+        var gateway = RunningProcess.FreePort();
+        using var silo = RunningProcess.Start("descent-silo.dll", folder, "--Descent:SiloPort=" + RunningProcess.FreePort(),
+            "--Descent:GatewayPort=" + gateway, "--Descent:Devices:CpuSlots=1", "--Descent:ClusterId=detach");
+        await silo.WaitFor(o => o.Contains("Application started"), Timeout, onStdout: true);
+        string[] cluster = ["--cluster", $"127.0.0.1:{gateway}", "--cluster-id", "detach"];
+        string[] sweep = ["sweep", Write(Interruptible, folder), "--out", "runs", "--sweep-id", "job-1", "--detach-on-sigterm", .. cluster];
+
+        // A sweep Job's pod evicted: SIGTERM stops the client, not the sweep (before, it cancelled the sweep).
+        using (var first = RunningProcess.Client(folder, sweep))
+        {
+            await first.WaitFor(err => err.Contains("1/3 done (1 completed)"), Timeout);
+            first.Signal(15);
+            Assert.Equal(1, await first.Exit(Timeout));
+            Assert.Contains("SIGTERM: stopped following sweep job-1, which runs on on the cluster 127.0.0.1:" + gateway, first.Err);
+            Assert.Contains($"`descent-client status job-1 --cluster 127.0.0.1:{gateway} --cluster-id detach` shows it", first.Err);
+        }
+        var (exit, stdout, stderr) = await RunningProcess.RunClient(folder, Timeout, ["status", "job-1", .. cluster]);
+        Assert.True(exit == 0, stderr);
+        Assert.Contains("status: running", stdout);
+
+        // The Job's next pod runs the same command: it follows the same sweep, and the journal goes on without repeats.
+        using (var second = RunningProcess.Client(folder, sweep))
+        {
+            await second.WaitFor(err => err.Contains("descent-client: sweep \"interrupted\" (job-1): 3 trials on the cluster"), Timeout);
+            await second.WaitFor(err => err.Contains("1/3 done (1 completed)"), Timeout);
+            (exit, _, stderr) = await RunningProcess.RunClient(folder, Timeout, ["cancel", "job-1", .. cluster]);
+            Assert.True(exit == 0, stderr);
+            Assert.Equal(130, await second.Exit(Timeout));
+        }
+        var results = Results(Path.Combine(folder, "runs"));
+        Assert.Equal(SweepStatus.Cancelled, results.Sweep.Status);
+        var (_, journaled) = TrialsJournal.Read(Path.Combine(folder, "runs", "job-1", "trials.jsonl"));
+        Assert.Equal(journaled.Select(t => t.Id).Distinct().Count(), journaled.Count);
+
+        // Another grid under the id is refused; so is an id for the embedded silo.
+        (exit, _, stderr) = await RunningProcess.RunClient(folder, Timeout, ["sweep", Write(Quick, folder), "--out", "runs", "--sweep-id", "job-1", .. cluster]);
+        Assert.True(exit == 2, stderr);
+        Assert.Contains("--sweep-id = \"job-1\": it is already used by another sweep (\"interrupted\")", stderr);
+        (exit, _, stderr) = await RunningProcess.RunClient(folder, Timeout, ["sweep", Write(Quick, folder), "--out", "runs", "--sweep-id", "job-2"]);
+        Assert.True(exit == 2, stderr);
+        Assert.Contains("--sweep-id = \"job-2\": only a cluster's sweep takes a given id", stderr);
+    }
+
+    [Fact]
     public async Task On_a_terminal_the_progress_is_a_live_view_of_the_running_trials()
     {
         // script(1) gives the client a pseudo-terminal, as a user's shell would.

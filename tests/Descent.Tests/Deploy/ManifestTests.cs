@@ -522,9 +522,14 @@ public class ManifestTests
         Assert.Equal(1654, pod.SecurityContext.FsGroup);
         // Its pods may reach Redis and the gateways past the network policies.
         Assert.Equal("descent", job.Spec.Template.Metadata.Labels["app.kubernetes.io/part-of"]);
-        // SIGTERM cancels the sweep (the client treats it as Ctrl-C): the cluster autoscaler must not evict the pod to
-        // scale its node down, and a retry would submit a second sweep (the client has no fixed id to re-attach with).
+        // An evicted pod (a drained node) leaves its sweep running, and the Job's next pod re-attaches to it: the same
+        // grid under the same id, the Job's uid, set from the label the Job controller gives each of its pods (the
+        // kubelet expands $(SWEEP_ID) in args). Before, SIGTERM cancelled the sweep and the Job did not retry.
+        Assert.Contains("--detach-on-sigterm", args);
+        Assert.Equal("$(SWEEP_ID)", args[args.IndexOf("--sweep-id") + 1]);
+        Assert.Equal("metadata.labels['batch.kubernetes.io/controller-uid']",
+            client.Env.Single(e => e.Name == "SWEEP_ID").ValueFrom.FieldRef.FieldPath);
+        Assert.True(job.Spec.BackoffLimit > 0, $"backoffLimit {job.Spec.BackoffLimit}: an evicted pod's sweep is never re-attached to");
         Assert.Equal("false", job.Spec.Template.Metadata.Annotations?["cluster-autoscaler.kubernetes.io/safe-to-evict"]);
-        Assert.Equal(0, job.Spec.BackoffLimit);
     }
 }
