@@ -46,8 +46,8 @@ public static class SiloAddressing
     /// address, or every interface with <c>ListenOnAllInterfaces</c>) that another process listens on now, each a
     /// problem naming the setting, the port and the address; none when both are free. Checked before the silo starts:
     /// a second silo started on a live silo's address and port would join the cluster as a newer version of it and
-    /// have it declared dead, killing the healthy silo. Each endpoint is bound with a plain socket (no address reuse)
-    /// and released at once.</summary>
+    /// have it declared dead, killing the healthy silo. Each endpoint is bound and listened on with a plain socket (no
+    /// address reuse), and released at once.</summary>
     public static IReadOnlyList<string> EndpointsInUse(IServiceProvider services)
     {
         var endpoints = services.GetRequiredService<IOptions<EndpointOptions>>().Value;
@@ -73,7 +73,11 @@ public static class SiloAddressing
         using var socket = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
         try
         {
-            // No SO_REUSEADDR: a port another socket listens on (on this address or on every interface) is refused.
+            // No address reuse: on Linux, .NET's ReuseAddress sets SO_REUSEPORT as well (the silo's own listener has
+            // it, which is how a second silo could listen on a live one's port), and with it this bind would succeed
+            // beside a listener. Without it, a port another socket listens on (on this address or on every interface)
+            // is refused, while the connections a silo killed a moment ago left in TIME_WAIT there are not (.NET's bind
+            // still sets SO_REUSEADDR alone), so a silo started again at once is not refused.
             socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, false);
             socket.Bind(endpoint);
             socket.Listen();

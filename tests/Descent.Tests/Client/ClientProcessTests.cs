@@ -300,6 +300,28 @@ public class ClientProcessTests
     }
 
     [Fact]
+    public async Task A_silo_started_again_at_once_on_its_port_is_not_refused_for_its_last_connections()
+    {
+        // A silo killed and started again: the connections it closed wait in TIME_WAIT on its port, which no one
+        // listens on. Its listener (and the ones it accepted) reused addresses, as the silo's own listener does.
+        var folder = Folder();
+        var port = RunningProcess.FreePort();
+        var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, port);
+        listener.Server.SetSocketOption(System.Net.Sockets.SocketOptionLevel.Socket, System.Net.Sockets.SocketOptionName.ReuseAddress, true);
+        listener.Start();
+        using (var peer = new System.Net.Sockets.TcpClient())
+        {
+            await peer.ConnectAsync(System.Net.IPAddress.Loopback, port);
+            using (var accepted = await listener.AcceptTcpClientAsync()) accepted.Client.Close(); // this side closes first
+            listener.Stop();
+            await Task.Delay(200);
+        }
+        await Task.Delay(200);
+        using var silo = RunningProcess.Start("descent-silo.dll", folder, "--Descent:SiloPort=" + port, "--Descent:GatewayPort=" + RunningProcess.FreePort());
+        await silo.WaitFor(o => o.Contains("Application started"), Timeout, onStdout: true);
+    }
+
+    [Fact]
     public async Task A_silo_whose_Redis_does_not_answer_exits_1_with_a_line_naming_Descent_Redis()
     {
         var folder = Folder();
