@@ -48,11 +48,18 @@ var sweep = new Command("sweep", "Run the sweep a grid file describes, follow it
     cluster, clusterId, tlsCert, tlsKey, tlsCa,
     new Option<int?>("--slots") { Description = "CPU slots of the embedded silo (default: one per two cores)", HelpName = "N" },
     json, maxTrials, top, verbose,
+    new Option<string?>("--sweep-id")
+    {
+        Description = "The sweep's id on the cluster (default: a new one from its name and the time): the same grid submitted again under it re-attaches to the sweep (a sweep Job's retry)",
+        HelpName = "ID",
+    },
+    new Option<bool>("--detach-on-sigterm") { Description = "SIGTERM stops following and leaves the sweep running on the cluster (exit code 1) instead of cancelling it as Ctrl-C does" },
 };
 sweep.SetAction((result, _) => Run(() => Actions.Sweep(new Actions.SweepOptions(
     result.GetValue(grid)!, result.GetValue<string>("--out")!,
     WithTls(ClusterTarget.From(result.GetValue(cluster), result.GetValue(clusterId), result.GetValue<int?>("--slots"), result.GetValue(verbose)), result),
-    result.GetValue(json), Positive(result.GetValue(maxTrials), "--max-trials"), Positive(result.GetValue(top), "--top")), stops)));
+    result.GetValue(json), Positive(result.GetValue(maxTrials), "--max-trials"), Positive(result.GetValue(top), "--top"),
+    result.GetValue<string?>("--sweep-id"), result.GetValue<bool>("--detach-on-sigterm")), stops)));
 
 var resume = new Command("resume", "Continue a sweep of the embedded silo whose client was stopped (killed, power lost): finished trials keep their results, the others run")
 {
@@ -103,7 +110,7 @@ if (parsed.Errors.Count > 0)
 }
 // Ctrl-C belongs to StopRequests: the sweep command cancels the sweep and keeps finished results.
 var exit = await parsed.InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = null, EnableDefaultExceptionHandler = false });
-return stops.Requested ? ExitCodes.Cancelled : exit;
+return stops.Requested && !stops.Detached ? ExitCodes.Cancelled : exit;
 
 ClusterTarget Target(ParseResult result) =>
     WithTls(ClusterTarget.From(result.GetValue(cluster), result.GetValue(clusterId), null, result.GetValue(verbose)), result);
@@ -153,7 +160,7 @@ async Task<int> Run(Func<Task<int>> action)
         foreach (var problem in e.Problems) Console.Error.WriteLine($"  {problem}");
         return ExitCodes.BadInput;
     }
-    catch (Exception e) when (e is ClusterUnavailableException or ClusterLostException)
+    catch (Exception e) when (e is ClusterUnavailableException or ClusterLostException or SweepDetachedException)
     {
         Console.Error.WriteLine($"descent-client: {e.Message}");
         return ExitCodes.Failure;

@@ -34,14 +34,21 @@ public static class KubernetesHosting
     /// <summary>Set by the kubelet in every container of a pod: the one sign that this process runs in Kubernetes.</summary>
     public const string ServiceHostVariable = "KUBERNETES_SERVICE_HOST";
 
+    /// <summary>Where the kubelet mounts the pod's service account token, which Orleans' Kubernetes agent reads to talk
+    /// to the API server (absent when the pod sets <c>automountServiceAccountToken: false</c>).</summary>
+    public const string TokenPath = "/var/run/secrets/kubernetes.io/serviceaccount/token";
+
     const string Section = $"{DescentSiloOptions.Section}:{nameof(DescentSiloOptions.Kubernetes)}";
 
     /// <summary>The pod to host the silo in, or null (outside a pod, or <c>Descent:Kubernetes:Enabled=false</c>),
     /// and every problem with it, each naming the variable or setting and its value: a missing or invalid
     /// POD_NAME, POD_NAMESPACE or POD_IP, clustering that is not shared between pods (<c>localhost</c>), or
-    /// <c>Descent:ClusterId</c>/<c>ServiceId</c> set to other ids than the pod's labels. <paramref name="configuration"/>:
-    /// the host's configuration (section <c>Descent</c> is read); <paramref name="environment"/>: reads a variable.</summary>
-    public static (PodIdentity? Pod, IReadOnlyList<string> Problems) Decide(IConfiguration configuration, Func<string, string?> environment)
+    /// <c>Descent:ClusterId</c>/<c>ServiceId</c> set to other ids than the pod's labels, or no service account token at
+    /// <see cref="TokenPath"/>. <paramref name="configuration"/>: the host's configuration (section <c>Descent</c> is
+    /// read); <paramref name="environment"/>: reads a variable; <paramref name="fileExists"/>: whether a file exists
+    /// (<see cref="File.Exists"/> unless given: tests give a pod's files without having them).</summary>
+    public static (PodIdentity? Pod, IReadOnlyList<string> Problems) Decide(IConfiguration configuration, Func<string, string?> environment,
+        Func<string, bool>? fileExists = null)
     {
         if (string.IsNullOrEmpty(environment(ServiceHostVariable))) return (null, []);
         var section = configuration.GetSection(DescentSiloOptions.Section);
@@ -62,6 +69,11 @@ public static class KubernetesHosting
         IPAddress? address = null;
         if (ip.Length > 0 && !IPAddress.TryParse(ip, out address))
             problems.Add($"{KubernetesHostingOptions.PodIPEnvironmentVariable} = \"{ip}\": not an IP address (give it status.podIP)");
+
+        // Orleans' agent reads it when the silo starts, and dies of an unhandled KubeConfigException without it.
+        if (!(fileExists ?? File.Exists)(TokenPath))
+            problems.Add($"Kubernetes hosting needs the pod's service account token at {TokenPath} (automountServiceAccountToken must not be false), "
+                + $"or set {Section}:Enabled=false");
 
         var clustering = section[nameof(DescentSiloOptions.Clustering)] ?? new DescentSiloOptions().Clustering;
         if (clustering == "localhost")
@@ -98,10 +110,11 @@ public static class KubernetesHosting
 
     /// <summary>Problems of <see cref="Decide"/> for the host's own configuration and environment, reported with
     /// the other settings' problems before the silo starts.</summary>
-    internal sealed class Validator(IConfiguration configuration, Func<string, string?> environment) : IValidateOptions<DescentSiloOptions>
+    internal sealed class Validator(IConfiguration configuration, Func<string, string?> environment, Func<string, bool>? fileExists)
+        : IValidateOptions<DescentSiloOptions>
     {
         public ValidateOptionsResult Validate(string? name, DescentSiloOptions options) =>
-            Decide(configuration, environment).Problems is { Count: > 0 } problems
+            Decide(configuration, environment, fileExists).Problems is { Count: > 0 } problems
                 ? ValidateOptionsResult.Fail(problems)
                 : ValidateOptionsResult.Success;
     }

@@ -9,10 +9,18 @@ builder.AddDescentSilo();
 using var host = builder.Build();
 // Bad settings: a line each and exit code 2, before anything starts.
 var problems = host.SettingsProblems();
+// A port a live silo listens on: refused now, since a second silo there would have the cluster declare the first dead.
+if (problems.Count == 0) problems = SiloAddressing.EndpointsInUse(host.Services);
 if (problems.Count > 0)
 {
     foreach (var problem in problems) Console.Error.WriteLine($"descent-silo: {problem}");
     return 2;
+}
+// A Redis that does not answer: a line naming Descent:Redis and its address, exit code 1 (the settings are right).
+if (await RedisReach.Problem(host.Services) is { } unreachable)
+{
+    Console.Error.WriteLine($"descent-silo: {unreachable}");
+    return 1;
 }
 try
 {
@@ -29,5 +37,11 @@ catch (Exception e) when (StartRefusals.Of(e) is { } refusal)
     // A device setting the silo cannot meet (Descent:Devices:Gpus), or a health port it cannot listen on.
     Console.Error.WriteLine($"descent-silo: {refusal.Message}");
     return 2;
+}
+catch (Exception e) when (RedisReach.Of(e) is { } redis)
+{
+    // Redis lost between the check above and the start: its first line (addresses, never a password), exit code 1.
+    Console.Error.WriteLine($"descent-silo: Descent:Redis: cannot reach Redis: {redis.Message.Split('\n')[0]}");
+    return 1;
 }
 return 0;

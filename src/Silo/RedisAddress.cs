@@ -95,4 +95,46 @@ public static class RedisAddress
 
     /// <summary>The endpoints, as <c>host:port</c>, for messages.</summary>
     public static string Describe(ConfigurationOptions options) => string.Join(",", options.EndPoints.Select(EndPointCollection.ToString));
+
+    /// <summary>How long <see cref="Unreachable"/> waits for Redis to take a connection and answer a PING.</summary>
+    public static readonly TimeSpan ReachTimeout = TimeSpan.FromSeconds(5);
+
+    /// <summary>Null when the Redis of <paramref name="options"/> takes a connection and answers a PING within
+    /// <see cref="ReachTimeout"/>, else one line naming <paramref name="source"/> (the setting or option it came from),
+    /// the endpoints and the reason, never a password: <c>Descent:Redis: cannot reach Redis at 127.0.0.1:6999:
+    /// connection refused</c>. Checked before a silo starts or a client connects, where StackExchange.Redis would
+    /// otherwise retry for many seconds and fail with a long dump.</summary>
+    public static async Task<string?> Unreachable(ConfigurationOptions options, string source, CancellationToken cancellation = default)
+    {
+        var probe = options.Clone();
+        probe.AbortOnConnectFail = true;
+        probe.ConnectRetry = 1;
+        probe.ConnectTimeout = (int)ReachTimeout.TotalMilliseconds;
+        probe.SyncTimeout = probe.AsyncTimeout = (int)ReachTimeout.TotalMilliseconds;
+        string reason;
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        try
+        {
+            using var connection = await ConnectionMultiplexer.ConnectAsync(probe, TextWriter.Null).WaitAsync(ReachTimeout * 2, cancellation);
+            await connection.GetDatabase().PingAsync().WaitAsync(ReachTimeout, cancellation);
+            return null;
+        }
+        catch (RedisConnectionException e) when (e.FailureType == ConnectionFailureType.AuthenticationFailure)
+        {
+            reason = "authentication failed (check the password and user)";
+        }
+        catch (RedisConnectionException e)
+        {
+            reason = Innermost(e) is System.Net.Sockets.SocketException socket ? socket.Message
+                : clock.Elapsed < ReachTimeout ? "the connection was refused (nothing listens there, or no route to it)"
+                : $"no connection within {ReachTimeout.TotalSeconds:0} s ({e.FailureType})";
+        }
+        catch (Exception e) when (e is TimeoutException or RedisException)
+        {
+            reason = $"no answer within {ReachTimeout.TotalSeconds:0} s ({e.GetType().Name})";
+        }
+        return $"{source}: cannot reach Redis at {Describe(options)}: {reason}";
+    }
+
+    static Exception Innermost(Exception e) => e.InnerException is { } inner ? Innermost(inner) : e;
 }

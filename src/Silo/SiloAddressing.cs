@@ -1,6 +1,9 @@
 using System.Net;
 using System.Net.NetworkInformation;
 using System.Net.Sockets;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+using Orleans.Configuration;
 
 namespace Descent.Silo;
 
@@ -37,5 +40,56 @@ public static class SiloAddressing
                    .Select(a => a.Address)
                    .FirstOrDefault(a => a.AddressFamily == AddressFamily.InterNetwork && !IPAddress.IsLoopback(a))
                ?? IPAddress.Loopback;
+    }
+
+    /// <summary>The silo and gateway endpoints this silo will listen on (<see cref="EndpointOptions"/>: the advertised
+    /// address, or every interface with <c>ListenOnAllInterfaces</c>) that another process listens on now, each a
+    /// problem naming the setting, the port and the address; none when both are free. Checked before the silo starts:
+    /// a second silo started on a live silo's address and port would join the cluster as a newer version of it and
+    /// have it declared dead, killing the healthy silo. Each endpoint is bound and listened on with a plain socket (no
+    /// address reuse), and released at once.</summary>
+    public static IReadOnlyList<string> EndpointsInUse(IServiceProvider services)
+    {
+        var endpoints = services.GetRequiredService<IOptions<EndpointOptions>>().Value;
+        var problems = new List<string>();
+        foreach (var (setting, endpoint) in new[]
+                 {
+                     (nameof(DescentSiloOptions.SiloPort), endpoints.SiloListeningEndpoint),
+                     (nameof(DescentSiloOptions.GatewayPort), endpoints.GatewayListeningEndpoint),
+                 })
+        {
+            if (endpoint is null || endpoint.Port == 0 || BindProblem(endpoint) is not { } problem) continue;
+            var where = endpoint.Address.Equals(IPAddress.Any) || endpoint.Address.Equals(IPAddress.IPv6Any)
+                ? $"every interface ({endpoint.Address})"
+                : $"{endpoint.Address}";
+            problems.Add($"{DescentSiloOptions.Section}:{setting} = {endpoint.Port} on {where} {problem}");
+        }
+        return problems;
+    }
+
+    /// <summary>Null when <paramref name="endpoint"/> can be listened on now (the socket is closed again), else why not.</summary>
+    static string? BindProblem(IPEndPoint endpoint)
+    {
+        using var socket = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        try
+        {
+            // No address reuse: on Linux, .NET's ReuseAddress sets SO_REUSEPORT as well (the silo's own listener has
+            // it, which is how a second silo could listen on a live one's port), and with it this bind would succeed
+            // beside a listener. Without it, a port another socket listens on (on this address or on every interface)
+            // is refused, while the connections a silo killed a moment ago left in TIME_WAIT there are not (.NET's bind
+            // still sets SO_REUSEADDR alone), so a silo started again at once is not refused.
+            socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, false);
+            socket.Bind(endpoint);
+            socket.Listen();
+            return null;
+        }
+        catch (SocketException e) when (e.SocketErrorCode == SocketError.AddressAlreadyInUse)
+        {
+            return "is in use (another silo or process listens there)";
+        }
+        catch (SocketException e)
+        {
+            return $"cannot be listened on ({e.Message})";
+        }
     }
 }

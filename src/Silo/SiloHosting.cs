@@ -24,15 +24,17 @@ public static class SiloHosting
 
     /// <summary>As <see cref="AddDescentSilo(IHostApplicationBuilder)"/>, reading the variables that say whether
     /// this process runs in a Kubernetes pod (<see cref="KubernetesHosting.Decide"/>) through
-    /// <paramref name="environment"/> (tests give a pod's variables without changing the process's).</summary>
-    public static IHostApplicationBuilder AddDescentSilo(this IHostApplicationBuilder builder, Func<string, string?> environment)
+    /// <paramref name="environment"/>, and whether the pod's files exist (its service account token) through
+    /// <paramref name="fileExists"/> (tests give a pod's variables and files without changing the process's).</summary>
+    public static IHostApplicationBuilder AddDescentSilo(this IHostApplicationBuilder builder, Func<string, string?> environment,
+        Func<string, bool>? fileExists = null)
     {
         builder.Services.AddOptions<DescentSiloOptions>().BindConfiguration(DescentSiloOptions.Section).ValidateOnStart();
         builder.Services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<DescentSiloOptions>, DescentSiloOptionsValidator>());
         builder.Services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<DescentSiloOptions>, KubernetesHosting.Validator>(
-            sp => new KubernetesHosting.Validator(sp.GetRequiredService<IConfiguration>(), environment)));
+            sp => new KubernetesHosting.Validator(sp.GetRequiredService<IConfiguration>(), environment, fileExists)));
         // In a pod (and only there): Orleans' Kubernetes hosting; its problems are reported by the validator above.
-        var pod = KubernetesHosting.Decide(builder.Configuration, environment).Pod;
+        var pod = KubernetesHosting.Decide(builder.Configuration, environment, fileExists).Pod;
 
         // Running trials get this long to hand themselves back when the silo is asked to stop.
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = ShutdownTimeout);
@@ -105,6 +107,32 @@ public static class SiloHosting
             return [e.Message];
         }
     }
+}
+
+/// <summary>A silo's Redis that cannot be reached when it starts.</summary>
+public static class RedisReach
+{
+    /// <summary>Null when the silo uses no Redis (<c>Descent:Clustering</c>, <c>Storage</c> and <c>Reminders</c> are
+    /// not <c>redis</c>) or its <c>Descent:Redis</c> answers, else one line naming the setting and the address
+    /// (<see cref="RedisAddress.Unreachable"/>). Checked before the host starts: Orleans' Redis providers otherwise
+    /// retry for many seconds and end the process with an unhandled exception.</summary>
+    public static async Task<string?> Problem(IServiceProvider services, CancellationToken cancellation = default)
+    {
+        var settings = services.GetRequiredService<IOptions<DescentSiloOptions>>().Value;
+        if (!new[] { settings.Clustering, settings.Storage, settings.Reminders }.Contains("redis") || settings.Redis is not { Length: > 0 } redis) return null;
+        var source = $"{DescentSiloOptions.Section}:{nameof(DescentSiloOptions.Redis)}";
+        return await RedisAddress.Unreachable(RedisAddress.Parse(redis, source), source, cancellation);
+    }
+
+    /// <summary>The <see cref="StackExchange.Redis.RedisConnectionException"/> behind <paramref name="failure"/> (Redis
+    /// lost between the check and the start), or null.</summary>
+    public static StackExchange.Redis.RedisConnectionException? Of(Exception? failure) => failure switch
+    {
+        null => null,
+        StackExchange.Redis.RedisConnectionException redis => redis,
+        AggregateException all => all.InnerExceptions.Select(Of).FirstOrDefault(e => e is not null),
+        _ => Of(failure.InnerException),
+    };
 }
 
 /// <summary>Why a silo's local store could not be opened, from the exception its failed start threw.</summary>

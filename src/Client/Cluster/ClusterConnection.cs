@@ -28,11 +28,37 @@ public sealed record ClusterTarget(IReadOnlyList<IPEndPoint> Gateways, string Cl
     /// <summary>TLS to the gateways (<c>--tls-ca</c>, <c>--tls-cert</c>, <c>--tls-key</c>), or none.</summary>
     public ClientTls? Tls { get; init; }
 
+    /// <summary>Where the cluster was given: <c>--cluster</c>, or <see cref="ClusterVariable"/> when the option was not.</summary>
+    public string Source { get; init; } = "--cluster";
+
+    /// <summary>The cluster as it was given (<c>redis://host:port</c> or <c>host:port[,...]</c>), or null for the
+    /// embedded silo.</summary>
+    public string? Address { get; init; }
+
     public bool Embedded => Gateways.Count == 0 && Redis is null;
 
     public string Describe => Embedded ? "embedded silo"
         : Redis is { } redis ? $"cluster in redis://{RedisAddress.Describe(redis)}"
         : $"cluster {string.Join(",", Gateways)}";
+
+    /// <summary>The descent-client command that runs <paramref name="verb"/> (status, leaderboard, cancel) on sweep
+    /// <paramref name="sweepId"/> against this cluster, as it was given, for a message to show: <c>--cluster</c> with its
+    /// value (any password as <c>***</c>), or <c>--cluster "$DESCENT_CLUSTER"</c> when it came from that variable, and
+    /// <c>--cluster-id</c> unless the id is the default; null for the embedded silo, which no other command reaches.
+    /// <paramref name="options"/> are added after the sweep id (e.g. <c>--json</c>).</summary>
+    public string? Command(string verb, string sweepId, string options = "")
+    {
+        if (Embedded || Address is null) return null;
+        var cluster = Source == ClusterVariable ? $"\"${ClusterVariable}\"" : Quoted(RedisAddress.Redact(Address));
+        var id = ClusterId == "descent" ? "" : $" --cluster-id {Quoted(ClusterId)}";
+        var tls = Tls is null ? "" : " [the same --tls-* options]";
+        return $"descent-client {verb} {sweepId}{(options.Length > 0 ? " " + options : "")} --cluster {cluster}{id}{tls}";
+    }
+
+    /// <summary><paramref name="text"/> as a shell word: as it is when it has no character a shell treats specially,
+    /// else in single quotes.</summary>
+    static string Quoted(string text) =>
+        text.Length > 0 && text.All(c => char.IsAsciiLetterOrDigit(c) || ":/.,@_-[]=+".Contains(c)) ? text : $"'{text.Replace("'", "'\\''")}'";
 
     /// <summary>Reads <c>--cluster host:port[,host:port...]</c> or <c>--cluster redis://host:port</c> (or
     /// <see cref="ClusterVariable"/>); throws <see cref="UsageException"/> naming the option and the value.</summary>
@@ -61,7 +87,8 @@ public sealed record ClusterTarget(IReadOnlyList<IPEndPoint> Gateways, string Cl
         if (slots is not null && (gateways.Count > 0 || redis is not null))
             throw new UsageException($"--slots = {slots}: only the embedded silo takes it; a cluster's silos set their own device slots");
         if (clusterId.Trim().Length == 0) throw new UsageException("--cluster-id = \"\": must not be empty");
-        return new ClusterTarget(gateways, clusterId, clusterId, slots, verbose) { Redis = redis };
+        return new ClusterTarget(gateways, clusterId, clusterId, slots, verbose)
+            { Redis = redis, Source = source, Address = gateways.Count > 0 || redis is not null ? cluster!.Trim() : null };
     }
 
     /// <summary>The embedded silo with its grain states in <paramref name="store"/>, whatever <see cref="ClusterVariable"/>
@@ -119,6 +146,10 @@ public sealed class ClusterConnection : IAsyncDisposable
     /// <see cref="StoreFormatException"/> (a store this version cannot read).</summary>
     public static async Task<ClusterConnection> Open(ClusterTarget target, CancellationToken cancellation)
     {
+        // A Redis that does not answer: one line naming the option and the address within seconds, where Orleans'
+        // client would retry for most of a minute and end with StackExchange.Redis's dump.
+        if (target.Redis is { } membership && await RedisAddress.Unreachable(membership, target.Source, cancellation) is { } unreachable)
+            throw new ClusterUnavailableException(unreachable);
         // An empty builder: no appsettings.json or environment of the working folder changes what the client does.
         var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
         // ...except OpenTelemetry's standard variables, which the exporters read from configuration.
@@ -265,4 +296,4 @@ public sealed class ClusterConnection : IAsyncDisposable
 public sealed class UsageException(string message) : Exception(message);
 
 /// <summary>The cluster could not be reached or the embedded silo could not start (exit code 1).</summary>
-public sealed class ClusterUnavailableException(string message, Exception inner) : Exception(message, inner);
+public sealed class ClusterUnavailableException(string message, Exception? inner = null) : Exception(message, inner);

@@ -24,7 +24,12 @@ public static class ExitCodes
 /// <summary>What the commands do; Program.cs only declares the command line.</summary>
 static class Actions
 {
-    public sealed record SweepOptions(string Grid, string Out, ClusterTarget Target, bool Json, int MaxTrials, int Top);
+    /// <param name="SweepId">The sweep's id (<c>--sweep-id</c>, a cluster's only): submitting the same grid under it
+    /// again re-attaches to the sweep; null: a new id.</param>
+    /// <param name="DetachOnSigterm">SIGTERM stops following and leaves the sweep running (<c>--detach-on-sigterm</c>)
+    /// instead of cancelling it as Ctrl-C does.</param>
+    public sealed record SweepOptions(string Grid, string Out, ClusterTarget Target, bool Json, int MaxTrials, int Top,
+        string? SweepId = null, bool DetachOnSigterm = false);
 
     public sealed record ResumeOptions(string SweepId, string Out, int? Slots, bool Json, int Top, bool Verbose);
 
@@ -40,16 +45,24 @@ static class Actions
     public static async Task<int> Sweep(SweepOptions o, StopRequests stops)
     {
         CheckOutDirectory(o.Out);
+        if (o.SweepId is { } given) SweepIds.Check(given, o.Target);
+        if (o.DetachOnSigterm && o.Target.Embedded)
+            throw new UsageException("--detach-on-sigterm: only a cluster's sweep can run on without its client (give --cluster)");
         var plan = GridFile.Load(o.Grid, o.MaxTrials);
         // Flushed (disposed) last, after the embedded silo has stopped and flushed the trial spans.
         using var tracer = TelemetryExport.StartClient(orleans: !o.Target.Embedded);
-        var sweepId = SweepIds.New(plan.Name);
-        Console.Error.WriteLine($"descent-client: sweep \"{plan.Name}\" ({sweepId}): {plan.Trials.Count} trials on the {o.Target.Describe}");
+        var sweepId = o.SweepId ?? SweepIds.New(plan.Name);
+        stops.DetachOnSigterm = o.DetachOnSigterm;
+        void Announce() => Console.Error.WriteLine($"descent-client: sweep \"{plan.Name}\" ({sweepId}): {plan.Trials.Count} trials on the {o.Target.Describe}");
+        // The embedded silo is announced while it starts; a cluster once it is reached, so that nothing is announced
+        // for a cluster that cannot be.
+        if (o.Target.Embedded) Announce();
         var target = o.Target.Embedded ? o.Target with { Store = StateFolder(o.Out, sweepId) } : o.Target;
         ClusterConnection connection;
         try
         {
             connection = await Connect(target, sweepId, stops);
+            if (!o.Target.Embedded) Announce();
         }
         catch (ClusterUnavailableException) when (stops.Requested)
         {
@@ -58,9 +71,22 @@ static class Actions
             Console.Error.WriteLine("descent-client: cancelled before the sweep started; nothing was run or written");
             return ExitCodes.Cancelled;
         }
+        // A given id may be a re-attachment (the same grid submitted again): its journal goes on where it was.
         return await FollowAndWrite(new Session(o.Out, sweepId, plan, target, o.Json, o.Top), connection, stops, "sweep",
-            () => TrialsJournal.Create(o.Out, sweepId, plan),
-            (coordinator, span) => coordinator.Start(plan.ToSweepSpec(), DescentTelemetry.TraceParent(span)));
+            () => o.SweepId is null ? TrialsJournal.Create(o.Out, sweepId, plan) : TrialsJournal.Continue(o.Out, sweepId, plan),
+            async (coordinator, span) =>
+            {
+                try
+                {
+                    return await coordinator.Start(plan.ToSweepSpec(), DescentTelemetry.TraceParent(span));
+                }
+                catch (ArgumentException e) when (o.SweepId is not null)
+                {
+                    // The coordinator takes the same sweep again (and returns it), never another one under its id.
+                    throw new UsageException($"--sweep-id = \"{o.SweepId}\": {e.Message.Replace($"sweep id \"{o.SweepId}\" is", "it is")} on the {o.Target.Describe}; "
+                        + "only the same grid re-attaches to it");
+                }
+            });
     }
 
     /// <summary>Continues a sweep of the embedded silo whose client stopped (killed, power lost) from its store in
@@ -182,7 +208,7 @@ static class Actions
                 {
                     var first = await begin(coordinator, span);
                     var live = !o.Json && Views.LiveProgress;
-                    end = await new SweepFollower(coordinator, plan, o.Target.Describe, live, collector).Follow(first, stops);
+                    end = await new SweepFollower(coordinator, plan, o.Target, live, collector).Follow(first, stops);
                 }
                 catch (Exception e)
                 {
@@ -428,6 +454,17 @@ static class Actions
 /// <summary>Sweep ids: the sweep's name, the UTC time and a random suffix (<c>post-benchmark-20261128-141502-3f9a</c>).</summary>
 public static class SweepIds
 {
+    /// <summary>Throws <see cref="UsageException"/> naming <c>--sweep-id</c> unless <paramref name="id"/> is an id a
+    /// cluster's sweep can take: letters, digits, '-', '_' and '.', at most 100 characters (it names the sweep's results
+    /// folder).</summary>
+    public static void Check(string id, ClusterTarget target)
+    {
+        if (target.Embedded)
+            throw new UsageException($"--sweep-id = \"{id}\": only a cluster's sweep takes a given id (an embedded sweep goes on with descent-client resume SWEEP-ID)");
+        if (id.Length is 0 or > 100 || id is "." or ".." || !id.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.'))
+            throw new UsageException($"--sweep-id = \"{id}\": expected 1 to 100 letters, digits, '-', '_' or '.'");
+    }
+
     public static string New(string name, DateTimeOffset? now = null)
     {
         var slug = new StringBuilder();
@@ -483,6 +520,14 @@ public sealed class StopRequests
 
     public bool Requested => _stop.IsCancellationRequested;
 
+    /// <summary>Set by a command whose SIGTERM detaches (<c>descent-client sweep --detach-on-sigterm</c>).</summary>
+    public bool DetachOnSigterm { get; set; }
+
+    /// <summary>The first request was a SIGTERM and the command detaches on it: stop following, leave the sweep running.</summary>
+    public bool Detached => DetachOnSigterm && _firstSignal == PosixSignal.SIGTERM;
+
+    PosixSignal? _firstSignal;
+
     void Handle(PosixSignalContext context)
     {
         context.Cancel = true; // the command ends the process, not the runtime
@@ -492,6 +537,7 @@ public sealed class StopRequests
             if (_firstAt is not { } first)
             {
                 _firstAt = now;
+                _firstSignal = context.Signal;
                 _stop.Cancel();
             }
             else if (!_quit.IsCancellationRequested && Stopwatch.GetElapsedTime(first, now) >= Together)

@@ -12,8 +12,10 @@ namespace Descent.Client.Commands;
 /// (<see cref="ResultCollector"/>: on disk at once), shows progress, and turns a stop request
 /// (Ctrl-C) into a cancelled sweep whose running trials have stopped; a quit request (a second Ctrl-C) ends the
 /// following at once with the last snapshot.</summary>
-sealed class SweepFollower(ISweepCoordinatorGrain coordinator, SweepPlan plan, string target, bool live, ResultCollector collector)
+sealed class SweepFollower(ISweepCoordinatorGrain coordinator, SweepPlan plan, Cluster.ClusterTarget cluster, bool live, ResultCollector collector)
 {
+    readonly string target = cluster.Describe;
+
     static readonly TimeSpan Poll = TimeSpan.FromMilliseconds(500);
     static readonly TimeSpan PlainEvery = TimeSpan.FromSeconds(10);
     /// <summary>How long a cancelled sweep's running trials get to report before the client stops waiting.</summary>
@@ -39,6 +41,24 @@ sealed class SweepFollower(ISweepCoordinatorGrain coordinator, SweepPlan plan, s
             }));
         return last!;
     }
+
+    /// <summary>What the client says when it gave up on <paramref name="cluster"/> after <paramref name="budget"/> of
+    /// failed calls while following sweep <paramref name="sweepId"/>: the sweep goes on if the cluster comes back, and the
+    /// exact commands (with the cluster the client used) that show its progress and fetch its results.</summary>
+    internal static string LostMessage(Cluster.ClusterTarget cluster, string sweepId, TimeSpan budget, string reason)
+    {
+        var lost = $"lost contact with the {cluster.Describe} for {budget.TotalSeconds:0} s while following sweep {sweepId} ({reason})";
+        if (cluster.Command("status", sweepId) is not { } status) return $"{lost}; the trials that had ended are in its trials.jsonl";
+        return $"{lost}; a cluster that comes back goes on with it: `{status}` shows it, "
+            + $"`{cluster.Command("leaderboard", sweepId, "--json")} > results.json` gets its results, "
+            + "and the trials that had ended are in its trials.jsonl";
+    }
+
+    /// <summary>What a client detached by SIGTERM (<c>--detach-on-sigterm</c>) says: the sweep runs on, how to re-attach
+    /// and how to follow it and fetch its results.</summary>
+    internal static string DetachedMessage(Cluster.ClusterTarget cluster, string sweepId) =>
+        $"SIGTERM: stopped following sweep {sweepId}, which runs on on the {cluster.Describe}; the same command (same grid, --sweep-id {sweepId}) "
+        + $"re-attaches to it, `{cluster.Command("status", sweepId)}` shows it and `{cluster.Command("leaderboard", sweepId, "--json")} > results.json` gets its results";
 
     TimeSpan? _lastPrinted;
     int _lastEnded = -1;
@@ -68,6 +88,8 @@ sealed class SweepFollower(ISweepCoordinatorGrain coordinator, SweepPlan plan, s
         var failingSince = (TimeSpan?)null;
         while (!stops.Quit.IsCancellationRequested)
         {
+            // A SIGTERM of a detaching client (a sweep Job's pod evicted): the sweep runs on, unfollowed.
+            if (stops.Detached) throw new SweepDetachedException(DetachedMessage(cluster, snapshot.Id));
             try
             {
                 // A quit abandons the call in flight (the cluster may not answer for its 30 s response timeout).
@@ -90,9 +112,7 @@ sealed class SweepFollower(ISweepCoordinatorGrain coordinator, SweepPlan plan, s
                 // Rejections, timeouts and lost silos during membership changes are retried for a while.
                 failingSince ??= _clock.Elapsed;
                 if (_clock.Elapsed - failingSince > FailureBudget)
-                    throw new ClusterLostException($"lost contact with the cluster for {FailureBudget.TotalSeconds:0} s while following sweep {snapshot.Id} " +
-                        $"({e.Message.Split('\n')[0]}); a cluster that comes back goes on with it: `descent-client status {snapshot.Id}` shows it, " +
-                        "and the trials that had ended are in its trials.jsonl");
+                    throw new ClusterLostException(LostMessage(cluster, snapshot.Id, FailureBudget, e.Message.Split('\n')[0]));
                 await Task.Delay(Poll, stops.Quit).ContinueWith(_ => { }, TaskScheduler.Default);
                 continue;
             }
@@ -122,6 +142,9 @@ sealed class SweepFollower(ISweepCoordinatorGrain coordinator, SweepPlan plan, s
         return snapshot;
     }
 }
+
+/// <summary>A SIGTERM stopped the following of a sweep left running on its cluster (<c>--detach-on-sigterm</c>; exit code 1).</summary>
+sealed class SweepDetachedException(string message) : Exception(message);
 
 /// <summary>The cluster stopped answering while a sweep was followed (exit code 1).</summary>
 sealed class ClusterLostException(string message) : Exception(message);

@@ -45,5 +45,8 @@ public class ImageTests
         }
         // The validator's npm install on the test machine is not part of the sources.
         Assert.Contains("**/node_modules/", docker);
+        // Nor are README's host builds (dotnet publish -c Release src/Silo -o out/silo), which git must not track either.
+        Assert.Contains("/out/", Patterns(".gitignore"));
+        Assert.Contains("out/", docker);
     }
 }

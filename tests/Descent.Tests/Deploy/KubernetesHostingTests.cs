@@ -22,8 +22,12 @@ public class KubernetesHostingTests
 
     static readonly Dictionary<string, string?> Redis = new() { ["Descent:Clustering"] = "redis", ["Descent:Redis"] = "redis://redis:6379" };
 
-    static (PodIdentity? Pod, IReadOnlyList<string> Problems) Decide(IDictionary<string, string?> settings, IDictionary<string, string?> environment) =>
-        KubernetesHosting.Decide(new ConfigurationBuilder().AddInMemoryCollection(settings).Build(), name => environment.TryGetValue(name, out var v) ? v : null);
+    /// <summary>The decision for <paramref name="settings"/> and <paramref name="environment"/> in a pod whose service
+    /// account token is mounted unless <paramref name="token"/> is false.</summary>
+    static (PodIdentity? Pod, IReadOnlyList<string> Problems) Decide(IDictionary<string, string?> settings, IDictionary<string, string?> environment,
+        bool token = true) =>
+        KubernetesHosting.Decide(new ConfigurationBuilder().AddInMemoryCollection(settings).Build(), name => environment.TryGetValue(name, out var v) ? v : null,
+            path => token && path == KubernetesHosting.TokenPath);
 
     static Dictionary<string, string?> With(Dictionary<string, string?> map, params (string Key, string? Value)[] changes)
     {
@@ -76,6 +80,19 @@ public class KubernetesHostingTests
     }
 
     [Fact]
+    public void A_pod_without_its_service_account_token_is_refused()
+    {
+        // Before, the silo started and died of Orleans' unhandled KubeConfigException (exit code 134).
+        var (pod, problems) = Decide(Redis, InPod, token: false);
+        Assert.Null(pod);
+        Assert.Equal(["Kubernetes hosting needs the pod's service account token at /var/run/secrets/kubernetes.io/serviceaccount/token "
+            + "(automountServiceAccountToken must not be false), or set Descent:Kubernetes:Enabled=false"], problems);
+        // Outside a pod, or opted out, no token is needed.
+        Assert.Equal((null, []), Decide(Redis, With(InPod, ("KUBERNETES_SERVICE_HOST", null)), token: false));
+        Assert.Equal((null, []), Decide(With(Redis, ("Descent:Kubernetes:Enabled", "false")), InPod, token: false));
+    }
+
+    [Fact]
     public void Localhost_clustering_and_ids_other_than_the_pod_labels_are_refused_in_a_pod()
     {
         var (_, problems) = Decide(new Dictionary<string, string?>(), InPod);
@@ -101,11 +118,11 @@ public class KubernetesHostingTests
 /// started: no Kubernetes API server runs here.</summary>
 public class KubernetesSiloHostTests
 {
-    static Microsoft.Extensions.Hosting.IHost Build(Dictionary<string, string?> settings, Dictionary<string, string?> environment)
+    static Microsoft.Extensions.Hosting.IHost Build(Dictionary<string, string?> settings, Dictionary<string, string?> environment, bool token = true)
     {
         var builder = Microsoft.Extensions.Hosting.Host.CreateEmptyApplicationBuilder(new());
         builder.Configuration.AddInMemoryCollection(settings);
-        builder.AddDescentSilo(name => environment.GetValueOrDefault(name));
+        builder.AddDescentSilo(name => environment.GetValueOrDefault(name), path => token && path == KubernetesHosting.TokenPath);
         return builder.Build();
     }
 
@@ -156,5 +173,14 @@ public class KubernetesSiloHostTests
             new Dictionary<string, string?>(Pod) { ["POD_NAMESPACE"] = null });
         Assert.Equal(["POD_NAMESPACE = \"\": a silo in a Kubernetes pod needs it from the downward API (or set Descent:Kubernetes:Enabled=false)"],
             host.SettingsProblems());
+    }
+
+    [Fact]
+    public void A_pod_without_its_service_account_token_is_refused_before_the_silo_starts()
+    {
+        using var host = Build(new() { ["Descent:Clustering"] = "redis", ["Descent:Redis"] = "redis://redis:6379" }, Pod, token: false);
+        Assert.Equal(["Kubernetes hosting needs the pod's service account token at /var/run/secrets/kubernetes.io/serviceaccount/token "
+            + "(automountServiceAccountToken must not be false), or set Descent:Kubernetes:Enabled=false"], host.SettingsProblems());
+        Assert.Null(host.Services.GetService<IConfigureOptions<Orleans.Hosting.Kubernetes.KubernetesHostingOptions>>());
     }
 }

@@ -208,7 +208,9 @@ public class ManifestTests
         var configuration = Settings(environment);
         var options = configuration.GetSection("Descent").Get<DescentSiloOptions>()!;
         Assert.Empty(new DescentSiloOptionsValidator().Validate(Options.DefaultName, options).Failures ?? []);
-        var (pod, problems) = KubernetesHosting.Decide(configuration, name => environment.GetValueOrDefault(name));
+        // The kubelet mounts the service account token unless the pod says otherwise.
+        var token = silos.Spec.Template.Spec.AutomountServiceAccountToken != false;
+        var (pod, problems) = KubernetesHosting.Decide(configuration, name => environment.GetValueOrDefault(name), path => token && path == KubernetesHosting.TokenPath);
         Assert.Empty(problems);
         Assert.Equal((labels[KubernetesHostingOptions.ClusterIdLabel], labels[KubernetesHostingOptions.ServiceIdLabel]), (pod!.ClusterId, pod.ServiceId));
         Assert.Equal("redis", options.Clustering);
@@ -520,5 +522,14 @@ public class ManifestTests
         Assert.Equal(1654, pod.SecurityContext.FsGroup);
         // Its pods may reach Redis and the gateways past the network policies.
         Assert.Equal("descent", job.Spec.Template.Metadata.Labels["app.kubernetes.io/part-of"]);
+        // An evicted pod (a drained node) leaves its sweep running, and the Job's next pod re-attaches to it: the same
+        // grid under the same id, the Job's uid, set from the label the Job controller gives each of its pods (the
+        // kubelet expands $(SWEEP_ID) in args). Before, SIGTERM cancelled the sweep and the Job did not retry.
+        Assert.Contains("--detach-on-sigterm", args);
+        Assert.Equal("$(SWEEP_ID)", args[args.IndexOf("--sweep-id") + 1]);
+        Assert.Equal("metadata.labels['batch.kubernetes.io/controller-uid']",
+            client.Env.Single(e => e.Name == "SWEEP_ID").ValueFrom.FieldRef.FieldPath);
+        Assert.True(job.Spec.BackoffLimit > 0, $"backoffLimit {job.Spec.BackoffLimit}: an evicted pod's sweep is never re-attached to");
+        Assert.Equal("false", job.Spec.Template.Metadata.Annotations?["cluster-autoscaler.kubernetes.io/safe-to-evict"]);
     }
 }

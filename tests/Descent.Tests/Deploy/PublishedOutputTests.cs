@@ -158,6 +158,9 @@ public class PublishedOutputTests(PublishedOutput published) : IClassFixture<Pub
         Assert.Equal([
             "descent-silo: POD_NAME = \"\": a silo in a Kubernetes pod needs it from the downward API (or set Descent:Kubernetes:Enabled=false)",
             "descent-silo: POD_IP = \"\": a silo in a Kubernetes pod needs it from the downward API (or set Descent:Kubernetes:Enabled=false)",
+            // (No pod here, so no service account token either.)
+            "descent-silo: Kubernetes hosting needs the pod's service account token at /var/run/secrets/kubernetes.io/serviceaccount/token "
+                + "(automountServiceAccountToken must not be false), or set Descent:Kubernetes:Enabled=false",
         ], error.Split('\n', StringSplitOptions.RemoveEmptyEntries));
 
         // The CPU build given a GPU limit: it sees no CUDA device, and says so before it joins anything.
