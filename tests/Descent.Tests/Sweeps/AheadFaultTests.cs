@@ -172,17 +172,25 @@ public sealed class AheadTailTests : IAsyncLifetime
         await _cluster.WaitForEnd(largeId, TimeSpan.FromSeconds(150));
     }
 
+    /// <summary>Starts a sweep of <paramref name="count"/> trials of a tenth of a second and, once a few have ended (the
+    /// slots hold some ready), a sweep of the one long trial; the short sweep's trials.</summary>
+    async Task<IReadOnlyList<TrialSpec>> StartShortThenLong(string shortId, int count, long firstSeed, string longId)
+    {
+        var shortTrials = SweepCluster.TinyTrials(count, steps: 5, firstSeed: firstSeed);
+        await _cluster.Coordinator(shortId).Start(new SweepSpec(shortId, shortTrials, new RankMetric(), MaxRetries: 0));
+        await _cluster.WaitUntil(shortId, s => s.Ended >= 4, TimeSpan.FromSeconds(60));
+        var longTrial = SweepCluster.TinyTrials(1, steps: 5, firstSeed: LongSeed);
+        await _cluster.Coordinator(longId).Start(new SweepSpec(longId, longTrial, new RankMetric(), MaxRetries: 0));
+        return shortTrials;
+    }
+
     [Fact]
     public async Task No_trial_of_a_sweep_waits_behind_a_long_trial_of_another_while_the_other_device_idles()
     {
         const string shortId = "ahead-tail-short", longId = "ahead-tail-long";
-        var shortTrials = SweepCluster.TinyTrials(30, steps: 5, firstSeed: TenthSeeds + 1000);
-        await _cluster.Coordinator(shortId).Start(new SweepSpec(shortId, shortTrials, new RankMetric(), MaxRetries: 0));
-        await _cluster.WaitUntil(shortId, s => s.Ended >= 4, TimeSpan.FromSeconds(60));
-        // A sweep of one long trial: the slot that takes it holds trials of the short sweep ready behind it, which that
-        // sweep's coordinator sees only as held ready (not as behind a trial of its own that runs long).
-        var longTrial = SweepCluster.TinyTrials(1, steps: 5, firstSeed: LongSeed);
-        await _cluster.Coordinator(longId).Start(new SweepSpec(longId, longTrial, new RankMetric(), MaxRetries: 0));
+        // The slot that takes the long trial holds trials of the short sweep ready behind it, which that sweep's
+        // coordinator sees only as held ready (not as behind a trial of its own that runs long).
+        var shortTrials = await StartShortThenLong(shortId, 30, TenthSeeds + 1000, longId);
         await _cluster.WaitForEnd(shortId, TimeSpan.FromSeconds(150));
         await _cluster.WaitForEnd(longId, TimeSpan.FromSeconds(150));
         var results = await _cluster.Coordinator(shortId).GetResults();
@@ -199,11 +207,7 @@ public sealed class AheadTailTests : IAsyncLifetime
     public async Task A_trial_held_ready_behind_another_sweeps_trial_is_shown_queued()
     {
         const string shortId = "ahead-shown-short", longId = "ahead-shown-long";
-        var shortTrials = SweepCluster.TinyTrials(60, steps: 5, firstSeed: TenthSeeds + 2000);
-        await _cluster.Coordinator(shortId).Start(new SweepSpec(shortId, shortTrials, new RankMetric(), MaxRetries: 0));
-        await _cluster.WaitUntil(shortId, s => s.Ended >= 4, TimeSpan.FromSeconds(60));
-        var longTrial = SweepCluster.TinyTrials(1, steps: 5, firstSeed: LongSeed);
-        await _cluster.Coordinator(longId).Start(new SweepSpec(longId, longTrial, new RankMetric(), MaxRetries: 0));
+        await StartShortThenLong(shortId, 60, TenthSeeds + 2000, longId);
         // While the long trial runs, the short sweep's trials its slot holds ready are queued, not running there too.
         var shared = new List<string>();
         var polls = 0;
