@@ -126,12 +126,21 @@ public static class RedisReach
 
     /// <summary>The <see cref="StackExchange.Redis.RedisConnectionException"/> behind <paramref name="failure"/> (Redis
     /// lost between the check and the start), or null.</summary>
-    public static StackExchange.Redis.RedisConnectionException? Of(Exception? failure) => failure switch
+    public static StackExchange.Redis.RedisConnectionException? Of(Exception? failure) =>
+        (StackExchange.Redis.RedisConnectionException?)Failures.Find(failure, e => e is StackExchange.Redis.RedisConnectionException);
+}
+
+/// <summary>The cause a failed start wrapped: Orleans' lifecycle and the host wrap what a participant threw.</summary>
+static class Failures
+{
+    /// <summary>The first exception in <paramref name="failure"/>, its inner exceptions and those of any
+    /// <see cref="AggregateException"/> within, that <paramref name="match"/> accepts; null when none does.</summary>
+    public static Exception? Find(Exception? failure, Func<Exception, bool> match) => failure switch
     {
         null => null,
-        StackExchange.Redis.RedisConnectionException redis => redis,
-        AggregateException all => all.InnerExceptions.Select(Of).FirstOrDefault(e => e is not null),
-        _ => Of(failure.InnerException),
+        _ when match(failure) => failure,
+        AggregateException all => all.InnerExceptions.Select(e => Find(e, match)).FirstOrDefault(e => e is not null),
+        _ => Find(failure.InnerException, match),
     };
 }
 
@@ -141,13 +150,8 @@ public static class StoreRefusals
     /// <summary>The local store's refusal (<see cref="StoreLockedException"/>: another process holds the folder;
     /// <see cref="StoreFormatException"/>: a store this version cannot read) behind <paramref name="failure"/>, which
     /// Orleans' lifecycle wraps; null when the start failed for another reason.</summary>
-    public static IOException? Of(Exception? failure) => failure switch
-    {
-        null => null,
-        StoreLockedException or StoreFormatException => (IOException)failure,
-        AggregateException all => all.InnerExceptions.Select(Of).FirstOrDefault(e => e is not null),
-        _ => Of(failure.InnerException),
-    };
+    public static IOException? Of(Exception? failure) =>
+        (IOException?)Failures.Find(failure, e => e is StoreLockedException or StoreFormatException);
 }
 
 /// <summary>Why a silo refused to start for a setting only its start can check, from the exception its failed start
@@ -157,13 +161,8 @@ public static class StartRefusals
     /// <summary>The <see cref="Descent.Grains.Devices.DeviceSettingsException"/> (the devices this silo sees differ from
     /// <c>Descent:Devices:Gpus</c>) or <see cref="HealthEndpointException"/> (the health port) behind
     /// <paramref name="failure"/>; null when the start failed for another reason.</summary>
-    public static Exception? Of(Exception? failure) => failure switch
-    {
-        null => null,
-        Descent.Grains.Devices.DeviceSettingsException or HealthEndpointException => failure,
-        AggregateException all => all.InnerExceptions.Select(Of).FirstOrDefault(e => e is not null),
-        _ => Of(failure.InnerException),
-    };
+    public static Exception? Of(Exception? failure) =>
+        Failures.Find(failure, e => e is Descent.Grains.Devices.DeviceSettingsException or HealthEndpointException);
 }
 
 /// <summary>Settings the silo cannot start with; the message lists every problem, one per line.</summary>

@@ -427,6 +427,9 @@ public sealed class DeviceWorker(
             _renewNow = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             var now = Stopwatch.GetTimestamp();
             var renewals = new Dictionary<string, List<(Running Trial, LeaseRenewal Renewal)>>();
+            void Renewal(Running r, int step, double? loss, TimeSpan silent, bool waiting) =>
+                (renewals.TryGetValue(r.Lease.SweepId, out var list) ? list : renewals[r.Lease.SweepId] = [])
+                    .Add((r, new LeaseRenewal(r.Lease.TrialId, r.Lease.Attempt, r.Lease.Slot, step, loss, silent, waiting)));
             foreach (var r in _running.Values)
             {
                 if (r.Hung || r.HandingBack) continue;
@@ -447,12 +450,9 @@ public sealed class DeviceWorker(
                     continue;
                 }
                 var last = Volatile.Read(ref r.Last);
-                (renewals.TryGetValue(r.Lease.SweepId, out var list) ? list : renewals[r.Lease.SweepId] = [])
-                    .Add((r, new LeaseRenewal(r.Lease.TrialId, r.Lease.Attempt, r.Lease.Slot, last?.Step ?? 0, last?.Loss, silent)));
+                Renewal(r, last?.Step ?? 0, last?.Loss, silent, waiting: false);
             }
-            foreach (var r in _work.Values.SelectMany(w => w.Held()))
-                (renewals.TryGetValue(r.Lease.SweepId, out var list) ? list : renewals[r.Lease.SweepId] = [])
-                    .Add((r, new LeaseRenewal(r.Lease.TrialId, r.Lease.Attempt, r.Lease.Slot, 0, null, TimeSpan.Zero, Waiting: true)));
+            foreach (var r in _work.Values.SelectMany(w => w.Held())) Renewal(r, 0, null, TimeSpan.Zero, waiting: true);
             await Task.WhenAll(renewals.Select(async sweep =>
             {
                 try
