@@ -129,7 +129,8 @@ public interface ISweepDirectoryGrain : IGrainWithStringKey
     Task Remove(string sweepId);
 
     /// <summary>The active sweeps, once their list differs from <paramref name="knownVersion"/> or after
-    /// <paramref name="wait"/>. Registers the calling silo's device count.</summary>
+    /// <paramref name="wait"/>, or at once, unchanged, when the directory's silo is stopping (it moves to another silo).
+    /// Registers the calling silo's device count.</summary>
     [AlwaysInterleave]
     Task<SweepList> Watch(int knownVersion, string silo, int devices, TimeSpan wait);
 

@@ -199,8 +199,14 @@ public sealed class DeviceWorker(
         {
             try
             {
+                var asked = Stopwatch.GetTimestamp();
                 var list = await directory.Watch(version, SiloKey, devices.Slots.Count, WatchWait).WaitAsync(_stopping.Token);
-                if (list.Version == version) continue;
+                if (list.Version == version)
+                {
+                    // Back early with nothing new: the directory's silo is stopping, and the directory moves.
+                    if (Stopwatch.GetElapsedTime(asked) < WatchWait / 2) await Pause(IdlePoll);
+                    continue;
+                }
                 (version, _sweeps) = (list.Version, list.Sweeps);
                 var changed = _sweepsChanged;
                 _sweepsChanged = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);

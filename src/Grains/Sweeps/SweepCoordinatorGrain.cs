@@ -256,10 +256,11 @@ public sealed class SweepCoordinatorGrain(
             if (t.Status != TrialStatus.Queued) continue;
             return Grant(t, slot, ahead);
         }
-        // Nothing is queued and this device idles: it takes a trial that another slot has held ready for longer than it
-        // meant to (the trial that slot runs is far longer than those it measured, or is of another sweep). That slot's
-        // lease is revoked at its next renewal (had it just started the trial, its attempt is stopped and its result, an
-        // older attempt's, ignored).
+        // Nothing is queued and this device idles (it just joined, or the sweep's tail is held ready elsewhere): it takes
+        // a trial that another slot holds ready behind more of them, or has held for longer than it meant to (the trial
+        // that slot runs is far longer than those it measured, or is of another sweep). That slot's lease is revoked at
+        // its next renewal (had it just started the trial, its attempt is stopped and its result, an older attempt's,
+        // ignored).
         if (!ahead && HeldReady(slot) is { } held)
         {
             log.LogInformation("Trial {Trial} attempt {Attempt}, held ready by {Holder} of silo {HolderSilo}, goes to idle {Slot} of silo {Silo}",
@@ -284,16 +285,20 @@ public sealed class SweepCoordinatorGrain(
         return new TrialLease(Id, t.Id, attempt, Spec.Trials[t.Index], slot, Spec.Metric, LeaseTimeout, definition.State.TraceParent);
     }
 
-    /// <summary>A trial held ready, on a slot other than <paramref name="idle"/>, for longer than twice
-    /// <see cref="LeaseOptions.Ahead"/> (a slot holds that much work behind the trial it runs, so what it holds starts
-    /// within about twice that), and not taken for started (<see cref="Started"/>): of the slot holding the most, the one
-    /// it would run last; null when there is none.</summary>
+    /// <summary>A trial held ready on a slot other than <paramref name="idle"/> and not taken for started
+    /// (<see cref="Started"/>), for an idle device to take: of the slot holding the most, the one it would run last, when
+    /// that slot holds another ahead of it (so it starts that one first, and learns of the revocation at its next renewal,
+    /// within a second) or has held it for longer than twice <see cref="LeaseOptions.Ahead"/> (a slot holds that much
+    /// work behind the trial it runs, so what it holds starts within about twice that); null when there is none.</summary>
     Entry? HeldReady(DeviceSlot idle)
     {
         var since = DateTime.UtcNow - 2 * leases.Value.Ahead;
         var started = Started().ToHashSet();
-        return _running.Where(t => t.Waiting && t.LeasedAt < since && t.Slot is { } holder && holder != idle && !started.Contains(t))
-            .GroupBy(t => t.Slot).MaxBy(g => g.Count())?.MaxBy(t => t.Leased);
+        return _running.Where(t => t.Waiting && t.Slot is { } slot && slot != idle && !started.Contains(t))
+            .GroupBy(t => t.Slot)
+            .Select(held => (Count: held.Count(), Last: held.MaxBy(t => t.Leased)!))
+            .Where(held => held.Count >= 2 || held.Last.LeasedAt < since)
+            .MaxBy(held => held.Count).Last;
     }
 
     public async Task Unclaimed(string trialId, int attempt, DeviceSlot slot, TrialSummary? ended, string reason)

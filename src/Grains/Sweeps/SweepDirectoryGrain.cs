@@ -1,4 +1,5 @@
 using Descent.Contracts.Sweeps;
+using Microsoft.Extensions.Hosting;
 using Orleans.Runtime;
 
 namespace Descent.Grains.Sweeps;
@@ -12,11 +13,14 @@ public sealed class SweepDirectoryState
 /// <summary>
 /// The cluster's list of sweeps that may have queued trials (persistent: it survives its silo), watched by every
 /// silo's device worker through a long poll, so a new sweep reaches idle devices at once. Also counts the device
-/// slots of the silos whose workers watch it.
+/// slots of the silos whose workers watch it. When its silo begins to stop, the watches it holds return at once: a
+/// silo's deactivation waits for the requests it is serving, and a long poll would hold its graceful stop for the whole
+/// wait.
 /// </summary>
 public sealed class SweepDirectoryGrain(
     [PersistentState("directory", SweepStorage.Name)] IPersistentState<SweepDirectoryState> state,
-    IClusterMembershipService membership) : Grain, ISweepDirectoryGrain
+    IClusterMembershipService membership,
+    IHostApplicationLifetime host) : Grain, ISweepDirectoryGrain
 {
     // A new activation starts at a version no worker knows, so every watcher gets the list at once.
     int _version = Random.Shared.Next();
@@ -41,11 +45,15 @@ public sealed class SweepDirectoryGrain(
     public async Task<SweepList> Watch(int knownVersion, string silo, int devices, TimeSpan wait)
     {
         _devices[silo] = devices;
-        if (knownVersion == _version)
+        if (knownVersion == _version && !host.ApplicationStopping.IsCancellationRequested)
         {
             var changed = _changed.Task;
-            await Task.WhenAny(changed, Task.Delay(wait));
+            var stopping = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            using (host.ApplicationStopping.Register(() => stopping.TrySetResult()))
+                await Task.WhenAny(changed, stopping.Task, Task.Delay(wait));
         }
+        // Its silo stops: the next watch finds it on another silo (the watcher waits a moment before asking again).
+        if (host.ApplicationStopping.IsCancellationRequested) DeactivateOnIdle();
         return new SweepList(_version, [.. state.State.Active]);
     }
 

@@ -24,7 +24,7 @@ public sealed class RealClusterTests(ITestOutputHelper output)
 
     static readonly TimeSpan Timeout = TimeSpan.FromMinutes(4);
 
-    /// <summary>24 trials of about a second each.</summary>
+    /// <summary>24 short trials (150 steps of a small network: a quarter of a second to a second each, by machine).</summary>
     const string Many = """
         {"name": "many", "task": {"kind": "synthetic", "n_row": 2000, "dim_in": 10, "dim_hidden": 10, "n_layers": 2, "seed": 1},
          "budget": {"steps": 150}, "method": "grid", "repeats": 2,
@@ -78,9 +78,9 @@ public sealed class RealClusterTests(ITestOutputHelper output)
 
     /// <summary>The real descent-client sweeping <see cref="Many"/> on the cluster, once <paramref name="ended"/> of its
     /// trials have ended.</summary>
-    async Task<RunningProcess> SweepUntil(RealCluster cluster, int ended)
+    async Task<RunningProcess> SweepUntil(RealCluster cluster, int ended, string grid = Many)
     {
-        var client = cluster.Client(["sweep", Write(Many, cluster.Folder), "--out", "runs", .. cluster.ClientOptions]);
+        var client = cluster.Client(["sweep", Write(grid, cluster.Folder), "--out", "runs", .. cluster.ClientOptions]);
         try
         {
             await WaitForEnded(cluster.Folder, ended, client);
@@ -236,22 +236,26 @@ public sealed class RealClusterTests(ITestOutputHelper output)
         // placed again within seconds was handed back, not expired.
         using var cluster = await RealCluster.Start(folder, 1, "--Descent:Devices:CpuSlots=2", "--Descent:Leases:Timeout=00:00:30");
         Say("one silo started");
-        using var client = await SweepUntil(cluster, 2);
+        // Trials four times as long as Many's: the sweep must outlast the second silo's start
+        // (about 3 s) by far, or it ends on the first silo before the second has joined (seen in CI).
+        using var client = await SweepUntil(cluster, 1, Many.Replace("\"steps\": 150", "\"steps\": 600", StringComparison.Ordinal));
 
         var joined = await cluster.AddSilo();
         var joinedAt = DateTimeOffset.UtcNow;
-        Say("a second silo started");
-        await WaitForEnded(folder, 8, client);
+        var endedAtJoin = await JournalLines(folder);
+        Say($"a second silo started; {endedAtJoin} trials had ended");
+        Assert.True(endedAtJoin <= 2 * ManyTrials / 3, $"{endedAtJoin} of {ManyTrials} trials ended before the second silo was up: too few left to show it joins");
+        await WaitForEnded(folder, Math.Max(8, endedAtJoin + 2), client);
 
         var leaving = cluster.Silos[0];
-        Say("8 trials ended; stopping the first silo");
+        Say($"{await JournalLines(folder)} trials ended; stopping the first silo");
         var leftAt = DateTimeOffset.UtcNow;
         Assert.Equal(0, await leaving.Stop(TimeSpan.FromSeconds(30)));
         Say("the first silo stopped gracefully");
 
         var results = await Finished(cluster, client);
         var onJoined = results.Trials.Where(t => t.Silo?.Contains(joined.Address.ToString(), StringComparison.Ordinal) == true).ToList();
-        Assert.NotEmpty(onJoined);
+        Assert.True(onJoined.Count > 0, $"no trial ran on the joined silo {joined.Address}:\n{Logs(cluster, client)}\n{leaving.Log}\n{joined.Log}");
         var firstWork = onJoined.Min(t => t.StartedAt!.Value) - joinedAt;
         Say($"the joined silo's first trial started {firstWork.TotalSeconds:F1} s after it was up");
         Assert.True(firstWork < TimeSpan.FromSeconds(10), $"first trial on the joined silo {firstWork} after it started");

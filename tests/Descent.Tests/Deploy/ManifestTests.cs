@@ -150,6 +150,9 @@ public class ManifestTests
             Assert.Equal(path, probe.HttpGet.Path);
             Assert.Equal(port, PortOf(probe.HttpGet.Port));
         }
+        // The timeouts HealthProbeTests holds the endpoint to while every device trains.
+        Assert.Equal(HealthProbeTests.ReadyTimeout.TotalSeconds, silo.ReadinessProbe.TimeoutSeconds ?? 1);
+        Assert.Equal(HealthProbeTests.LiveTimeout.TotalSeconds, silo.LivenessProbe.TimeoutSeconds ?? 1);
         // Joining may take a while after a crash (stale membership rows): the startup probe allows a minute or more.
         Assert.True((silo.StartupProbe.PeriodSeconds ?? 10) * (silo.StartupProbe.FailureThreshold ?? 3) >= 60);
         // The kubelet reaches the pod's IP: the silo listens there (POD_IP) or everywhere.

@@ -278,3 +278,67 @@ public sealed class AheadMovesTests : IAsyncLifetime
         Assert.DoesNotContain(summaries, s => s.Status == TrialStatus.Running);
     }
 }
+
+/// <summary>
+/// A silo that joins while the one silo at work holds the sweep's remaining trials ready gets work at once: an idle
+/// device takes, from the slot holding the most, the trial it would run last (seen in CI: with 5 s held ahead per slot,
+/// a silo that joined near a sweep's end ran nothing; it would have waited for twice <see cref="LeaseOptions.Ahead"/>).
+/// Slots hold 30 s of work here, so that every trial is held ready before the second silo joins.
+/// </summary>
+[Collection(nameof(SweepClusterTests))]
+public sealed class AheadJoinTests : IAsyncLifetime
+{
+    static readonly TimeSpan TrialFor = TimeSpan.FromSeconds(0.4);
+
+    /// <summary>The real runner, each trial first showing signs of life for <see cref="TrialFor"/>.</summary>
+    sealed class SlowerRunner(TorchTrialRunner real) : ITrialRunner
+    {
+        public TrialResult Run(TrialLease lease, Action<StepRecord> onStep, Action heartbeat, CancellationToken cancellation, Func<bool> handedBack)
+        {
+            for (var until = DateTime.UtcNow + TrialFor; DateTime.UtcNow < until && !cancellation.IsCancellationRequested;)
+            {
+                heartbeat();
+                Thread.Sleep(20);
+            }
+            return real.Run(lease, onStep, heartbeat, cancellation, handedBack);
+        }
+    }
+
+    sealed class HoldingMuch : ISiloConfigurator
+    {
+        public void Configure(ISiloBuilder silo)
+        {
+            silo.Services.AddSingleton<ITrialRunner>(sp => new SlowerRunner(ActivatorUtilities.CreateInstance<TorchTrialRunner>(sp)));
+            silo.Services.Configure<LeaseOptions>(o => o.Ahead = TimeSpan.FromSeconds(30));
+        }
+    }
+
+    SweepCluster _cluster = null!;
+    public async Task InitializeAsync() => _cluster = await SweepCluster.StartAsync<HoldingMuch>(silos: 1);
+    public async Task DisposeAsync() => await _cluster.DisposeAsync();
+
+    [Fact]
+    public async Task A_silo_that_joins_takes_trials_held_ready_elsewhere_at_once()
+    {
+        const string id = "ahead-join";
+        var trials = SweepCluster.TinyTrials(40, steps: 5, firstSeed: 14000);
+        await _cluster.Coordinator(id).Start(new SweepSpec(id, trials, new RankMetric(), MaxRetries: 0));
+        await _cluster.WaitUntil(id, s => s.Ended >= 4, TimeSpan.FromSeconds(60));
+        var joined = await _cluster.Cluster.StartAdditionalSiloAsync();
+        var joinedAt = DateTimeOffset.UtcNow;
+        var atJoin = await _cluster.Coordinator(id).GetSnapshot();
+        var left = trials.Count - atJoin.Ended;
+        Assert.True(left >= 16, $"only {left} trials were left when the second silo joined");
+        await _cluster.WaitForEnd(id, TimeSpan.FromSeconds(90));
+
+        var results = await _cluster.Coordinator(id).GetResults();
+        Assert.Equal(trials.Select(TrialIdentity.Of).Order(), results.Select(r => r.TrialId).Order());
+        SweepCluster.AssertNoDeviceSharedAtOnce(results);
+        var onJoined = results.Where(r => r.Silo == joined.SiloAddress.ToParsableString()).ToList();
+        // Both silos' slots share the remaining work; without taking held trials the joined one ran the few left queued.
+        Assert.True(onJoined.Count >= left / 5,
+            $"the joined silo ran {onJoined.Count} of the {left} trials left when it joined ({atJoin.Count(TrialStatus.Queued)} were queued then)");
+        var first = onJoined.Min(r => r.StartedAt) - joinedAt;
+        Assert.True(first < TimeSpan.FromSeconds(3), $"the joined silo's first trial started {first.TotalSeconds:0.0} s after it joined");
+    }
+}
