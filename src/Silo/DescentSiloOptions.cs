@@ -113,6 +113,7 @@ public sealed class DescentSiloOptionsValidator : IValidateOptions<DescentSiloOp
             problems.Add($"{Key(nameof(options.GatewayPort))} = {options.GatewayPort}: expected a port between 1 and 65535, or 0 for no gateway");
         var devices = options.Devices;
         if (devices.CpuSlots is < 1) problems.Add($"{Devices}:{nameof(devices.CpuSlots)} = {devices.CpuSlots}: must be at least 1");
+        if (devices.Cores is < 1) problems.Add($"{Devices}:{nameof(devices.Cores)} = {devices.Cores}: must be at least 1 (unset: every core)");
         if (devices.Gpus is < 0) problems.Add($"{Devices}:{nameof(devices.Gpus)} = {devices.Gpus}: must be 0 or more (a pod's nvidia.com/gpu limit)");
         else if (devices.Gpus is > 0 && !devices.UseCuda)
             problems.Add($"{Devices}:{nameof(devices.Gpus)} = {devices.Gpus}: {Devices}:{nameof(devices.UseCuda)} = false uses no GPU");

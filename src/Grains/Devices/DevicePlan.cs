@@ -22,7 +22,8 @@ public sealed record DevicePlan(IReadOnlyList<(string Device, string Name)> Devi
 
     /// <summary>The devices to offer. <paramref name="cudaDevices"/>: CUDA devices libtorch sees
     /// (<c>torch.cuda.device_count()</c>, which already applies both variables); <paramref name="processorCount"/>:
-    /// cores this process may use (a container's CPU limit included); <paramref name="environment"/> reads a variable
+    /// cores this process may use (a container's CPU limit included), of which the slots share
+    /// <see cref="DeviceOptions.Cores"/> when it is set; <paramref name="environment"/> reads a variable
     /// (only for the message). With <see cref="DeviceOptions.Gpus"/> set, the CUDA devices seen must be exactly that
     /// many. Throws <see cref="DeviceSettingsException"/> naming the setting, its value and what this process
     /// sees when they differ, or when <see cref="DeviceOptions.CpuSlots"/> or <see cref="DeviceOptions.TrialsPerDevice"/>
@@ -32,13 +33,15 @@ public sealed record DevicePlan(IReadOnlyList<(string Device, string Name)> Devi
         if (options.TrialsPerDevice < 1) throw new DeviceSettingsException($"Descent:Devices:TrialsPerDevice = {options.TrialsPerDevice}: must be at least 1");
         if (options.CpuSlots is < 1) throw new DeviceSettingsException($"Descent:Devices:CpuSlots = {options.CpuSlots}: must be at least 1");
         if (options.Gpus is < 0) throw new DeviceSettingsException($"Descent:Devices:Gpus = {options.Gpus}: must be 0 or more");
+        if (options.Cores is < 1) throw new DeviceSettingsException($"Descent:Devices:Cores = {options.Cores}: must be at least 1");
         var usable = options.UseCuda ? cudaDevices : 0;
         if (options.Gpus is { } expected && expected != usable)
             throw new DeviceSettingsException($"Descent:Devices:Gpus = {expected}: this silo {Sees(options, cudaDevices, environment)}; "
                 + "the silo must offer exactly the GPUs its pod was given (its nvidia.com/gpu limit)");
         if (usable > 0) return new([.. Enumerable.Range(0, usable).Select(d => ($"cuda:{d}", $"cuda:{d}"))], null);
-        var slots = options.CpuSlots ?? Math.Max(1, processorCount / 2);
-        return new([.. Enumerable.Range(0, slots).Select(s => ("cpu", $"cpu:{s}"))], Math.Max(1, processorCount / slots));
+        var cores = options.Cores ?? processorCount;
+        var slots = options.CpuSlots ?? Math.Max(1, cores / 2);
+        return new([.. Enumerable.Range(0, slots).Select(s => ("cpu", $"cpu:{s}"))], Math.Max(1, cores / slots));
     }
 
     /// <summary>How many GPUs the container runtime and CUDA were told to expose, from

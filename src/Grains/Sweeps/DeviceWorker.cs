@@ -380,11 +380,15 @@ public sealed class DeviceWorker(
                 return true;
             }
             startedAt = DateTimeOffset.UtcNow;
-            result = await TrialThread.Run(() => runner.Run(lease,
-                step => Volatile.Write(ref running.Last, step),
-                () => Volatile.Write(ref running.Beat, Stopwatch.GetTimestamp()),
-                running.Cancel.Token,
-                () => running.HandingBack), lease.TrialKey);
+            result = await TrialThread.Run(() =>
+            {
+                devices.SetTorchThreads();
+                return runner.Run(lease,
+                    step => Volatile.Write(ref running.Last, step),
+                    () => Volatile.Write(ref running.Beat, Stopwatch.GetTimestamp()),
+                    running.Cancel.Token,
+                    () => running.HandingBack);
+            }, lease.TrialKey);
         }
         catch (Exception e)
         {

@@ -44,6 +44,12 @@ public class DevicePlanTests
         plan = DevicePlan.Create(new DeviceOptions { CpuSlots = 3, Gpus = 0 }, 0, 2, Environment());
         Assert.Equal(3, plan.Devices.Count);
         Assert.Equal(1, plan.TorchThreads);
+        // Several silos on one machine: each one's slots share the cores it is given, not every core of the machine.
+        plan = DevicePlan.Create(new DeviceOptions { Cores = 4 }, 0, 12, Environment());
+        Assert.Equal([("cpu", "cpu:0"), ("cpu", "cpu:1")], plan.Devices);
+        Assert.Equal(2, plan.TorchThreads);
+        plan = DevicePlan.Create(new DeviceOptions { Cores = 1 }, 0, 2, Environment());
+        Assert.Equal((1, 1), (plan.Devices.Count, plan.TorchThreads));
         // UseCuda = false keeps a GPU node's silo on its CPU.
         Assert.Equal([("cpu", "cpu:0")], DevicePlan.Create(new DeviceOptions { UseCuda = false }, 2, 2, Environment()).Devices);
     }
@@ -72,5 +78,7 @@ public class DevicePlanTests
             Assert.Throws<DeviceSettingsException>(() => DevicePlan.Create(new DeviceOptions { Gpus = -1 }, 0, 2, Environment())).Message);
         Assert.Equal("Descent:Devices:CpuSlots = 0: must be at least 1",
             Assert.Throws<DeviceSettingsException>(() => DevicePlan.Create(new DeviceOptions { CpuSlots = 0 }, 0, 2, Environment())).Message);
+        Assert.Equal("Descent:Devices:Cores = 0: must be at least 1",
+            Assert.Throws<DeviceSettingsException>(() => DevicePlan.Create(new DeviceOptions { Cores = 0 }, 0, 2, Environment())).Message);
     }
 }

@@ -65,6 +65,7 @@ public class DescentSiloOptionsTests
     [InlineData("Descent:GatewayPort", "70000", "Descent:GatewayPort = 70000: expected a port between 1 and 65535, or 0 for no gateway")]
     [InlineData("Descent:PrimarySiloPort", "-1", "Descent:PrimarySiloPort = -1: expected a port between 1 and 65535")]
     [InlineData("Descent:Devices:CpuSlots", "0", "Descent:Devices:CpuSlots = 0: must be at least 1")]
+    [InlineData("Descent:Devices:Cores", "0", "Descent:Devices:Cores = 0: must be at least 1 (unset: every core)")]
     [InlineData("Descent:Devices:TrialsPerDevice", "0", "Descent:Devices:TrialsPerDevice = 0: must be at least 1")]
     [InlineData("Descent:Tracing:FirstSteps", "-1", "Descent:Tracing:FirstSteps = -1: must be 0 or more")]
     [InlineData("Descent:Tracing:EveryStep", "-5", "Descent:Tracing:EveryStep = -5: must be 0 or more (0: no step spans after the first ones)")]

@@ -103,7 +103,7 @@ public class RankingAndIdentityTests
         Assert.Throws<DeviceSettingsException>(() => Inventory(cpuSlots: 0));
     }
 
-    sealed class LocalSilo(SiloAddress address) : ILocalSiloDetails
+    internal sealed class LocalSilo(SiloAddress address) : ILocalSiloDetails
     {
         public string Name => "test";
         public string ClusterId => "test";
