@@ -263,10 +263,12 @@ public sealed record LeaseRenewal(
 
 /// <summary>The slot holding a running trial's current attempt, as its trial grain last wrote it.</summary>
 /// <param name="Ahead">Begun ahead: held ready on a slot busy with another trial (it may have started since).</param>
+/// <param name="Attempt">The attempt that slot holds (0 from a grain of an older version).</param>
 [GenerateSerializer, Immutable, Alias("descent.trial-holder")]
 public sealed record TrialHolder(
     [property: Id(0)] DeviceSlot Slot,
-    [property: Id(1)] bool Ahead);
+    [property: Id(1)] bool Ahead,
+    [property: Id(2)] int Attempt = 0);
 
 /// <summary>The coordinator's answer to renewals: the trials whose trainers must stop.</summary>
 /// <param name="Stop">The sweep was cancelled: the trainer stops and its result (cancelled) is reported.</param>

@@ -330,7 +330,8 @@ public sealed class SweepCoordinatorGrain(
         var now = DateTime.UtcNow;
         foreach (var r in renewals)
         {
-            if (_byId.TryGetValue(r.TrialId, out var t) && t.Status == TrialStatus.Running && t.Attempt == r.Attempt
+            if (_byId.TryGetValue(r.TrialId, out var t) && Newer(t, r.Attempt) && r.Slot.Silo == silo) Adopt(t, r.Attempt, r.Slot);
+            if (t is not null && t.Status == TrialStatus.Running && t.Attempt == r.Attempt
                 && r.Slot.Silo == silo && (t.Slot is null || t.Slot == r.Slot))
             {
                 // The lease runs from the trainer's last sign of life, not from this call.
@@ -344,8 +345,34 @@ public sealed class SweepCoordinatorGrain(
         return Task.FromResult(new RenewReply(stop, revoked));
     }
 
+    /// <summary>An attempt of <paramref name="t"/> newer than this view knows, while the trial has not ended here: a
+    /// previous activation of this coordinator leased it, and this one was rebuilt from trial grains read before the
+    /// attempt began there (attempts are leased here only, so a worker holds no other).</summary>
+    static bool Newer(Entry t, int attempt) => attempt > t.Attempt && t.Status is TrialStatus.Running or TrialStatus.Queued;
+
+    /// <summary>Takes <paramref name="attempt"/> on <paramref name="slot"/> as <paramref name="t"/>'s lease (see <see cref="Newer"/>).
+    /// Without it, the rebuilt view revoked that attempt and then waited a lease timeout for one nobody held.</summary>
+    void Adopt(Entry t, int attempt, DeviceSlot slot)
+    {
+        log.LogInformation("Trial {Trial} attempt {Attempt} on {Slot} of silo {Silo}: leased by a previous activation of this coordinator; taken as its lease",
+            t.Id, attempt, slot.Name, slot.Silo);
+        if (t.Status != TrialStatus.Running) Set(t, TrialStatus.Running);
+        var now = DateTime.UtcNow;
+        (t.Attempt, t.Slot, t.Expires, t.Leased, t.LeasedAt) = (attempt, slot, now + LeaseTimeout, ++_leaseCount, now);
+        _running.Add(t);
+    }
+
     public async Task Ended(TrialSummary summary)
     {
+        if (_byId.TryGetValue(summary.TrialId, out var newer) && Newer(newer, summary.Attempt))
+        {
+            // Its trial grain took this end as the trial's (workers report here only then): the trial ended.
+            Leave(newer, ran: false);
+            newer.Attempt = summary.Attempt;
+            RecordEnd(newer, summary);
+            await Settle();
+            return;
+        }
         if (!_byId.TryGetValue(summary.TrialId, out var t) || t.Status != TrialStatus.Running || t.Attempt != summary.Attempt)
         {
             log.LogInformation("Ignoring the end of trial {Trial} attempt {Attempt}: not its current lease", summary.TrialId, summary.Attempt);
@@ -527,10 +554,31 @@ public sealed class SweepCoordinatorGrain(
             else if (state.State.Status == SweepStatus.Running) _queue.Enqueue(t);
             else CancelQueued(t);
         }
-        // Who holds the running trials' leases: few trials, one call each.
+        // Who holds the running trials' leases: few trials, one call each. Workers go on meanwhile (a coordinator moves
+        // while they begin, end, release trials): a holder of a newer attempt is taken as it is, and a trial that left
+        // running between the two reads is read once more.
         var running = _running.ToList();
         var holders = await Task.WhenAll(running.Select(t => Trial(t).GetHolder()));
-        foreach (var (t, holder) in running.Zip(holders)) (t.Slot, t.Waiting) = (holder?.Slot, holder?.Ahead ?? false);
+        var left = new List<Entry>();
+        foreach (var (t, holder) in running.Zip(holders))
+        {
+            if (holder is null) left.Add(t);
+            (t.Slot, t.Waiting, t.Attempt) = (holder?.Slot, holder?.Ahead ?? false, Math.Max(t.Attempt, holder?.Attempt ?? 0));
+        }
+        var again = await Task.WhenAll(left.Select(t => Trial(t).GetSummary(Spec.Metric)));
+        foreach (var (t, s) in left.Zip(again))
+        {
+            t.Attempt = Math.Max(t.Attempt, s.Attempt);
+            if (s.Status == TrialStatus.Running) continue; // begun again since: its holder's renewal tells this view (Renew)
+            Leave(t, ran: false);
+            if (s.Status.IsEnded()) RecordEnd(t, s);
+            else if (state.State.Status == SweepStatus.Running)
+            {
+                Set(t, TrialStatus.Queued);
+                _queue.Enqueue(t);
+            }
+            else CancelQueued(t);
+        }
         log.LogInformation("Sweep {Sweep} rebuilt from its trials: {Ended} ended, {Running} running, {Queued} queued", Id,
             _ended.Count, _running.Count, _queue.Count);
     }

@@ -113,7 +113,7 @@ public sealed class TrialGrain(
     public Task<TrialSummary> GetSummary(RankMetric metric) => Task.FromResult(Summary(metric));
 
     public Task<TrialHolder?> GetHolder() =>
-        Task.FromResult(S.Status == TrialStatus.Running && S.Holder is { } holder ? new TrialHolder(holder, S.Ahead) : null);
+        Task.FromResult(S.Status == TrialStatus.Running && S.Holder is { } holder ? new TrialHolder(holder, S.Ahead, S.Attempt) : null);
 
     public Task<TrialRecord?> GetRecord() => Task.FromResult(S.Record);
 

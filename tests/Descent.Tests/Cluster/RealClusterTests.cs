@@ -266,7 +266,8 @@ public sealed class RealClusterTests(ITestOutputHelper output)
         foreach (var trial in handedBack)
         {
             Assert.Contains(joined.Address.ToString(), trial.Silo);
-            Assert.True(trial.StartedAt!.Value - leftAt < TimeSpan.FromSeconds(20), $"{trial.Id} started again {trial.StartedAt - leftAt} after the stop");
+            Assert.True(trial.StartedAt!.Value - leftAt < TimeSpan.FromSeconds(20),
+                $"{trial.Id} started again {trial.StartedAt - leftAt} after the stop:\n{leaving.Log}\n{joined.Log}");
         }
         // No silo was suspected of being dead by another while every core trained (a silo that stops votes itself dead).
         var members = await cluster.MembershipRows();
