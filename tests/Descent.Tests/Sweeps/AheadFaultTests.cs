@@ -108,11 +108,7 @@ public sealed class AheadTailTests : IAsyncLifetime
         public TrialResult Run(TrialLease lease, Action<StepRecord> onStep, Action heartbeat, CancellationToken cancellation, Func<bool> handedBack)
         {
             var length = lease.Spec.Seed == LongSeed ? LongFor : lease.Spec.Seed >= TenthSeeds ? TimeSpan.FromSeconds(0.1) : TimeSpan.Zero;
-            for (var until = DateTime.UtcNow + length; DateTime.UtcNow < until && !cancellation.IsCancellationRequested;)
-            {
-                heartbeat();
-                Thread.Sleep(20);
-            }
+            SweepCluster.ShowLifeFor(length, heartbeat, cancellation);
             return real.Run(lease, onStep, heartbeat, cancellation, handedBack);
         }
     }
@@ -295,11 +291,7 @@ public sealed class AheadJoinTests : IAsyncLifetime
     {
         public TrialResult Run(TrialLease lease, Action<StepRecord> onStep, Action heartbeat, CancellationToken cancellation, Func<bool> handedBack)
         {
-            for (var until = DateTime.UtcNow + TrialFor; DateTime.UtcNow < until && !cancellation.IsCancellationRequested;)
-            {
-                heartbeat();
-                Thread.Sleep(20);
-            }
+            SweepCluster.ShowLifeFor(TrialFor, heartbeat, cancellation);
             return real.Run(lease, onStep, heartbeat, cancellation, handedBack);
         }
     }

@@ -59,7 +59,9 @@ public sealed class AheadTests : IAsyncLifetime
         Assert.Equal(trials.Count, done.Count(TrialStatus.Completed));
         Assert.InRange(most, 1, SweepCluster.SlotsPerSilo);
         var results = await _cluster.Coordinator(id).GetResults();
-        Assert.All(results, r => Assert.Equal(1, r.Attempts));
+        // No lease was lost (max_retries 0, every trial completed). At the tail an idle slot takes trials the other holds
+        // ready: a second lease, never a second run.
+        Assert.All(results, r => Assert.InRange(r.Attempts, 1, 2));
         SweepCluster.AssertNoDeviceSharedAtOnce(results);
         // Without trials held ready a slot needs the coordinator for each trial: none could start and end in the stall.
         var within = results.Count(r => r.StartedAt >= stallFrom && r.FinishedAt <= stallTo);

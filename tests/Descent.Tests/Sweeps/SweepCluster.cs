@@ -110,6 +110,17 @@ public sealed class SweepCluster : IAsyncDisposable
         await Cluster.DisposeAsync();
     }
 
+    /// <summary>A trainer's signs of life (<paramref name="heartbeat"/> every 20 ms) for <paramref name="length"/>, or
+    /// until cancelled: a test runner's trial that takes longer without computing more.</summary>
+    public static void ShowLifeFor(TimeSpan length, Action heartbeat, CancellationToken cancellation)
+    {
+        for (var until = DateTime.UtcNow + length; DateTime.UtcNow < until && !cancellation.IsCancellationRequested;)
+        {
+            heartbeat();
+            Thread.Sleep(20);
+        }
+    }
+
     /// <summary>Tiny trials that differ by seed: synthetic 256 x 4, sgd.</summary>
     public static IReadOnlyList<TrialSpec> TinyTrials(int count, int steps = 20, long firstSeed = 0) =>
         [.. Enumerable.Range(0, count).Select(i => new TrialSpec(new SyntheticTaskSpec(256, 4, 4, 1),
