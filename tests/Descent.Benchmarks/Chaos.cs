@@ -34,7 +34,7 @@ static partial class Chaos
     {
         public static Settings Parse(IReadOnlyList<string> args)
         {
-            var s = new Settings(1000, 4, TimeSpan.FromSeconds(10), 1, null, 10, false);
+            var s = new Settings(1000, 4, TimeSpan.FromSeconds(10), 1, null, 100, false);
             for (var i = 0; i < args.Count; i++)
             {
                 string Value() => i + 1 < args.Count ? args[++i] : throw new ArgumentException($"{args[i]} needs a value");

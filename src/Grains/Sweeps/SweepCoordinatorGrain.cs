@@ -294,11 +294,12 @@ public sealed class SweepCoordinatorGrain(
     {
         var since = DateTime.UtcNow - 2 * leases.Value.Ahead;
         var started = Started().ToHashSet();
-        return _running.Where(t => t.Waiting && t.Slot is { } slot && slot != idle && !started.Contains(t))
+        var holders = _running.Where(t => t.Waiting && t.Slot is { } slot && slot != idle && !started.Contains(t))
             .GroupBy(t => t.Slot)
             .Select(held => (Count: held.Count(), Last: held.MaxBy(t => t.Leased)!))
             .Where(held => held.Count >= 2 || held.Last.LeasedAt < since)
-            .MaxBy(held => held.Count).Last;
+            .ToList();
+        return holders.Count == 0 ? null : holders.MaxBy(held => held.Count).Last;
     }
 
     public async Task Unclaimed(string trialId, int attempt, DeviceSlot slot, TrialSummary? ended, string reason)

@@ -310,6 +310,20 @@ public sealed class AheadJoinTests : IAsyncLifetime
     public async Task DisposeAsync() => await _cluster.DisposeAsync();
 
     [Fact]
+    public async Task An_idle_device_with_nothing_queued_or_held_ready_elsewhere_is_told_so_without_an_error()
+    {
+        const string id = "ahead-nothing";
+        var trials = SweepCluster.TinyTrials(SweepCluster.SlotsPerSilo, steps: 5, firstSeed: 14500);
+        await _cluster.Coordinator(id).Start(new SweepSpec(id, trials, new RankMetric(), MaxRetries: 0));
+        await _cluster.WaitUntil(id, s => s.Running.Count == trials.Count, TimeSpan.FromSeconds(30));
+        // Every trial runs on the silo's slots; a device of another silo asks (it threw "Sequence contains no elements").
+        var idle = new DeviceSlot("127.0.0.1:1@1", 0, "cpu", "cpu:0");
+        Assert.Null(await _cluster.Coordinator(id).Lease(idle));
+        Assert.Null(await _cluster.Coordinator(id).Lease(idle, ahead: true));
+        await _cluster.WaitForEnd(id, TimeSpan.FromSeconds(30));
+    }
+
+    [Fact]
     public async Task A_silo_that_joins_takes_trials_held_ready_elsewhere_at_once()
     {
         const string id = "ahead-join";
