@@ -109,10 +109,11 @@ public class TlsProcessTests
     public async Task Two_tls_silos_form_a_cluster_over_mutual_tls_and_refuse_a_silo_of_another_ca()
     {
         var folder = Folder();
-        // Long enough trials that both silos' single slots are busy at once.
+        // Long enough trials (some 6 s each here) that both silos' single slots are busy at once (with 300 steps, 2 s each, a
+        // clean-clone run once saw every trial on one silo).
         Write("""
             {"name": "tls cluster", "task": {"kind": "synthetic", "n_row": 2000, "dim_in": 8, "dim_hidden": 16, "n_layers": 2},
-             "budget": {"steps": 300}, "parameters": {"optimizer": {"values": ["sgd", "adam"]}, "lr": {"values": [0.01, 0.001]}}}
+             "budget": {"steps": 1000}, "parameters": {"optimizer": {"values": ["sgd", "adam"]}, "lr": {"values": [0.01, 0.001]}}}
             """, folder);
         var pki = new TestPki(Path.Combine(folder, "pki"));
         var other = new TestPki(Path.Combine(folder, "other"), "Other CA");
