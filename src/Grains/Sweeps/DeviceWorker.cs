@@ -14,7 +14,7 @@ namespace Descent.Grains.Sweeps;
 /// with queued trials (sweeps taken in turn, learned from <see cref="ISweepDirectoryGrain"/>), runs the trial on a
 /// thread of its own, reports the result to the trial grain and then the coordinator, and asks again. Every second it
 /// renews the leases of its running trials, with their last step; a trainer that shows no sign of life for a lease
-/// timeout is taken for hung: its lease is left to expire (the trial is placed again elsewhere) and its slot stays
+/// timeout (no phase begun, its thread blocked and using no CPU: <see cref="TrainerLiveness"/>) is taken for hung: its lease is left to expire (the trial is placed again elsewhere) and its slot stays
 /// held until the thread returns. When the silo stops, running trials stop at their next step and are handed back.
 /// While a sweep has plenty queued, each slot also holds a few trials ready behind the one it runs (leased and begun
 /// ahead, <see cref="LeaseOptions.Ahead"/>): it trains on through a coordinator's move to another silo, and asks for
@@ -50,6 +50,10 @@ public sealed class DeviceWorker(
         public CancellationTokenSource Cancel { get; } = new();
         public StepRecord? Last;
         public long Beat = Stopwatch.GetTimestamp();
+        /// <summary>The operating-system id of the trial's thread once it runs (0 before, or where there is none).</summary>
+        public volatile int ThreadId;
+        /// <summary>Whether the trainer is alive, from its beats and its thread's samples: read by the renewal loop alone.</summary>
+        public TrainerLiveness Liveness { get; } = new(Clock.At(Stopwatch.GetTimestamp()));
         /// <summary>Hung: taken for hung (handed back); Revoked: the coordinator says the lease is no longer this
         /// slot's. Either way the attempt's result is not the trial's and is not reported.</summary>
         public volatile bool Hung, HandingBack, Revoked;
@@ -382,6 +386,7 @@ public sealed class DeviceWorker(
             startedAt = DateTimeOffset.UtcNow;
             result = await TrialThread.Run(() =>
             {
+                running.ThreadId = ThreadSampler.CurrentThreadId() ?? 0;
                 devices.SetTorchThreads();
                 return runner.Run(lease,
                     step => Volatile.Write(ref running.Last, step),
@@ -443,18 +448,20 @@ public sealed class DeviceWorker(
             foreach (var r in _running.Values)
             {
                 if (r.Hung || r.HandingBack) continue;
-                var silent = Stopwatch.GetElapsedTime(Volatile.Read(ref r.Beat), now);
+                // Alive while it beats, computes (one long native operation) or waits for a core (a starved process).
+                var silent = r.Liveness.Observe(Clock.At(now), Clock.At(Volatile.Read(ref r.Beat)),
+                    r.ThreadId is var tid and not 0 ? ThreadSampler.Read(tid) : null);
                 if (silent > r.Lease.Timeout)
                 {
                     // Handed back now (the coordinator places it again at once; were this report lost, the lease expires
                     // just as well). The slot stays held until the thread returns: no device serves two leases.
                     r.Hung = true;
                     try { r.Cancel.Cancel(); } catch (ObjectDisposedException) { }
-                    log.LogWarning("Trial {Trial} attempt {Attempt} on {Slot} shows no sign of life for {Seconds:0} s: taken for hung and handed back; the slot stays held until its thread returns",
+                    log.LogWarning("Trial {Trial} attempt {Attempt} on {Slot} shows no sign of life for {Seconds:0} s (no phase begun, its thread blocked and using no CPU): taken for hung and handed back; the slot stays held until its thread returns",
                         r.Lease.TrialKey, r.Lease.Attempt, r.Lease.Slot.Name, silent.TotalSeconds);
                     var lease = r.Lease;
                     Report(() => Coordinator(lease).HandBack(lease.TrialId, lease.Attempt,
-                        $"its trainer on {lease.Slot.Name} of silo {lease.Slot.Silo} showed no sign of life for {silent.TotalSeconds:0} s (hung)"), lease, "handing back");
+                        $"its trainer on {lease.Slot.Name} of silo {lease.Slot.Silo} showed no sign of life for {silent.TotalSeconds:0} s: no phase begun, its thread blocked and using no CPU (hung)"), lease, "handing back");
                     // What the hung slot held ready runs elsewhere; nothing is counted against those trials.
                     GiveUpAhead(_work[lease.Slot.Index], $"{lease.Slot.Name}'s trainer hung");
                     continue;
@@ -548,5 +555,12 @@ public sealed class DeviceWorker(
     {
         try { await Task.Delay(delay, _stopping.Token); }
         catch (OperationCanceledException) { }
+    }
+
+    /// <summary>Stopwatch timestamps as time since this process's first reading, for <see cref="TrainerLiveness"/>.</summary>
+    static class Clock
+    {
+        static readonly long Origin = Stopwatch.GetTimestamp();
+        public static TimeSpan At(long timestamp) => Stopwatch.GetElapsedTime(Origin, timestamp);
     }
 }

@@ -4,8 +4,8 @@ namespace Descent.Grains.Sweeps;
 public sealed class LeaseOptions
 {
     /// <summary>A lease not renewed for this long expires: the trial is placed again with the next attempt number. A
-    /// trainer that shows no sign of life (no phase of a step begun or ended) for this long is taken for hung and is
-    /// no longer renewed. Default 30 s; longer than any single forward or backward pass of the sweep's models.</summary>
+    /// trainer that shows no sign of life for this long (it began no phase of a step, and its thread neither used CPU
+    /// nor waited for a core: <see cref="TrainerLiveness"/>) is taken for hung and is no longer renewed. Default 30 s.</summary>
     public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>How often a device worker renews its leases and reports its trials' progress (default 1 s).</summary>
@@ -34,4 +34,11 @@ public sealed class LeaseOptions
         else if (Timeout > TimeSpan.Zero && RenewEvery * 3 > Timeout)
             yield return $"Descent:Leases:RenewEvery = {RenewEvery}: must be at most a third of Descent:Leases:Timeout ({Timeout}), so that one lost renewal does not expire a lease";
     }
+
+    /// <summary>How much longer the leases checked by a lease checker that ran late must be given: when
+    /// <paramref name="sinceLastCheck"/> is over twice <paramref name="checkEvery"/>, the checker's process was paused or
+    /// starved of cores, and the renewals sent meanwhile still wait in its queue, so the time it was away
+    /// (<paramref name="sinceLastCheck"/> less one period) does not count against them; otherwise zero.</summary>
+    public static TimeSpan Grace(TimeSpan sinceLastCheck, TimeSpan checkEvery) =>
+        sinceLastCheck > 2 * checkEvery ? sinceLastCheck - checkEvery : TimeSpan.Zero;
 }

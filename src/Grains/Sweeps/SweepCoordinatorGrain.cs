@@ -90,6 +90,7 @@ public sealed class SweepCoordinatorGrain(
     bool _settled;
     DateTime _listedAt = DateTime.MinValue;
     (int Devices, DateTime At)? _devices;
+    DateTime? _tickedAt;
 
     string Id => this.GetPrimaryKeyString();
     SweepSpec Spec => definition.State.Spec!;
@@ -403,6 +404,14 @@ public sealed class SweepCoordinatorGrain(
     async Task OnTick()
     {
         var now = DateTime.UtcNow;
+        // A tick that comes late (this silo paused, or starved of cores): renewals sent meanwhile wait behind it.
+        var grace = _tickedAt is { } last ? LeaseOptions.Grace(now - last, Tick) : TimeSpan.Zero;
+        _tickedAt = now;
+        if (grace > TimeSpan.Zero)
+        {
+            log.LogWarning("Sweep {Sweep}: the lease check ran {Seconds:0.0} s late; leases get that much longer", Id, grace.TotalSeconds);
+            foreach (var t in _running) t.Expires += grace;
+        }
         // The directory is how workers find this sweep; should it have lost its state (storage that did not survive
         // a silo), the sweep registers again while it has trials waiting.
         if (state.State.Status == SweepStatus.Running && _counts[(int)TrialStatus.Queued] > 0 && now - _listedAt > ListAgain)
