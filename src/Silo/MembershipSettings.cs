@@ -44,6 +44,13 @@ public sealed class MembershipSettings
     /// training for up to a minute on trials that were placed elsewhere.</summary>
     public TimeSpan TableRefreshTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>How long a silo with shared clustering (Redis) runs on while it is not an active member of the
+    /// membership table it reads (its row lost: a Redis restarted without its data; or the table unreadable: Redis
+    /// down) before it exits with code 1, so that its supervisor starts it again and it rejoins (default 30 s; a Redis
+    /// back with its data sooner costs nothing). Readiness fails from the first read that misses the row. Descent's
+    /// own: not copied onto Orleans' options.</summary>
+    public TimeSpan LostAfter { get; set; } = TimeSpan.FromSeconds(30);
+
     /// <summary>Each setting that cannot work, naming its key and value.</summary>
     public IEnumerable<string> Problems()
     {
@@ -55,6 +62,8 @@ public sealed class MembershipSettings
             yield return $"{Section}:{nameof(IAmAliveTablePublishTimeout)} = {IAmAliveTablePublishTimeout}: expected between 00:00:00.5 and 00:10:00";
         if (TableRefreshTimeout < TimeSpan.FromSeconds(1) || TableRefreshTimeout > TimeSpan.FromMinutes(10))
             yield return $"{Section}:{nameof(TableRefreshTimeout)} = {TableRefreshTimeout}: expected between 00:00:01 and 00:10:00";
+        if (LostAfter < TimeSpan.FromSeconds(1) || LostAfter > TimeSpan.FromHours(1))
+            yield return $"{Section}:{nameof(LostAfter)} = {LostAfter}: expected between 00:00:01 and 01:00:00";
         if (NumMissedProbesLimit < 1)
             yield return $"{Section}:{nameof(NumMissedProbesLimit)} = {NumMissedProbesLimit}: must be at least 1";
         if (NumVotesForDeathDeclaration < 1)

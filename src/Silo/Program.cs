@@ -1,4 +1,5 @@
 using Descent.Silo;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 
 // descent-silo: one Orleans silo of a Descent cluster. Configuration: appsettings.json, section "Descent",
@@ -22,9 +23,17 @@ if (await RedisReach.Problem(host.Services) is { } unreachable)
     Console.Error.WriteLine($"descent-silo: {unreachable}");
     return 1;
 }
+// A stop that overruns its bound ends the process with one line (a silo lost from its cluster gets 5 s).
+var deadline = host.Services.GetRequiredService<StopDeadline>();
+deadline.Enforce();
 try
 {
     await host.RunAsync();
+    if (deadline.LostReason is { } lost)
+    {
+        Console.Error.WriteLine($"descent-silo: {lost}");
+        return 1;
+    }
 }
 catch (Exception e) when (StoreRefusals.Of(e) is { } refusal)
 {

@@ -34,12 +34,14 @@ public static class SiloHealth
     /// <summary>Startup probe: 200 once the silo has joined the cluster (its lifecycle reached Active).</summary>
     public const string StartupPath = "/healthz/startup";
 
-    /// <summary>Readiness probe: 200 while the silo is an active member of the cluster, has discovered its devices
-    /// and is not stopping (a stopping silo hands its trials back and leaves the gateway Service).</summary>
+    /// <summary>Readiness probe: 200 while the silo is an active member of the cluster (in Orleans' snapshot and, with
+    /// shared clustering, in the membership table it reads every 2 s: <see cref="MembershipWatch"/>), has discovered
+    /// its devices and is not stopping (a stopping silo hands its trials back and leaves the gateway Service).</summary>
     public const string ReadyPath = "/healthz/ready";
 
-    /// <summary>Liveness probe: 200 unless the cluster has declared this silo dead (it stops by itself then, and a
-    /// restart is what it needs); it stays 200 while every device trains and while the silo stops gracefully.</summary>
+    /// <summary>Liveness probe: 200 unless the cluster has declared this silo dead, or the membership table has not
+    /// had it as an active member for <c>Descent:Membership:LostAfter</c> (it stops by itself then, and a restart is
+    /// what it needs); it stays 200 while every device trains and while the silo stops gracefully.</summary>
     public const string LivePath = "/healthz/live";
 
     const string Startup = "startup", Ready = "ready", Live = "live";
@@ -93,6 +95,7 @@ public static class SiloHealth
         public IReadOnlyList<string>? Devices;
 
         public ILocalSiloDetails Local => services.GetRequiredService<ILocalSiloDetails>();
+        public MembershipWatch Table => services.GetRequiredService<MembershipWatch>();
         public IClusterMembershipService Membership => services.GetRequiredService<IClusterMembershipService>();
 
         public void Participate(ISiloLifecycle lifecycle) =>
@@ -135,9 +138,11 @@ public static class SiloHealth
             if (state.Stopping) return Task.FromResult(HealthCheckResult.Unhealthy("stopping: handing running trials back"));
             if (!state.Joined) return Task.FromResult(HealthCheckResult.Unhealthy("starting"));
             var status = state.Status;
-            return Task.FromResult(status == SiloStatus.Active
+            if (status != SiloStatus.Active) return Task.FromResult(HealthCheckResult.Unhealthy($"membership status {status}"));
+            // Orleans' snapshot says active even when the table it reads has lost this silo's row.
+            return Task.FromResult(state.Table.InTable
                 ? HealthCheckResult.Healthy("active")
-                : HealthCheckResult.Unhealthy($"membership status {status}"));
+                : HealthCheckResult.Unhealthy($"not an active member: {state.Table.Why}"));
         }
     }
 
@@ -147,6 +152,8 @@ public static class SiloHealth
         {
             // Before the silo has an address in the table there is nothing to be declared dead.
             var status = state.Joined || state.Stopping ? state.Status : SiloStatus.None;
+            if (state.Table.Lost)
+                return Task.FromResult(HealthCheckResult.Unhealthy($"lost from the cluster: {state.Table.Why} (Descent:Membership:LostAfter = {state.Table.LostAfter})"));
             return Task.FromResult(status == SiloStatus.Dead
                 ? HealthCheckResult.Unhealthy("the cluster declared this silo dead")
                 : HealthCheckResult.Healthy(status == SiloStatus.None ? "running" : $"running, membership status {status}"));

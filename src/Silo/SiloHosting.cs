@@ -38,6 +38,10 @@ public static class SiloHosting
 
         // Running trials get this long to hand themselves back when the silo is asked to stop.
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = ShutdownTimeout);
+        // Whether this silo is in the membership table it reads (shared clustering), and the bound on its stop.
+        builder.Services.AddSingleton(sp => new MembershipWatch(sp.GetRequiredService<IOptions<DescentSiloOptions>>().Value.Membership.LostAfter));
+        builder.Services.AddSingleton<StopDeadline>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<StopDeadline>());
         // Before the silo's own hosted service: the probes answer (503) while the silo joins.
         SiloHealth.AddTo(builder.Services);
         // Which services to add is decided now, from the keys the options bind; a value that does not bind is
@@ -72,6 +76,9 @@ public static class SiloHosting
             SiloProviders.Reminders.AddTo(silo, builder.Configuration, defaults.Reminders);
             silo.AddDescent(section);
             silo.AddDescentTls();
+            // Orleans' snapshot never notices that a shared table lost this silo's row; a read of the table does.
+            if ((section[nameof(defaults.Clustering)] ?? defaults.Clustering) != "localhost")
+                silo.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, MembershipGuard>();
             if (pod is not null) KubernetesHosting.AddTo(silo);
         });
         return builder;

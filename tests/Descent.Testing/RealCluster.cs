@@ -193,14 +193,19 @@ public sealed class SiloProcess(string folder, ClusterNetwork network, int host,
 
     public bool Running => _process is not null && !_process.HasExited;
 
-    /// <summary>Waits for the process to end by itself; throws <see cref="TimeoutException"/> (and kills it) if it
-    /// has not within <paramref name="timeout"/>.</summary>
-    public async Task Exited(TimeSpan timeout)
+    /// <summary>Waits for the process to end by itself, and gives its exit code and standard error; throws
+    /// <see cref="TimeoutException"/> (and kills it) if it has not within <paramref name="timeout"/>.</summary>
+    public async Task<(int Exit, string Err)> Exited(TimeSpan timeout)
     {
         var process = _process ?? throw new InvalidOperationException("not started");
-        await process.Exit(timeout);
+        var exit = await process.Exit(timeout);
+        var err = process.Err;
         Collect();
+        return (exit, err);
     }
+
+    /// <summary>SIGTERM without waiting (<see cref="Exited"/> waits).</summary>
+    public void Terminate() => (_process ?? throw new InvalidOperationException("not started")).Signal(15);
 
     void Collect()
     {
@@ -248,6 +253,14 @@ public sealed class RedisServer(string folder, ClusterNetwork network) : IDispos
         await process.Exit(TimeSpan.FromSeconds(10));
         process.Dispose();
         _process = null;
+    }
+
+    /// <summary>Deletes everything Redis holds (FLUSHALL), as a Redis restarted without persistence would come back.</summary>
+    public async Task Empty()
+    {
+        using var cli = RunningProcess.Launch(network.Wrapper(null), "/usr/bin/redis-cli", Folder, null,
+            "-h", $"{network.RedisAddress}", "-p", $"{Port}", "FLUSHALL");
+        if (await cli.Exit(TimeSpan.FromSeconds(10)) != 0) throw new InvalidOperationException($"redis-cli: {cli.Err}");
     }
 
     public void Dispose()

@@ -1,0 +1,77 @@
+using Descent.Testing;
+using Xunit.Abstractions;
+
+namespace Descent.Tests.Cluster;
+
+/// <summary>
+/// A Redis that comes back empty (restarted without persistence, a new volume): the membership table no longer has the
+/// silos' rows, while Orleans' own snapshot still says "active". Each silo's readiness fails at its next read of the
+/// table, a SIGTERM ends a silo within seconds (Orleans would retry writing its row for the whole shutdown timeout),
+/// and a silo left alone exits 1 with one line once <c>Descent:Membership:LostAfter</c> has passed.
+/// </summary>
+[Collection(nameof(RealClusterTests))]
+public sealed class LostTableTests(ITestOutputHelper output)
+{
+    readonly System.Diagnostics.Stopwatch _clock = System.Diagnostics.Stopwatch.StartNew();
+    void Say(string what) => output.WriteLine($"[{_clock.Elapsed.TotalSeconds,6:F1} s] {what}");
+
+    static async Task<(int Code, string Body)> Probe(HttpClient http, SiloProcess silo, int port, string path)
+    {
+        using var response = await http.GetAsync($"http://{silo.Address}:{port}{path}");
+        return ((int)response.StatusCode, await response.Content.ReadAsStringAsync());
+    }
+
+    [Fact]
+    public async Task Silos_whose_Redis_came_back_empty_turn_unready_stop_on_SIGTERM_within_seconds_and_exit_1_after_the_bound()
+    {
+        var folder = Path.Combine(Path.GetTempPath(), "descent-lost-table-" + Guid.NewGuid().ToString("N")[..8]);
+        var port = RunningProcess.FreePort();
+        using var cluster = await RealCluster.Start(folder, 2, "--Descent:Devices:CpuSlots=1", "--Descent:Devices:Cores=1",
+            $"--Descent:Health:Port={port}", "--Descent:Membership:LostAfter=00:00:06");
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
+        foreach (var silo in cluster.Silos)
+        {
+            var deadline = DateTime.UtcNow.AddSeconds(30);
+            while ((await Probe(http, silo, port, "/healthz/ready")).Code != 200)
+            {
+                Assert.True(DateTime.UtcNow < deadline, $"{silo.Name} never became ready");
+                await Task.Delay(200);
+            }
+        }
+        Say("both silos ready");
+
+        await cluster.Redis.Empty();
+        var emptied = _clock.Elapsed;
+        Say("Redis emptied");
+        foreach (var silo in cluster.Silos)
+        {
+            var deadline = DateTime.UtcNow.AddSeconds(5);
+            (int Code, string Body) ready;
+            while ((ready = await Probe(http, silo, port, "/healthz/ready")).Code == 200)
+            {
+                Assert.True(DateTime.UtcNow < deadline, $"{silo.Name} still ready 5 s after its table lost it:\n{ready.Body}");
+                await Task.Delay(200);
+            }
+            Assert.Contains("membership table holds no row for this silo", ready.Body);
+        }
+        Say("both silos unready");
+
+        // SIGTERM now: the silo cannot write "shutting down" into a table that lost it; it ends within its 5 s.
+        var stopped = cluster.Silos[0];
+        var termAt = _clock.Elapsed;
+        stopped.Terminate();
+        var (stopExit, stopErr) = await stopped.Exited(TimeSpan.FromSeconds(15));
+        Say($"SIGTERMed silo exited {stopExit} after {(_clock.Elapsed - termAt).TotalSeconds:0.0} s: {stopErr.Trim()}");
+        Assert.True(_clock.Elapsed - termAt < TimeSpan.FromSeconds(8), $"the SIGTERMed silo took {(_clock.Elapsed - termAt).TotalSeconds:0.0} s");
+
+        // Left alone, the other fails liveness and exits 1 with one line once the bound (6 s) has passed.
+        var alone = cluster.Silos[1];
+        var (exit, err) = await alone.Exited(TimeSpan.FromSeconds(30));
+        Say($"the other exited {exit} {(_clock.Elapsed - emptied).TotalSeconds:0.0} s after Redis was emptied: {err.Trim()}");
+        Assert.Equal(1, exit);
+        var line = Assert.Single(err.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.StartsWith("descent-silo: this silo is no longer a member of the cluster: the membership table holds no row for this silo", line);
+        Assert.Contains("Descent:Membership:LostAfter", line);
+        Assert.True(_clock.Elapsed - emptied < TimeSpan.FromSeconds(6 + 2 + 5 + 5), "the lost silo outlived its bound by more than a read and its stop");
+    }
+}
