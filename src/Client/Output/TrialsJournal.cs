@@ -118,37 +118,47 @@ public sealed class TrialsJournal : IDisposable
 
     /// <summary>Appends one line per trial not in the journal yet (<see cref="ResultsWriter.Entry"/>) and flushes them
     /// to the disk. Throws <see cref="WriteFailedException"/> naming the file and the cause when they cannot be written
-    /// (a full disk, the file or its folder removed): the lines already written stay whole, and a line cut short by a
-    /// full disk is cut off, so a retry (<see cref="Continue"/>) appends after the last whole line.</summary>
+    /// (a full disk, the file or its folder removed): the whole lines written before the failure are kept, and a line
+    /// cut short by it is cut off, so the journal stays readable and <see cref="Continue"/> appends after it.</summary>
     public void Append(IEnumerable<ResultRow> rows)
     {
         var fresh = rows.Where(row => !_journaled.Contains(row.Trial.Id)).ToList();
         if (fresh.Count == 0) return;
-        var whole = _file.Position;
+        var (whole, written) = (_file.Position, 0);
         try
         {
             // Lines written into a removed file vanish with it: that is a failed write, not a made one.
             if (!File.Exists(Path)) throw new WriteFailedException(Path, "the file was removed while the sweep ran (its folder deleted?)");
-            foreach (var row in fresh) Line(ResultsJson.Line(ResultsWriter.Entry(row)));
+            foreach (var row in fresh)
+            {
+                Line(ResultsJson.Line(ResultsWriter.Entry(row)));
+                (whole, written) = (_file.Position, written + 1);
+            }
             Flush();
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            TryCutTo(whole);
+            if (!TryCutTo(whole)) written = 0;
+            foreach (var row in fresh.Take(written)) _journaled.Add(row.Trial.Id);
             throw WriteFailedException.Of(Path, e);
         }
         foreach (var row in fresh) _journaled.Add(row.Trial.Id);
     }
 
-    /// <summary>Drops what a failed append left after the last whole line (best effort: readers skip a cut last line).</summary>
-    void TryCutTo(long length)
+    /// <summary>Cuts off what a failed append left after the last whole line and flushes the rest to the disk; false
+    /// when that fails too (readers still skip a last line cut short).</summary>
+    bool TryCutTo(long length)
     {
         try
         {
             _file.SetLength(length);
             _file.Flush(flushToDisk: true);
+            return true;
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return false;
+        }
     }
 
     // One write per line: a kill cuts at most the last line.
