@@ -269,7 +269,7 @@ static class Actions
         catch (Exception e) when (WriteFailure(e, connection) is { } write)
         {
             failed = true;
-            throw new SweepStoppedException(StoppedMessage(o, write, begun, end, collector?.Summaries.Count ?? 0), write, begun);
+            throw new SweepStoppedException(StoppedMessage(o, write, begun, spanName == "resume", end, collector?.Summaries.Count ?? 0), write, begun);
         }
         finally
         {
@@ -298,10 +298,14 @@ static class Actions
 
     /// <summary>The one line a sweep stopped by <paramref name="failure"/> ends with: the file and the cause, where the
     /// sweep stands, and the command that goes on once the cause is fixed.</summary>
-    static string StoppedMessage(Session o, WriteFailedException failure, bool begun, SweepSnapshot? end, int ended)
+    static string StoppedMessage(Session o, WriteFailedException failure, bool begun, bool resuming, SweepSnapshot? end, int ended)
     {
         var id = o.SweepId;
-        if (!begun) return $"{failure.Message}; sweep {id} was not started (nothing was run or kept)";
+        if (!begun && resuming)
+            return $"{failure.Message}; sweep {id} was not resumed (nothing ran); once the cause is fixed, `descent-client resume {id} --out {o.Out}` continues it";
+        if (!begun)
+            return o.Target.Embedded ? $"{failure.Message}; sweep {id} was not started (nothing was run or kept)"
+                : $"{failure.Message}; sweep {id} was not submitted to the {o.Target.Describe}";
         if (!o.Target.Embedded)
             return $"{failure.Message}; stopped following sweep {id}, which runs on on the {o.Target.Describe}: "
                 + $"`{o.Target.Command("status", id)}` shows it, `{o.Target.Command("leaderboard", id, "--json")} > results.json` gets its results";
@@ -470,7 +474,8 @@ static class Actions
         }
         catch (Exception e)
         {
-            Console.Error.WriteLine($"descent-client: the results are saved, but the figures or the report could not be drawn ({e.GetType().Name}: {e.Message}); "
+            var why = e is WriteFailedException ? e.Message : $"{e.GetType().Name}: {e.Message}";
+            Console.Error.WriteLine($"descent-client: the results are saved, but the figures or the report could not be drawn ({why}); "
                 + $"try again with: descent-client report {directory}");
         }
     }
