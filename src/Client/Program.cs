@@ -144,6 +144,12 @@ async Task<int> Run(Func<Task<int>> action)
         Console.Error.WriteLine($"descent-client: {e.Message}");
         return ExitCodes.BadInput;
     }
+    catch (Descent.Silo.WriteFailedException e)
+    {
+        // A folder or file that cannot be written before a sweep starts (the embedded silo's store under --out).
+        Console.Error.WriteLine($"descent-client: {e.Message}");
+        return ExitCodes.Failure;
+    }
     catch (Descent.Silo.SiloSettingsException e)
     {
         foreach (var problem in e.Problems) Console.Error.WriteLine($"descent-client: the embedded silo's settings (DESCENT__* variables): {problem}");
@@ -160,7 +166,7 @@ async Task<int> Run(Func<Task<int>> action)
         foreach (var problem in e.Problems) Console.Error.WriteLine($"  {problem}");
         return ExitCodes.BadInput;
     }
-    catch (Exception e) when (e is ClusterUnavailableException or ClusterLostException or SweepDetachedException)
+    catch (Exception e) when (e is ClusterUnavailableException or ClusterLostException or SweepDetachedException or SweepStoppedException)
     {
         Console.Error.WriteLine($"descent-client: {e.Message}");
         return ExitCodes.Failure;

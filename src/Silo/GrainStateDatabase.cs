@@ -53,7 +53,8 @@ public sealed class GrainStateDatabase : IDisposable
     List<Change> _pending = [];
     long _next, _commits;
     bool _committing, _closed;
-    Exception? _failure;
+    WriteFailedException? _failure;
+    readonly TaskCompletionSource<WriteFailedException> _failed = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     GrainStateDatabase(string folder, StoreLock folderLock, SqliteConnection writer, SqliteConnection reader, long next)
     {
@@ -69,6 +70,16 @@ public sealed class GrainStateDatabase : IDisposable
 
     /// <summary>The store's folder (absolute).</summary>
     public string Folder { get; }
+
+    /// <summary>The database file (absolute): <see cref="Folder"/>/<see cref="FileName"/>.</summary>
+    public string Path => System.IO.Path.Combine(Folder, FileName);
+
+    /// <summary>The write that failed (a full disk, a read-only file system, the file removed), after which the store
+    /// takes no more writes; null while it writes. Its message is one line naming the file and the cause.</summary>
+    public WriteFailedException? Failure { get { lock (_lock) return _failure; } }
+
+    /// <summary>Completes with <see cref="Failure"/> when a write fails; never otherwise.</summary>
+    public Task<WriteFailedException> Failed => _failed.Task;
 
     /// <summary>Transactions committed so far (each may have carried many writes).</summary>
     public long Commits { get { lock (_lock) return _commits; } }
@@ -94,19 +105,31 @@ public sealed class GrainStateDatabase : IDisposable
     /// <see cref="UnauthorizedAccessException"/> when the folder cannot be used.</summary>
     public static GrainStateDatabase Open(string folder)
     {
-        folder = Path.GetFullPath(folder);
+        folder = System.IO.Path.GetFullPath(folder);
+        try
+        {
+            return OpenIn(folder);
+        }
+        catch (Exception e) when (e is (IOException or UnauthorizedAccessException or SqliteException) and not (StoreLockedException or StoreFormatException))
+        {
+            throw WriteFailedException.Of(e is SqliteException ? System.IO.Path.Combine(folder, FileName) : folder, e);
+        }
+    }
+
+    static GrainStateDatabase OpenIn(string folder)
+    {
         // Folders made here (the store's, and those above it that were missing) are recorded in their parents durably.
         var made = new List<string>();
-        for (var f = folder; f is not null && !Directory.Exists(f); f = Path.GetDirectoryName(f)) made.Add(f);
+        for (var f = folder; f is not null && !Directory.Exists(f); f = System.IO.Path.GetDirectoryName(f)) made.Add(f);
         Directory.CreateDirectory(folder);
-        foreach (var f in Enumerable.Reverse(made)) SyncDirectory(Path.GetDirectoryName(f));
+        foreach (var f in Enumerable.Reverse(made)) SyncDirectory(System.IO.Path.GetDirectoryName(f));
         var folderLock = StoreLock.Take(folder);
-        var path = Path.Combine(folder, FileName);
+        var path = System.IO.Path.Combine(folder, FileName);
         SqliteConnection? writer = null, reader = null;
         try
         {
             var created = !File.Exists(path);
-            var log = Path.Combine(folder, LogFileName);
+            var log = System.IO.Path.Combine(folder, LogFileName);
             if (created && File.Exists(log))
                 throw new StoreFormatException(log, $"{log} was written in store format version 1; this program reads version {FormatVersion} ({path})");
             writer = Connect(path);
@@ -200,7 +223,8 @@ public sealed class GrainStateDatabase : IDisposable
     /// <summary>Stores <paramref name="data"/> under (<paramref name="name"/>, <paramref name="id"/>) if the stored
     /// state's ETag is <paramref name="etag"/> (null or empty: no state is stored); completes with the new ETag once
     /// the write is on the disk. Throws <see cref="InconsistentStateException"/> on another ETag,
-    /// <see cref="IOException"/> when the database cannot be written (the store then refuses every later write),
+    /// <see cref="WriteFailedException"/> when the database cannot be written (the store then refuses every later write
+    /// with it, <see cref="Failure"/>),
     /// <see cref="ObjectDisposedException"/> once it is closed.</summary>
     public Task<string> WriteAsync(string name, string id, string? etag, ReadOnlyMemory<byte> data) => Enqueue(new Change(name, id, etag, data));
 
@@ -213,7 +237,7 @@ public sealed class GrainStateDatabase : IDisposable
         lock (_lock)
         {
             ObjectDisposedException.ThrowIf(_closed, this);
-            if (_failure is not null) throw Failed(_failure);
+            if (_failure is not null) throw _failure;
             _pending.Add(change);
             if (_committing) return change.Done.Task;
             _committing = true;
@@ -223,8 +247,8 @@ public sealed class GrainStateDatabase : IDisposable
         return change.Done.Task;
     }
 
-    IOException Failed(Exception failure) =>
-        new($"the grain store in {Folder} failed to write and takes no more writes: {failure.Message}", failure);
+    /// <summary>A failed commit as the write failure users see: the file and the cause.</summary>
+    WriteFailedException WriteFailure(Exception failure) => WriteFailedException.Of(Path, failure);
 
     /// <summary>Commits the waiting changes, one transaction for all that are waiting, until none are: changes that
     /// arrive during a commit wait for the next one (group commit).</summary>
@@ -243,9 +267,13 @@ public sealed class GrainStateDatabase : IDisposable
                 (batch, _pending) = (_pending, []);
             }
             var outcomes = new (string? ETag, InconsistentStateException? Refused)[batch.Count];
-            Exception? failure = null;
+            WriteFailedException? failure = null;
             try
             {
+                // A database whose file was removed (its folder deleted) takes writes into an unlinked file that
+                // vanishes when it is closed: that is a failed write, not a made one.
+                if (!File.Exists(Path))
+                    throw new WriteFailedException(Path, "the file was removed while the store was open (its folder deleted?)");
                 using var transaction = _writer.BeginTransaction();
                 foreach (var command in (SqliteCommand[])[_insert, _update, _delete, _absent, _stored]) command.Transaction = transaction;
                 for (var i = 0; i < batch.Count; i++) outcomes[i] = Apply(batch[i]);
@@ -254,7 +282,7 @@ public sealed class GrainStateDatabase : IDisposable
             catch (Exception e)
             {
                 // Whether a commit whose flush failed reached the disk is unknown: stop writing rather than guess.
-                failure = e;
+                failure = WriteFailure(e);
             }
             List<Change> refused = [];
             lock (_lock)
@@ -266,13 +294,14 @@ public sealed class GrainStateDatabase : IDisposable
                     (refused, _pending) = (_pending, []);
                 }
             }
+            if (failure is not null) _failed.TrySetResult(failure);
             for (var i = 0; i < batch.Count; i++)
             {
-                if (failure is not null) batch[i].Done.SetException(Failed(failure));
+                if (failure is not null) batch[i].Done.SetException(failure);
                 else if (outcomes[i].Refused is { } conflict) batch[i].Done.SetException(conflict);
                 else batch[i].Done.SetResult(outcomes[i].ETag!);
             }
-            foreach (var change in refused) change.Done.SetException(Failed(failure!));
+            foreach (var change in refused) change.Done.SetException(failure!);
         }
     }
 

@@ -15,6 +15,12 @@ public sealed class LocalGrainStorage(string folder, IGrainStorageSerializer ser
 {
     GrainStateDatabase? _store;
 
+    /// <summary>Completes with the write that failed (see <see cref="GrainStateDatabase.Failure"/>) when the store stops
+    /// taking writes; never while it writes. How the embedded silo's client learns at once that its sweep cannot go on.</summary>
+    public Task<WriteFailedException> Failed => _opened.Task.ContinueWith(t => t.Result.Failed, TaskScheduler.Default).Unwrap();
+
+    readonly TaskCompletionSource<GrainStateDatabase> _opened = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
     GrainStateDatabase Store => _store ?? throw new InvalidOperationException($"the grain store in {folder} is not open (the silo has not started, or has stopped)");
 
     public void Participate(ISiloLifecycle lifecycle) =>
@@ -24,6 +30,7 @@ public sealed class LocalGrainStorage(string folder, IGrainStorageSerializer ser
     Task Open(CancellationToken cancellation)
     {
         _store = GrainStateDatabase.Open(folder);
+        _opened.TrySetResult(_store);
         return Task.CompletedTask;
     }
 

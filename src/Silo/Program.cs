@@ -35,6 +35,12 @@ try
         return 1;
     }
 }
+catch (Exception e) when (StoreRefusals.Of(e) is WriteFailedException failed)
+{
+    // The store's folder cannot be written (read-only, full, no permission): the environment, exit code 1.
+    Console.Error.WriteLine($"descent-silo: Descent:StoragePath: {failed.Message}");
+    return 1;
+}
 catch (Exception e) when (StoreRefusals.Of(e) is { } refusal)
 {
     // Another process holds the local store's folder, or it holds a log of another format: a line, exit code 2.

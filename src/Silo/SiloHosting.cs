@@ -155,10 +155,11 @@ static class Failures
 public static class StoreRefusals
 {
     /// <summary>The local store's refusal (<see cref="StoreLockedException"/>: another process holds the folder;
-    /// <see cref="StoreFormatException"/>: a store this version cannot read) behind <paramref name="failure"/>, which
-    /// Orleans' lifecycle wraps; null when the start failed for another reason.</summary>
+    /// <see cref="StoreFormatException"/>: a store this version cannot read; <see cref="WriteFailedException"/>: its
+    /// folder or file cannot be written) behind <paramref name="failure"/>, which Orleans' lifecycle wraps; null when
+    /// the start failed for another reason.</summary>
     public static IOException? Of(Exception? failure) =>
-        (IOException?)Failures.Find(failure, e => e is StoreLockedException or StoreFormatException);
+        (IOException?)Failures.Find(failure, e => e is StoreLockedException or StoreFormatException or WriteFailedException);
 }
 
 /// <summary>Why a silo refused to start for a setting only its start can check, from the exception its failed start

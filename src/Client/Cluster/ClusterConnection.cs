@@ -135,7 +135,14 @@ public sealed class ClusterConnection : IAsyncDisposable
         _host = host;
         Target = target;
         Grains = host.Services.GetRequiredService<IClusterClient>();
+        if (host.Services.GetKeyedService<Orleans.Storage.IGrainStorage>(Descent.Grains.Sweeps.SweepStorage.Name) is LocalGrainStorage store)
+            StoreFailed = store.Failed;
     }
+
+    /// <summary>The embedded silo's durable store: completes with its failed write (a full disk, a read-only file
+    /// system, its folder removed), after which no grain state can change. Never completes for a cluster, or an
+    /// embedded silo without a store.</summary>
+    public Task<WriteFailedException> StoreFailed { get; } = new TaskCompletionSource<WriteFailedException>().Task;
 
     public ClusterTarget Target { get; }
 

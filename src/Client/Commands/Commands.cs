@@ -72,21 +72,30 @@ static class Actions
             return ExitCodes.Cancelled;
         }
         // A given id may be a re-attachment (the same grid submitted again): its journal goes on where it was.
-        return await FollowAndWrite(new Session(o.Out, sweepId, plan, target, o.Json, o.Top), connection, stops, "sweep",
-            () => o.SweepId is null ? TrialsJournal.Create(o.Out, sweepId, plan) : TrialsJournal.Continue(o.Out, sweepId, plan),
-            async (coordinator, span) =>
-            {
-                try
+        try
+        {
+            return await FollowAndWrite(new Session(o.Out, sweepId, plan, target, o.Json, o.Top), connection, stops, "sweep",
+                () => o.SweepId is null ? TrialsJournal.Create(o.Out, sweepId, plan) : TrialsJournal.Continue(o.Out, sweepId, plan),
+                async (coordinator, span) =>
                 {
-                    return await coordinator.Start(plan.ToSweepSpec(), DescentTelemetry.TraceParent(span));
-                }
-                catch (ArgumentException e) when (o.SweepId is not null)
-                {
-                    // The coordinator takes the same sweep again (and returns it), never another one under its id.
-                    throw new UsageException($"--sweep-id = \"{o.SweepId}\": {e.Message.Replace($"sweep id \"{o.SweepId}\" is", "it is")} on the {o.Target.Describe}; "
-                        + "only the same grid re-attaches to it");
-                }
-            });
+                    try
+                    {
+                        return await coordinator.Start(plan.ToSweepSpec(), DescentTelemetry.TraceParent(span));
+                    }
+                    catch (ArgumentException e) when (o.SweepId is not null)
+                    {
+                        // The coordinator takes the same sweep again (and returns it), never another one under its id.
+                        throw new UsageException($"--sweep-id = \"{o.SweepId}\": {e.Message.Replace($"sweep id \"{o.SweepId}\" is", "it is")} on the {o.Target.Describe}; "
+                            + "only the same grid re-attaches to it");
+                    }
+                });
+        }
+        catch (SweepStoppedException e) when (!e.Started && o.SweepId is null && target.Store is { } store)
+        {
+            // A write failed before the sweep was submitted: it never existed, and leaves nothing behind.
+            TryDelete(Path.GetDirectoryName(store)!);
+            throw;
+        }
     }
 
     /// <summary>Continues a sweep of the embedded silo whose client stopped (killed, power lost) from its store in
@@ -177,26 +186,32 @@ static class Actions
 
     /// <summary>The sweep and resume commands' common part: follows the sweep from <paramref name="begin"/>'s snapshot
     /// (under a client span named <paramref name="spanName"/>), journals each ended trial as it hears of it, and writes
-    /// the results, figures and report at the end; owns and closes <paramref name="connection"/>.</summary>
+    /// the results, figures and report at the end; owns and closes <paramref name="connection"/>. A write that fails
+    /// (the journal, the results, the embedded silo's store: a full disk, a read-only file system, a removed folder)
+    /// ends it at once with <see cref="SweepStoppedException"/>: one line naming the file and the cause, and how to go on.</summary>
     static async Task<int> FollowAndWrite(Session o, ClusterConnection connection, StopRequests stops, string spanName,
         Func<TrialsJournal> openJournal, Func<ISweepCoordinatorGrain, Activity?, Task<SweepSnapshot>> begin)
     {
         var (sweepId, plan) = (o.SweepId, o.Plan);
-        // Each ended trial reaches the disk as soon as the client hears of it (a killed client keeps them).
         TrialsJournal? journal = null;
+        ResultCollector? collector = null;
+        SweepSnapshot? end = null;
+        var (begun, failed) = (false, false);
         try
         {
-            journal = openJournal();
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or JsonException)
-        {
-            Console.Error.WriteLine($"descent-client: cannot write {TrialsJournal.FileName} under --out = \"{o.Out}\" ({e.Message}); results are written when the sweep ends");
-        }
-        try
-        {
+            // Each ended trial reaches the disk as soon as the client hears of it (a killed client keeps them); a journal
+            // that cannot be written stops the sweep before it starts, rather than leave its results to a client that
+            // must not be killed.
+            try
+            {
+                journal = openJournal();
+            }
+            catch (JsonException e)
+            {
+                Console.Error.WriteLine($"descent-client: cannot continue {Path.Combine(o.Out, sweepId, TrialsJournal.FileName)} ({e.Message}); results are written when the sweep ends");
+            }
             var coordinator = connection.Grains.GetGrain<ISweepCoordinatorGrain>(sweepId);
-            var collector = new ResultCollector(connection.Grains, coordinator, plan, sweepId, journal);
-            SweepSnapshot end;
+            collector = new ResultCollector(connection.Grains, coordinator, plan, sweepId, journal);
             using (var span = DescentTelemetry.Client.StartActivity(spanName, ActivityKind.Client))
             {
                 span?.SetTag("descent.sweep.id", sweepId);
@@ -207,8 +222,9 @@ static class Actions
                 try
                 {
                     var first = await begin(coordinator, span);
+                    begun = true;
                     var live = !o.Json && Views.LiveProgress;
-                    end = await new SweepFollower(coordinator, plan, o.Target, live, collector).Follow(first, stops);
+                    end = await new SweepFollower(coordinator, plan, o.Target, live, collector, connection.StoreFailed).Follow(first, stops);
                 }
                 catch (Exception e)
                 {
@@ -232,8 +248,9 @@ static class Actions
                     + (o.Target.Embedded ? "" : $" (all stay on the cluster: descent-client leaderboard {sweepId} --json)"));
                 return ExitCodes.Cancelled;
             }
-            var (directory, saved) = Save(o.Out, results);
+            // The table first: should the files fail, the results are still shown.
             Report(results, o.Json, o.Top);
+            var directory = ResultsWriter.Write(o.Out, results);
             Console.Error.WriteLine($"descent-client: results in {Path.Combine(directory, "results.json")} and {Path.Combine(directory, "trials.csv")}");
             // A stopped sweep is not kept waiting for drawings: they come from results.json whenever asked.
             if (stops.Requested)
@@ -247,20 +264,58 @@ static class Actions
                     + (unsettled > 0 ? $"; still running when the client stopped waiting: {unsettled} (their rows say running)" : ""));
                 return ExitCodes.Cancelled;
             }
-            if (!saved) return ExitCodes.Failure;
             return end.Status == SweepStatus.Done ? ExitCodes.Done : ExitCodes.Failure;
+        }
+        catch (Exception e) when (WriteFailure(e, connection) is { } write)
+        {
+            failed = true;
+            throw new SweepStoppedException(StoppedMessage(o, write, begun, spanName == "resume", end, collector?.Summaries.Count ?? 0), write, begun);
         }
         finally
         {
             journal?.Dispose();
             // Quitting does not wait for the embedded silo to stop its trials, also when it comes during that wait: the
-            // process exit stops them (RunningTrainers).
+            // process exit stops them (RunningTrainers). Nor does a failed write, after which nothing more can be kept: the
+            // silo gets a few seconds to stop its trials (their reports fail and are retried for longer than that).
             try
             {
-                if (!stops.Quit.IsCancellationRequested) await connection.DisposeAsync().AsTask().WaitAsync(stops.Quit);
+                if (!stops.Quit.IsCancellationRequested)
+                    await connection.DisposeAsync().AsTask().WaitAsync(failed ? WriteFailedStop : Timeout.InfiniteTimeSpan, stops.Quit);
             }
             catch (OperationCanceledException) when (stops.Quit.IsCancellationRequested) { }
+            catch (TimeoutException) when (failed) { }
         }
+    }
+
+    /// <summary>How long a sweep stopped by a failed write waits for its embedded silo to stop.</summary>
+    static readonly TimeSpan WriteFailedStop = TimeSpan.FromSeconds(3);
+
+    /// <summary>The failed write behind <paramref name="failure"/>: a result file's, or the embedded silo's store's (whose
+    /// failure grain calls report wrapped, if at all); null when <paramref name="failure"/> is something else.</summary>
+    static WriteFailedException? WriteFailure(Exception failure, ClusterConnection connection) =>
+        failure as WriteFailedException
+        ?? (connection.StoreFailed.IsCompleted ? connection.StoreFailed.Result : null);
+
+    /// <summary>The one line a sweep stopped by <paramref name="failure"/> ends with: the file and the cause, where the
+    /// sweep stands, and the command that goes on once the cause is fixed.</summary>
+    static string StoppedMessage(Session o, WriteFailedException failure, bool begun, bool resuming, SweepSnapshot? end, int ended)
+    {
+        var id = o.SweepId;
+        if (!begun && resuming)
+            return $"{failure.Message}; sweep {id} was not resumed (nothing ran); once the cause is fixed, `descent-client resume {id} --out {o.Out}` continues it";
+        if (!begun)
+            return o.Target.Embedded ? $"{failure.Message}; sweep {id} was not started (nothing was run or kept)"
+                : $"{failure.Message}; sweep {id} was not submitted to the {o.Target.Describe}";
+        if (!o.Target.Embedded)
+            return $"{failure.Message}; stopped following sweep {id}, which runs on on the {o.Target.Describe}: "
+                + $"`{o.Target.Command("status", id)}` shows it, `{o.Target.Command("leaderboard", id, "--json")} > results.json` gets its results";
+        var state = StateFolder(o.Out, id);
+        var where = end is { } e && e.Status.IsEnded()
+            ? $"sweep {id} has ended ({e.Status.Name()}), but its results are not all written"
+            : $"sweep {id} stopped with {ended} of {o.Plan.Trials.Count} trials ended";
+        return Directory.Exists(state)
+            ? $"{failure.Message}; {where}; its state is kept in {state}: once the cause is fixed, `descent-client resume {id} --out {o.Out}` continues it"
+            : $"{failure.Message}; {where}; its store {state} is gone, so it cannot be resumed";
     }
 
     public static int Validate(string grid, int maxTrials, bool json)
@@ -419,24 +474,9 @@ static class Actions
         }
         catch (Exception e)
         {
-            Console.Error.WriteLine($"descent-client: the results are saved, but the figures or the report could not be drawn ({e.GetType().Name}: {e.Message}); "
+            var why = e is WriteFailedException ? e.Message : $"{e.GetType().Name}: {e.Message}";
+            Console.Error.WriteLine($"descent-client: the results are saved, but the figures or the report could not be drawn ({why}); "
                 + $"try again with: descent-client report {directory}");
-        }
-    }
-
-    /// <summary>Writes the results to <paramref name="outDirectory"/>, or, when that fails (a full disk, a folder
-    /// made read-only meanwhile), to a folder under the temporary directory, so that a finished sweep is never lost.</summary>
-    static (string Directory, bool Saved) Save(string outDirectory, SweepResults results)
-    {
-        try
-        {
-            return (ResultsWriter.Write(outDirectory, results), true);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            var fallback = Path.Combine(Path.GetTempPath(), "descent-runs");
-            Console.Error.WriteLine($"descent-client: cannot write the results to --out = \"{outDirectory}\" ({e.Message}); writing them to {fallback} instead");
-            return (ResultsWriter.Write(fallback, results), false);
         }
     }
 

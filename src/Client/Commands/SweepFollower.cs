@@ -3,6 +3,7 @@ using Descent.Sweeps;
 using Descent.Client.Output;
 using Descent.Contracts.Sweeps;
 using Descent.Contracts.Trials;
+using Descent.Silo;
 using Spectre.Console;
 
 namespace Descent.Client.Commands;
@@ -11,8 +12,11 @@ namespace Descent.Client.Commands;
 /// running trials' last steps, which the device workers push to it), collects the trials that ended meanwhile
 /// (<see cref="ResultCollector"/>: on disk at once), shows progress, and turns a stop request
 /// (Ctrl-C) into a cancelled sweep whose running trials have stopped; a quit request (a second Ctrl-C) ends the
-/// following at once with the last snapshot.</summary>
-sealed class SweepFollower(ISweepCoordinatorGrain coordinator, SweepPlan plan, Cluster.ClusterTarget cluster, bool live, ResultCollector collector)
+/// following at once with the last snapshot.
+/// A write that fails (the journal, or the embedded silo's store, <paramref name="storeFailed"/>) ends the following at
+/// once with its <see cref="WriteFailedException"/>: nothing after it could be kept.</summary>
+sealed class SweepFollower(ISweepCoordinatorGrain coordinator, SweepPlan plan, Cluster.ClusterTarget cluster, bool live, ResultCollector collector,
+    Task<WriteFailedException> storeFailed)
 {
     readonly string target = cluster.Describe;
 
@@ -90,6 +94,7 @@ sealed class SweepFollower(ISweepCoordinatorGrain coordinator, SweepPlan plan, C
         {
             // A SIGTERM of a detaching client (a sweep Job's pod evicted): the sweep runs on, unfollowed.
             if (stops.Detached) throw new SweepDetachedException(DetachedMessage(cluster, snapshot.Id));
+            if (storeFailed.IsCompleted) throw storeFailed.Result;
             try
             {
                 // A quit abandons the call in flight (the cluster may not answer for its 30 s response timeout).
@@ -107,13 +112,20 @@ sealed class SweepFollower(ISweepCoordinatorGrain coordinator, SweepPlan plan, C
             {
                 break;
             }
+            catch (WriteFailedException)
+            {
+                // The journal cannot be written: not the cluster's fault, and not one that passes.
+                throw;
+            }
             catch (Exception e)
             {
+                // A call that failed because the store did (the grain's write): the store's failure, at once.
+                if (storeFailed.IsCompleted) throw storeFailed.Result;
                 // Rejections, timeouts and lost silos during membership changes are retried for a while.
                 failingSince ??= _clock.Elapsed;
                 if (_clock.Elapsed - failingSince > FailureBudget)
                     throw new ClusterLostException(LostMessage(cluster, snapshot.Id, FailureBudget, e.Message.Split('\n')[0]));
-                await Task.Delay(Poll, stops.Quit).ContinueWith(_ => { }, TaskScheduler.Default);
+                await Task.WhenAny(Task.Delay(Poll, stops.Quit), storeFailed);
                 continue;
             }
             if (snapshot.TrialCount == 0 || snapshot.Message is not null && snapshot.Status == SweepStatus.Failed)
@@ -123,15 +135,9 @@ sealed class SweepFollower(ISweepCoordinatorGrain coordinator, SweepPlan plan, C
             show(snapshot, stops.Requested);
             if (snapshot.Status.IsEnded() && snapshot.Count(TrialStatus.Running) == 0) return snapshot;
             if (cancelSentAt is { } sent && _clock.Elapsed - sent > CancelGrace) return snapshot;
-            try
-            {
-                // Until the first request, a delay that it ends; after it, one that a quit ends.
-                await Task.Delay(Poll, stops.Requested ? stops.Quit : stops.Stop);
-            }
-            catch (OperationCanceledException)
-            {
-                // A stop: the next round cancels the sweep. A quit: the loop ends.
-            }
+            // Until the first request, a delay that it ends; after it, one that a quit ends; a failed store ends either.
+            // A stop: the next round cancels the sweep. A quit: the loop ends.
+            await Task.WhenAny(Task.Delay(Poll, stops.Requested ? stops.Quit : stops.Stop), storeFailed);
         }
         if (cancelSentAt is null)
         {
@@ -148,3 +154,11 @@ sealed class SweepDetachedException(string message) : Exception(message);
 
 /// <summary>The cluster stopped answering while a sweep was followed (exit code 1).</summary>
 sealed class ClusterLostException(string message) : Exception(message);
+
+/// <summary>A write failed (a result file, the embedded silo's store) and the sweep stopped or was left to its cluster
+/// (exit code 1); the message is the one line to show: the file, the cause, and how to go on.</summary>
+sealed class SweepStoppedException(string message, WriteFailedException failure, bool started) : Exception(message, failure)
+{
+    /// <summary>The sweep had been submitted (or resumed) before the write failed; false: nothing ran.</summary>
+    public bool Started { get; } = started;
+}

@@ -5,7 +5,9 @@ namespace Descent.Client.Output;
 public static class AtomicFile
 {
     /// <summary>Calls <paramref name="write"/> with a temporary path beside <paramref name="path"/> (same extension,
-    /// for writers that go by it), then renames it to <paramref name="path"/>.</summary>
+    /// for writers that go by it), then renames it to <paramref name="path"/>. Throws
+    /// <see cref="Descent.Silo.WriteFailedException"/> naming <paramref name="path"/> and the cause when the file cannot
+    /// be written (a full disk, a read-only file system, its folder removed); <paramref name="path"/> is then as it was.</summary>
     public static void Write(string path, Action<string> write)
     {
         var temporary = Path.ChangeExtension(path, ".tmp" + Path.GetExtension(path));
@@ -14,9 +16,17 @@ public static class AtomicFile
             write(temporary);
             File.Move(temporary, path, overwrite: true);
         }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw Descent.Silo.WriteFailedException.Of(path, e);
+        }
         finally
         {
-            if (File.Exists(temporary)) File.Delete(temporary);
+            try
+            {
+                if (File.Exists(temporary)) File.Delete(temporary);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { /* the failure above says why */ }
         }
     }
 

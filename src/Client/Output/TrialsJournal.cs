@@ -2,6 +2,7 @@ using System.Text;
 using System.Text.Json;
 using Descent.Sweeps;
 using Descent.Results;
+using Descent.Silo;
 
 namespace Descent.Client.Output;
 
@@ -25,39 +26,68 @@ public sealed class TrialsJournal : IDisposable
 
     public string Path => _file.Name;
 
-    /// <summary>Creates <c>OUT/SWEEP-ID/trials.jsonl</c> with its sweep line; throws <see cref="IOException"/> or
-    /// <see cref="UnauthorizedAccessException"/> when it cannot.</summary>
+    /// <summary>Creates <c>OUT/SWEEP-ID/trials.jsonl</c> with its sweep line; throws <see cref="WriteFailedException"/>
+    /// naming the file and the cause when it cannot.</summary>
     public static TrialsJournal Create(string outDirectory, string sweepId, SweepPlan plan)
     {
-        var directory = System.IO.Path.Combine(outDirectory, sweepId);
-        Directory.CreateDirectory(directory);
-        var file = new FileStream(System.IO.Path.Combine(directory, FileName), FileMode.Create, FileAccess.Write, FileShare.Read);
-        var journal = new TrialsJournal(file, []);
-        journal.Line(ResultsJson.Line(new JournalHeader
+        var path = System.IO.Path.Combine(outDirectory, sweepId, FileName);
+        try
         {
-            Sweep = new JournalSweep
+            return CreateAt(path, sweepId, plan);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw WriteFailedException.Of(path, e);
+        }
+    }
+
+    static TrialsJournal CreateAt(string path, string sweepId, SweepPlan plan)
+    {
+        Directory.CreateDirectory(System.IO.Path.GetDirectoryName(path)!);
+        // Unbuffered: each line is one write to the file, and a failed one leaves nothing in a buffer to fail again later.
+        var file = new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.Read, bufferSize: 0);
+        var journal = new TrialsJournal(file, []);
+        try
+        {
+            journal.Line(ResultsJson.Line(new JournalHeader
             {
-                Id = sweepId,
-                Name = plan.Name,
-                Metric = plan.Metric.Kind,
-                MetricTarget = plan.Metric.Target,
-                TrialCount = plan.Trials.Count,
-                StartedAt = DateTimeOffset.UtcNow,
-            },
-        }));
-        journal.Flush();
-        return journal;
+                Sweep = new JournalSweep
+                {
+                    Id = sweepId,
+                    Name = plan.Name,
+                    Metric = plan.Metric.Kind,
+                    MetricTarget = plan.Metric.Target,
+                    TrialCount = plan.Trials.Count,
+                    StartedAt = DateTimeOffset.UtcNow,
+                },
+            }));
+            journal.Flush();
+            return journal;
+        }
+        catch
+        {
+            file.Dispose();
+            throw;
+        }
     }
 
     /// <summary>Continues the journal of a sweep whose client stopped (<c>descent-client resume</c>): a last line cut short
     /// by the kill is cut off, and trials it holds are not appended again. Creates it (<see cref="Create"/>) when it is
-    /// missing or lost even its sweep line. Throws <see cref="IOException"/> or <see cref="UnauthorizedAccessException"/>
-    /// when it cannot be written, <see cref="JsonException"/> naming the line when a whole line is not a journal's.</summary>
+    /// missing or lost even its sweep line. Throws <see cref="WriteFailedException"/> naming the file and the cause when
+    /// it cannot be written, <see cref="JsonException"/> naming the line when a whole line is not a journal's.</summary>
     public static TrialsJournal Continue(string outDirectory, string sweepId, SweepPlan plan)
     {
         var path = System.IO.Path.Combine(outDirectory, sweepId, FileName);
         if (!File.Exists(path)) return Create(outDirectory, sweepId, plan);
-        var file = new FileStream(path, FileMode.Open, FileAccess.ReadWrite, FileShare.Read);
+        FileStream file;
+        try
+        {
+            file = new FileStream(path, FileMode.Open, FileAccess.ReadWrite, FileShare.Read, bufferSize: 0);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw WriteFailedException.Of(path, e);
+        }
         try
         {
             var bytes = new byte[file.Length];
@@ -74,6 +104,11 @@ public sealed class TrialsJournal : IDisposable
             file.Flush(flushToDisk: true);
             return new TrialsJournal(file, trials.Select(t => t.Id));
         }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            file.Dispose();
+            throw WriteFailedException.Of(path, e);
+        }
         catch
         {
             file.Dispose();
@@ -82,12 +117,48 @@ public sealed class TrialsJournal : IDisposable
     }
 
     /// <summary>Appends one line per trial not in the journal yet (<see cref="ResultsWriter.Entry"/>) and flushes them
-    /// to the disk.</summary>
+    /// to the disk. Throws <see cref="WriteFailedException"/> naming the file and the cause when they cannot be written
+    /// (a full disk, the file or its folder removed): the whole lines written before the failure are kept, and a line
+    /// cut short by it is cut off, so the journal stays readable and <see cref="Continue"/> appends after it.</summary>
     public void Append(IEnumerable<ResultRow> rows)
     {
-        foreach (var row in rows)
-            if (_journaled.Add(row.Trial.Id)) Line(ResultsJson.Line(ResultsWriter.Entry(row)));
-        Flush();
+        var fresh = rows.Where(row => !_journaled.Contains(row.Trial.Id)).ToList();
+        if (fresh.Count == 0) return;
+        var (whole, written) = (_file.Position, 0);
+        try
+        {
+            // Lines written into a removed file vanish with it: that is a failed write, not a made one.
+            if (!File.Exists(Path)) throw new WriteFailedException(Path, "the file was removed while the sweep ran (its folder deleted?)");
+            foreach (var row in fresh)
+            {
+                Line(ResultsJson.Line(ResultsWriter.Entry(row)));
+                (whole, written) = (_file.Position, written + 1);
+            }
+            Flush();
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            if (!TryCutTo(whole)) written = 0;
+            foreach (var row in fresh.Take(written)) _journaled.Add(row.Trial.Id);
+            throw WriteFailedException.Of(Path, e);
+        }
+        foreach (var row in fresh) _journaled.Add(row.Trial.Id);
+    }
+
+    /// <summary>Cuts off what a failed append left after the last whole line and flushes the rest to the disk; false
+    /// when that fails too (readers still skip a last line cut short).</summary>
+    bool TryCutTo(long length)
+    {
+        try
+        {
+            _file.SetLength(length);
+            _file.Flush(flushToDisk: true);
+            return true;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return false;
+        }
     }
 
     // One write per line: a kill cuts at most the last line.
