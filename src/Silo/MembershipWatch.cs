@@ -121,7 +121,7 @@ public sealed class MembershipGuard(MembershipWatch watch, IServiceProvider serv
             else if (!wasIn && watch.InTable) log.LogInformation("This silo is an active member of the cluster again");
             if (watch.Lost)
             {
-                deadline.Lose($"this silo is no longer a member of the cluster: {watch.Why} (bound Descent:Membership:LostAfter = {watch.LostAfter}); stopping so that it can be started again and rejoin");
+                deadline.StopBecause($"this silo is no longer a member of the cluster: {watch.Why} (bound Descent:Membership:LostAfter = {watch.LostAfter}); stopping so that it can be started again and rejoin");
                 return;
             }
             try { await Task.Delay(Every, _stop.Token); }
@@ -154,8 +154,8 @@ public sealed class MembershipGuard(MembershipWatch watch, IServiceProvider serv
 /// <summary>
 /// Bounds how long descent-silo takes to end once asked to stop: a graceful stop gets
 /// <see cref="SiloHosting.ShutdownTimeout"/> and a little more (a pod's grace period must be longer), after which the
-/// process ends with exit code 1 and one line. A silo lost from the cluster (<see cref="Lose"/>) stops at once and
-/// gets <see cref="LostGrace"/>: it cannot update a membership table that no longer knows it, which Orleans would
+/// process ends with exit code 1 and one line. A silo lost from the cluster stops at once and
+/// gets <see cref="LostGrace"/>, and so does a silo that cannot go on (<see cref="StopBecause"/>): it cannot update a membership table that no longer knows it, which Orleans would
 /// otherwise retry for the whole shutdown timeout (seen: a silo whose Redis was emptied ignored SIGTERM for minutes).
 /// </summary>
 public sealed class StopDeadline(IHostApplicationLifetime lifetime, MembershipWatch watch, ILogger<StopDeadline> log) : IHostedService
@@ -174,8 +174,9 @@ public sealed class StopDeadline(IHostApplicationLifetime lifetime, MembershipWa
     /// call it: the client decides how long its own stop may take).</summary>
     public void Enforce() => _enforced = true;
 
-    /// <summary>Why the silo stopped on its own (lost from the cluster), or null: descent-silo prints it and exits 1.</summary>
-    public string? LostReason => _lost;
+    /// <summary>Why the silo stopped on its own (lost from the cluster, its store failed), or null: descent-silo prints
+    /// it and exits 1.</summary>
+    public string? Reason => _lost;
 
     public Task StartAsync(CancellationToken cancellationToken)
     {
@@ -185,8 +186,9 @@ public sealed class StopDeadline(IHostApplicationLifetime lifetime, MembershipWa
 
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
-    /// <summary>Stops the silo because it is lost from the cluster: <paramref name="reason"/> is its exit line.</summary>
-    public void Lose(string reason)
+    /// <summary>Stops the silo because it cannot go on (lost from the cluster, its store cannot be written), at once and
+    /// within <see cref="LostGrace"/>: <paramref name="reason"/> is its exit line.</summary>
+    public void StopBecause(string reason)
     {
         _lost = reason;
         log.LogError("{Reason}", reason);

@@ -26,10 +26,14 @@ if (await RedisReach.Problem(host.Services) is { } unreachable)
 // A stop that overruns its bound ends the process with one line (a silo lost from its cluster gets 5 s).
 var deadline = host.Services.GetRequiredService<StopDeadline>();
 deadline.Enforce();
+// A local store that can no longer be written (disk full, folder removed): the silo stops with its line, exit code 1.
+if (host.Services.GetKeyedService<Orleans.Storage.IGrainStorage>(Descent.Grains.Sweeps.SweepStorage.Name) is LocalGrainStorage store)
+    _ = store.Failed.ContinueWith(failed => deadline.StopBecause($"Descent:StoragePath: {failed.Result.Message}; the store keeps what it had written"),
+        TaskContinuationOptions.OnlyOnRanToCompletion);
 try
 {
     await host.RunAsync();
-    if (deadline.LostReason is { } lost)
+    if (deadline.Reason is { } lost)
     {
         Console.Error.WriteLine($"descent-silo: {lost}");
         return 1;

@@ -76,6 +76,8 @@ public static class SiloHosting
             SiloProviders.Reminders.AddTo(silo, builder.Configuration, defaults.Reminders);
             silo.AddDescent(section);
             silo.AddDescentTls();
+            silo.Services.AddSingleton(sp => SiloSetup.Storage(sp.GetRequiredService<IOptions<DescentSiloOptions>>().Value));
+            silo.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, SiloSetup.Announce>();
             // Orleans' snapshot never notices that a shared table lost this silo's row; a read of the table does.
             if ((section[nameof(defaults.Clustering)] ?? defaults.Clustering) != "localhost")
                 silo.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, MembershipGuard>();

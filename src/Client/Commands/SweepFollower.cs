@@ -130,7 +130,7 @@ sealed class SweepFollower(ISweepCoordinatorGrain coordinator, SweepPlan plan, C
             }
             if (snapshot.TrialCount == 0 || snapshot.Message is not null && snapshot.Status == SweepStatus.Failed)
                 throw new ClusterLostException($"the cluster no longer knows sweep {snapshot.Id}: "
-                    + (snapshot.Message ?? "its state was lost with a silo (grain storage \"memory\" does not survive the silo holding it)")
+                    + (snapshot.Message ?? "its state is gone from the cluster's grain storage (storage that does not survive a silo, or a Redis restarted without its data)")
                     + "; the trials that had ended are in its trials.jsonl");
             show(snapshot, stops.Requested);
             if (snapshot.Status.IsEnded() && snapshot.Count(TrialStatus.Running) == 0) return snapshot;

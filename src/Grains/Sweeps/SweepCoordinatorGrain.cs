@@ -187,7 +187,9 @@ public sealed class SweepCoordinatorGrain(
 
     string? Message => DefinitionLost
         ? "the cluster lost this sweep's definition with a silo (its grain storage does not survive a silo: use durable storage)"
-        : null;
+        : definition.State.Spec is null && !state.RecordExists && ServiceProvider.GetService(typeof(SweepStorageInfo)) is SweepStorageInfo storage
+            ? storage.NothingOf(Id)
+            : null;
 
     public async Task<SweepSnapshot> Cancel()
     {

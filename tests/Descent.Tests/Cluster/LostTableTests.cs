@@ -39,6 +39,15 @@ public sealed class LostTableTests(ITestOutputHelper output)
             }
         }
         Say("both silos ready");
+        // A client following a sweep of long trials through it all.
+        var grid = Path.Combine(folder, "long.json");
+        File.WriteAllText(grid, """
+            {"name": "long", "task": {"kind": "synthetic", "n_row": 2000, "dim_in": 10, "dim_hidden": 10, "n_layers": 2, "seed": 1},
+             "budget": {"steps": 100000}, "method": "grid", "parameters": {"optimizer": {"values": ["sgd", "adam"]}, "lr": {"value": 0.001}}}
+            """);
+        using var client = cluster.Client(["sweep", grid, "--out", "runs", .. cluster.ClientOptions]);
+        await client.WaitFor(o => o.Contains(" running"), TimeSpan.FromSeconds(60));
+        Say("sweep running");
 
         await cluster.Redis.Empty();
         var emptied = _clock.Elapsed;
@@ -73,5 +82,14 @@ public sealed class LostTableTests(ITestOutputHelper output)
         Assert.StartsWith("descent-silo: this silo is no longer a member of the cluster: the membership table holds no row for this silo", line);
         Assert.Contains("Descent:Membership:LostAfter", line);
         Assert.True(_clock.Elapsed - emptied < TimeSpan.FromSeconds(6 + 2 + 5 + 5), "the lost silo outlived its bound by more than a read and its stop");
+
+        // Started again (its supervisor's job), it joins the empty table; the client, still retrying, finds a cluster
+        // that holds nothing of its sweep and says where the sweep was kept, not a storage it does not use.
+        await alone.Start();
+        Say("silo started again");
+        Assert.Equal(1, await client.Exit(TimeSpan.FromSeconds(90)));
+        Say($"client: {client.Err.Trim()}");
+        Assert.Contains($"the cluster's Redis at {cluster.Redis.Url["redis://".Length..]} holds nothing of sweep", client.Err);
+        Assert.DoesNotContain("\"memory\"", client.Err);
     }
 }
