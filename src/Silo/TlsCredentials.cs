@@ -44,10 +44,14 @@ public sealed class TlsCredentials
     public X509Certificate2Collection Authorities { get; }
 
     /// <summary>Loads a certificate and the authorities from files; throws <see cref="TlsFileException"/> naming the
-    /// setting and the path.</summary>
+    /// setting and the path, with one line per kind of problem: a file missing, empty or unreadable; no certificate;
+    /// no key; an encrypted key without a password, or with a wrong one; a malformed key; a key that is not the
+    /// certificate's; a PKCS#12 file its password does not open; a certificate expired or not yet valid.</summary>
     /// <param name="certificate">A PEM file (<c>tls.crt</c>: the certificate, then any intermediate CAs; the key too
-    /// when <paramref name="key"/> is null) or a PKCS#12 file (<c>.pfx</c>, <c>.p12</c>); null: no certificate.</param>
-    /// <param name="key">A PEM private key file (<c>tls.key</c>), for a PEM certificate.</param>
+    /// when <paramref name="key"/> is null), a DER certificate, or a PKCS#12 file (<c>.pfx</c>, <c>.p12</c>); null: no
+    /// certificate.</param>
+    /// <param name="key">A PEM private key file (<c>tls.key</c>) in any form <see cref="PemPrivateKey"/> reads, for a
+    /// PEM or DER certificate.</param>
     /// <param name="password">The PKCS#12 file's password, or an encrypted PEM key's.</param>
     /// <param name="authorities">A PEM file of one or more CA certificates (<c>ca.crt</c>).</param>
     /// <param name="names">The settings' names as the user gives them, for messages.</param>
@@ -81,56 +85,45 @@ public sealed class TlsCredentials
         var bytes = ReadBytes(path, names.Certificate);
         X509Certificate2 leaf;
         var chain = new X509Certificate2Collection();
-        if (IsPem(bytes))
-        {
-            var text = System.Text.Encoding.ASCII.GetString(bytes);
-            try
-            {
-                chain.ImportFromPem(text);
-            }
-            catch (CryptographicException e)
-            {
-                throw new TlsFileException($"{names.Certificate} = \"{path}\": cannot read its certificates ({e.Message})");
-            }
-            if (chain.Count == 0) throw new TlsFileException($"{names.Certificate} = \"{path}\": {NoCertificate(text)}");
-            var keyText = keyPath is null ? text : ReadText(keyPath, names.Key);
-            var keyName = keyPath is null ? $"{names.Certificate} = \"{path}\"" : $"{names.Key} = \"{keyPath}\"";
-            if (!keyText.Contains("PRIVATE KEY-----", StringComparison.Ordinal))
-                throw new TlsFileException(keyPath is null
-                    ? $"{keyName}: holds no private key; give the key file as {names.Key}"
-                    : $"{keyName}: holds no PEM private key (-----BEGIN PRIVATE KEY-----)");
-            var encrypted = keyText.Contains("ENCRYPTED PRIVATE KEY", StringComparison.Ordinal);
-            if (encrypted && password is null)
-                throw new TlsFileException($"{keyName}: its private key is encrypted; give its password as {names.Password}");
-            try
-            {
-                leaf = encrypted
-                    ? X509Certificate2.CreateFromEncryptedPem(text, keyText, password)
-                    : X509Certificate2.CreateFromPem(text, keyText);
-            }
-            catch (CryptographicException e)
-            {
-                throw new TlsFileException($"{keyName}: cannot use it as the private key of the certificate in {path} ({e.Message})");
-            }
-            catch (ArgumentException e)
-            {
-                throw new TlsFileException($"{keyName}: cannot use it as the private key of the certificate in {path} ({e.Message})");
-            }
-        }
-        else
+        if (IsPkcs12(bytes))
         {
             if (keyPath is not null)
-                throw new TlsFileException($"{names.Key} = \"{keyPath}\": only for a PEM certificate; {path} is not PEM, and a PKCS#12 file holds its own key");
+                throw new TlsFileException($"{names.Key} = \"{keyPath}\": only for a PEM or DER certificate; {path} is a PKCS#12 file, which holds its own key");
             try
             {
                 chain = X509CertificateLoader.LoadPkcs12Collection(bytes, password);
             }
             catch (CryptographicException e)
             {
-                throw new TlsFileException($"{names.Certificate} = \"{path}\": is neither a PEM nor a PKCS#12 (.pfx) file that opens with {names.Password} ({e.Message})");
+                throw new TlsFileException(password is null
+                    ? $"{names.Certificate} = \"{path}\": a PKCS#12 file that does not open without a password; give it as {names.Password}"
+                    : $"{names.Certificate} = \"{path}\": a PKCS#12 file that {names.Password} does not open: wrong password ({e.Message})");
             }
             leaf = chain.FirstOrDefault(c => c.HasPrivateKey)
                    ?? throw new TlsFileException($"{names.Certificate} = \"{path}\": holds no certificate with its private key");
+        }
+        else
+        {
+            var pem = IsPem(bytes);
+            var text = System.Text.Encoding.ASCII.GetString(bytes);
+            try
+            {
+                if (pem) chain.ImportFromPem(text);
+                else chain.Add(X509CertificateLoader.LoadCertificate(bytes));
+            }
+            catch (CryptographicException e)
+            {
+                throw new TlsFileException(pem
+                    ? $"{names.Certificate} = \"{path}\": cannot read its certificates ({e.Message})"
+                    : $"{names.Certificate} = \"{path}\": holds no certificate: it is neither PEM (-----BEGIN CERTIFICATE-----), DER nor PKCS#12 (.pfx)");
+            }
+            if (chain.Count == 0) throw new TlsFileException($"{names.Certificate} = \"{path}\": {NoCertificate(text)}");
+            // A PEM file may hold the key after the certificates; a DER file cannot.
+            if (keyPath is null && !text.Contains("PRIVATE KEY-----", StringComparison.Ordinal))
+                throw new TlsFileException($"{names.Certificate} = \"{path}\": holds no private key; give the key file as {names.Key}");
+            var keyText = keyPath is null ? text : ReadText(keyPath, names.Key);
+            var keySetting = keyPath is null ? $"{names.Certificate} = \"{path}\"" : $"{names.Key} = \"{keyPath}\"";
+            leaf = WithPrivateKey(chain[0], path, PemPrivateKey.Read(keyText, password, keySetting, names.Password), keySetting);
         }
         var intermediates = new X509Certificate2Collection();
         foreach (var c in chain)
@@ -246,6 +239,72 @@ public sealed class TlsCredentials
         ? "its PEM certificates cannot be read: every -----BEGIN CERTIFICATE----- and -----END CERTIFICATE----- line must stand on a line of its own"
         : "holds no PEM certificate (-----BEGIN CERTIFICATE-----)";
 
+    /// <summary><paramref name="certificate"/> (from the file <paramref name="path"/>) with <paramref name="key"/>, a
+    /// PKCS#8 private key; throws naming <paramref name="keySetting"/> when the key is not the certificate's.</summary>
+    static X509Certificate2 WithPrivateKey(X509Certificate2 certificate, string path, PemPrivateKey key, string keySetting)
+    {
+        var expected = certificate.GetKeyAlgorithm();
+        var notIts = $"{keySetting}: does not match the certificate in {path} ({certificate.Subject})";
+        if (key.Algorithm != expected)
+            throw new TlsFileException($"{notIts}: it is {KeyKind(key.Algorithm)}, the certificate's is {KeyKind(expected)}");
+        try
+        {
+            switch (expected)
+            {
+                case RsaKey:
+                {
+                    using var rsa = RSA.Create();
+                    rsa.ImportPkcs8PrivateKey(key.Pkcs8, out _);
+                    return certificate.CopyWithPrivateKey(rsa);
+                }
+                case EcKey:
+                {
+                    using var ec = ECDsa.Create();
+                    ec.ImportPkcs8PrivateKey(key.Pkcs8, out _);
+                    return certificate.CopyWithPrivateKey(ec);
+                }
+                default:
+                    throw new TlsFileException($"{keySetting}: {KeyKind(expected)} keys are not supported for TLS here; use an RSA or EC key");
+            }
+        }
+        catch (ArgumentException)
+        {
+            // CopyWithPrivateKey: the key's public half is not the certificate's.
+            throw new TlsFileException($"{notIts}: it is the private key of another certificate");
+        }
+        catch (CryptographicException e)
+        {
+            throw new TlsFileException($"{keySetting}: its private key cannot be used ({e.Message})");
+        }
+    }
+
+    const string RsaKey = "1.2.840.113549.1.1.1", EcKey = "1.2.840.10045.2.1";
+
+    static string KeyKind(string algorithm) => algorithm switch
+    {
+        RsaKey => "an RSA key",
+        EcKey => "an EC key",
+        "1.2.840.10040.4.1" => "a DSA key",
+        "1.3.101.112" => "an Ed25519 key",
+        "1.3.101.113" => "an Ed448 key",
+        _ => $"a key of algorithm {algorithm}",
+    };
+
+    /// <summary>Whether <paramref name="bytes"/> have the shape of a PKCS#12 file (RFC 7292's PFX: version 3 and its
+    /// content), read without its password, so a wrong password is told apart from a file of another kind.</summary>
+    static bool IsPkcs12(byte[] bytes)
+    {
+        try
+        {
+            var pfx = Org.BouncyCastle.Asn1.Pkcs.Pfx.GetInstance(bytes);
+            return pfx.AuthSafe is not null;
+        }
+        catch (Exception e) when (e is ArgumentException or InvalidCastException or IOException or InvalidOperationException)
+        {
+            return false;
+        }
+    }
+
     static bool IsPem(byte[] bytes) =>
         System.Text.Encoding.ASCII.GetString(bytes, 0, Math.Min(bytes.Length, 4096)).Contains("-----BEGIN ", StringComparison.Ordinal);
 
@@ -256,7 +315,8 @@ public sealed class TlsCredentials
         try
         {
             if (Directory.Exists(path)) throw new TlsFileException($"{name} = \"{path}\": is a folder, not a file");
-            return File.ReadAllBytes(path);
+            var bytes = File.ReadAllBytes(path);
+            return bytes.Length > 0 ? bytes : throw new TlsFileException($"{name} = \"{path}\": is empty");
         }
         catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
         {

@@ -7,8 +7,9 @@ namespace Descent.Client.Reports;
 
 /// <summary>
 /// The post's figure and two more, drawn from results.json with ScottPlot: mean squared error against wall-clock
-/// time and against gradient evaluations (one line per trial, log scale), and each trial's backward share. Each is
-/// written as PNG and SVG next to results.json.
+/// time and against gradient evaluations (one line per trial, log scale; each trial with its own colour, line pattern
+/// and markers, so that none hides another), and each trial's backward share. Each is written as PNG and SVG next to
+/// results.json.
 /// </summary>
 public static class Figures
 {
@@ -50,21 +51,41 @@ public static class Figures
     static Plot LossPlot(ResultsFile results, string xLabel, Func<StepRecord, double> x, string title)
     {
         var plot = new Plot();
-        var palette = new ScottPlot.Palettes.Category20();
         var drawn = 0;
         var shown = Shown(results, MaxLines);
         var (low, high) = (double.MaxValue, double.MinValue);
+        var legend = new List<LegendItem>();
         foreach (var trial in shown)
         {
             var points = Points(trial, x);
             if (points.Count == 0) continue;
             low = Math.Min(low, points.Min(p => Math.Log10(p.Loss)));
             high = Math.Max(high, points.Max(p => Math.Log10(p.Loss)));
+            var style = LineStyle(drawn, shown.Count);
             var line = plot.Add.ScatterLine(points.Select(p => p.X).ToArray(), points.Select(p => Math.Log10(p.Loss)).ToArray());
-            line.LegendText = Label(trial);
-            line.LineWidth = 2;
-            line.Color = palette.GetColor(drawn++);
+            line.LineWidth = style.Width;
+            line.LinePattern = style.Pattern;
+            line.Color = style.Color;
+            // Markers at a few points, placed differently for each trial: a curve drawn exactly under another still shows.
+            var marked = MarkerIndices(points.Count, drawn, shown.Count);
+            var markers = plot.Add.ScatterPoints(marked.Select(i => points[i].X).ToArray(), marked.Select(i => Math.Log10(points[i].Loss)).ToArray());
+            markers.MarkerShape = style.Marker;
+            markers.MarkerSize = MarkerSize;
+            markers.Color = style.Color;
+            legend.Add(new LegendItem
+            {
+                LabelText = Label(trial),
+                LineColor = style.Color,
+                LineWidth = style.Width,
+                LinePattern = style.Pattern,
+                MarkerShape = style.Marker,
+                MarkerSize = MarkerSize,
+                MarkerFillColor = style.Color,
+                MarkerLineColor = style.Color,
+            });
+            drawn++;
         }
+        plot.Legend.ManualItems.AddRange(legend);
         // Ticks at powers of ten when the losses span decades; within one decade, plain values.
         var decades = high - low >= 1.5;
         plot.Axes.Left.TickGenerator = new NumericAutomatic
@@ -76,6 +97,42 @@ public static class Figures
         Style(plot, title + Subset(results, shown.Count), results, xLabel, "mean squared error (log scale)");
         if (drawn == 0) plot.Add.Annotation("no trial recorded a positive, finite loss");
         return plot;
+    }
+
+    const float MarkerSize = 9;
+
+    /// <summary>Ten distinct hues, Tableau's (matplotlib's tab10) with its pale orange, pink, olive and cyan replaced
+    /// by darker ones: every one has at least 3:1 contrast on white (WCAG's bar for graphics), which Category20's pale
+    /// halves do not.</summary>
+    static readonly Color[] LineColors =
+    [
+        Color.FromHex("#1F77B4"), Color.FromHex("#D95F02"), Color.FromHex("#2CA02C"), Color.FromHex("#D62728"), Color.FromHex("#9467BD"),
+        Color.FromHex("#8C564B"), Color.FromHex("#000000"), Color.FromHex("#7F7F7F"), Color.FromHex("#808000"), Color.FromHex("#00838F"),
+    ];
+
+    static readonly LinePattern[] Patterns = [LinePattern.Solid, LinePattern.Dashed, LinePattern.Dotted, LinePattern.DenselyDashed];
+
+    static readonly MarkerShape[] Markers =
+    [
+        MarkerShape.FilledCircle, MarkerShape.FilledSquare, MarkerShape.FilledTriangleUp, MarkerShape.FilledDiamond, MarkerShape.FilledTriangleDown,
+        MarkerShape.OpenCircle, MarkerShape.OpenSquare, MarkerShape.OpenTriangleUp, MarkerShape.OpenDiamond, MarkerShape.Cross, MarkerShape.Eks,
+    ];
+
+    /// <summary>The <paramref name="index"/>-th curve's look: a colour, a line pattern and a marker, so that no two of
+    /// <see cref="MaxLines"/> curves look alike; a curve drawn later is thinner, so that one exactly on top of an
+    /// earlier one leaves the earlier one's edges showing.</summary>
+    internal static (Color Color, LinePattern Pattern, MarkerShape Marker, float Width) LineStyle(int index, int count) =>
+        (LineColors[index % LineColors.Length], Patterns[index % Patterns.Length], Markers[index % Markers.Length],
+         count <= 1 ? 2.5f : 4f - 2.5f * index / (count - 1));
+
+    /// <summary>Which of a curve's <paramref name="points"/> carry a marker: about six, shifted for each of
+    /// <paramref name="count"/> curves so that identical curves put theirs at different places.</summary>
+    internal static List<int> MarkerIndices(int points, int index, int count)
+    {
+        const int PerCurve = 6;
+        var stride = (double)points / PerCurve;
+        var shift = stride * (index + 0.5) / Math.Max(count, 1);
+        return [.. Enumerable.Range(0, PerCurve).Select(m => (int)Math.Floor(m * stride + shift)).Where(i => i < points).Distinct()];
     }
 
     /// <summary>A trial's curve: the loss at the start of step k+1 (history[k]) where step k ended (history[k-1]; the
@@ -112,6 +169,8 @@ public static class Figures
     static void Style(Plot plot, string title, ResultsFile results, string xLabel, string yLabel)
     {
         plot.Font.Set(SansSerif);
+        // Manual legend items keep their own font unless told.
+        plot.Legend.FontName = SansSerif;
         plot.Title($"{results.Sweep.Name}: {title}");
         plot.XLabel(xLabel);
         plot.YLabel(yLabel);

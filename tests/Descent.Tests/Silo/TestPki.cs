@@ -50,31 +50,35 @@ sealed class TestPki
     public static readonly Oid ServerAuth = new("1.3.6.1.5.5.7.3.1"), ClientAuth = new("1.3.6.1.5.5.7.3.2");
 
     /// <summary>A certificate the CA issues to <paramref name="name"/> (for server and client authentication unless
-    /// <paramref name="usages"/> says otherwise), written as <c>name.crt</c> and <c>name.key</c>.</summary>
-    public (string Certificate, string Key) IssuePem(string name, Oid[]? usages = null, DateTimeOffset? notAfter = null)
+    /// <paramref name="usages"/> says otherwise), written as <c>name.crt</c> and <c>name.key</c> (unencrypted
+    /// PKCS#8; a P-256 EC key, or a 2048-bit RSA key when <paramref name="rsa"/>).</summary>
+    public (string Certificate, string Key) IssuePem(string name, Oid[]? usages = null, DateTimeOffset? notAfter = null, bool rsa = false)
     {
-        using var certificate = Issue(name, usages, notAfter);
+        using var certificate = Issue(name, usages, notAfter, rsa);
         var (crt, key) = (Path.Combine(Folder, $"{name}.crt"), Path.Combine(Folder, $"{name}.key"));
         File.WriteAllText(crt, string.Concat(Chain.Prepend(certificate).Select(c => c.ExportCertificatePem() + "\n")));
-        File.WriteAllText(key, certificate.GetECDsaPrivateKey()!.ExportPkcs8PrivateKeyPem() + "\n");
+        AsymmetricAlgorithm privateKey = rsa ? certificate.GetRSAPrivateKey()! : certificate.GetECDsaPrivateKey()!;
+        File.WriteAllText(key, privateKey.ExportPkcs8PrivateKeyPem() + "\n");
         return (crt, key);
     }
 
     /// <summary>The same as a PKCS#12 file <c>name.pfx</c> with <paramref name="password"/>.</summary>
     public string IssuePfx(string name, string password)
     {
-        using var certificate = Issue(name, null, null);
+        using var certificate = Issue(name, null, null, false);
         var pfx = Path.Combine(Folder, $"{name}.pfx");
         File.WriteAllBytes(pfx, certificate.Export(X509ContentType.Pkcs12, password));
         return pfx;
     }
 
-    X509Certificate2 Issue(string name, Oid[]? usages, DateTimeOffset? notAfter)
+    X509Certificate2 Issue(string name, Oid[]? usages, DateTimeOffset? notAfter, bool rsa)
     {
-        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        var request = new CertificateRequest($"CN={name}", key, HashAlgorithmName.SHA256);
+        using AsymmetricAlgorithm key = rsa ? SharedRsaKey() : ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var request = key is RSA r
+            ? new CertificateRequest($"CN={name}", r, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1)
+            : new CertificateRequest($"CN={name}", (ECDsa)key, HashAlgorithmName.SHA256);
         request.CertificateExtensions.Add(new X509BasicConstraintsExtension(false, false, 0, true));
-        request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature, true));
+        request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature | (rsa ? X509KeyUsageFlags.KeyEncipherment : 0), true));
         var eku = new OidCollection();
         foreach (var usage in usages ?? [ServerAuth, ClientAuth]) eku.Add(usage);
         request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension(eku, false));
@@ -83,9 +87,23 @@ sealed class TestPki
         san.AddDnsName(name);
         request.CertificateExtensions.Add(san.Build());
         var notBefore = DateTimeOffset.UtcNow.AddHours(-1);
-        using var issued = request.Create(Authority, notBefore, notAfter ?? DateTimeOffset.UtcNow.AddDays(7), Serial());
-        return issued.CopyWithPrivateKey(key);
+        // The CA's key is EC: an RSA request is signed through a generator for the CA's key.
+        using var issued = rsa
+            ? request.Create(Authority.SubjectName, X509SignatureGenerator.CreateForECDsa(Authority.GetECDsaPrivateKey()!), notBefore, notAfter ?? DateTimeOffset.UtcNow.AddDays(7), Serial())
+            : request.Create(Authority, notBefore, notAfter ?? DateTimeOffset.UtcNow.AddDays(7), Serial());
+        return key is RSA rsaKey ? issued.CopyWithPrivateKey(rsaKey) : issued.CopyWithPrivateKey((ECDsa)key);
     }
+
+    /// <summary>A copy of one 2048-bit RSA key made once per test run: making one takes a second or more on a busy
+    /// machine, and certificates of different keys are EC in these tests.</summary>
+    static RSA SharedRsaKey()
+    {
+        var copy = RSA.Create();
+        copy.ImportParameters(RsaKey.Value.ExportParameters(includePrivateParameters: true));
+        return copy;
+    }
+
+    static readonly Lazy<RSA> RsaKey = new(() => RSA.Create(2048));
 
     static byte[] Serial()
     {
