@@ -383,7 +383,7 @@ static class Actions
         var (coordinator, spec) = await Existing(connection, sweepId);
         var results = await Fetch(coordinator, new ResultCollector(connection.Grains, coordinator, SweepPlans.FromSpec(spec), sweepId, null),
             await coordinator.GetSnapshot());
-        Report(results, json, top);
+        Report(results, json, top, $"not shown: --top {results.Leaderboard.Rows.Count} shows every row, --json every field");
         return ExitCodes.Done;
     }
 
@@ -435,7 +435,7 @@ static class Actions
         return collector.Results(snapshot, await coordinator.GetTable());
     }
 
-    static void Report(SweepResults results, bool json, int top)
+    static void Report(SweepResults results, bool json, int top, string rest = Views.InResultsFile)
     {
         if (json)
         {
@@ -444,7 +444,7 @@ static class Actions
             stdout.Write("\n"u8);
             return;
         }
-        Views.Out.Write(Views.Leaderboard(results, top));
+        Views.Out.Write(Views.Leaderboard(results, top, rest));
         Views.Out.WriteLine();
         foreach (var line in Views.EndReasons(results)) Console.Out.WriteLine(line);
     }

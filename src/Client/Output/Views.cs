@@ -81,13 +81,17 @@ public static class Views
     static string FirstLine(string message) => message.Split('\n')[0];
 
     /// <summary>The leaderboard: rank, trial, optimizer with its settings, status, final loss, gradient evaluations, forward passes,
-    /// wall seconds, backward share; at most <paramref name="top"/> rows.</summary>
-    public static Table Leaderboard(SweepResults results, int top) => Leaderboard(results, top, Out.Profile.Width);
+    /// wall seconds, backward share; at most <paramref name="top"/> rows. <paramref name="rest"/> says where the rows and
+    /// columns left out are: "in results.json" after a sweep, which wrote one; the leaderboard command writes none.</summary>
+    public static Table Leaderboard(SweepResults results, int top, string rest = InResultsFile) => Leaderboard(results, top, Out.Profile.Width, rest);
+
+    /// <summary>Where a sweep's leaderboard sends the reader for what it leaves out.</summary>
+    public const string InResultsFile = "in results.json";
 
     /// <summary>The leaderboard for a console <paramref name="width"/> characters wide: numbers, ids and statuses never
     /// wrap (a wrapped number reads as another number); on a narrow console the columns least needed go first
     /// (forward passes and wall seconds below 150 characters, the backward share below 125), and the caption says so.</summary>
-    public static Table Leaderboard(SweepResults results, int top, int width)
+    public static Table Leaderboard(SweepResults results, int top, int width, string rest = InResultsFile)
     {
         var metric = results.Leaderboard.Metric;
         var left = width < 125 ? new[] { "forward passes", "wall s", "backward share" } : width < 150 ? ["forward passes", "wall s"] : [];
@@ -122,8 +126,8 @@ public static class Views
             table.AddRow([.. cells]);
         }
         var notes = new List<string>();
-        if (results.Leaderboard.Rows.Count > top) notes.Add($"{results.Leaderboard.Rows.Count - top} more rows in results.json");
-        if (left.Length > 0) notes.Add($"{string.Join(", ", left)}: in results.json (a wider terminal shows them)");
+        if (results.Leaderboard.Rows.Count > top) notes.Add($"{results.Leaderboard.Rows.Count - top} more rows {rest}");
+        if (left.Length > 0) notes.Add($"{string.Join(", ", left)}: {rest} (a wider terminal shows them)");
         if (notes.Count > 0) table.Caption(string.Join("; ", notes));
         return table;
     }

@@ -83,6 +83,29 @@ public class ResultsFormatTests
         Assert.Fail($"{name} differs from {path}; the text written now is in {written}");
     }
 
+    /// <summary>The leaderboard says where the rows it leaves out are: results.json after a sweep; the leaderboard
+    /// command, which writes no file, names the options that show them.</summary>
+    [Fact]
+    public void A_shortened_leaderboard_points_to_where_the_other_rows_are()
+    {
+        var results = Results(SweepStatus.Done, new RankMetric(), At(5));
+        string Caption(Spectre.Console.Table table)
+        {
+            var text = new StringWriter();
+            var console = Spectre.Console.AnsiConsole.Create(new Spectre.Console.AnsiConsoleSettings
+            {
+                Out = new Spectre.Console.AnsiConsoleOutput(text), Ansi = Spectre.Console.AnsiSupport.No,
+            });
+            console.Profile.Width = 200;
+            console.Write(table);
+            return text.ToString();
+        }
+        Assert.Contains("more rows in results.json", Caption(Descent.Client.Output.Views.Leaderboard(results, 1, 200)));
+        var command = Caption(Descent.Client.Output.Views.Leaderboard(results, 1, 200, "not shown: --top 4 shows every row, --json every field"));
+        Assert.DoesNotContain("results.json", command);
+        Assert.Contains("more rows not shown: --top 4 shows every row", command);
+    }
+
     [Fact]
     public void Results_json_of_a_cancelled_sweep_ranked_by_time_to_target_is_unchanged()
     {
