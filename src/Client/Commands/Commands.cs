@@ -48,7 +48,16 @@ static class Actions
         if (o.SweepId is { } given) SweepIds.Check(given, o.Target);
         if (o.DetachOnSigterm && o.Target.Embedded)
             throw new UsageException("--detach-on-sigterm: only a cluster's sweep can run on without its client (give --cluster)");
-        var plan = GridFile.Load(o.Grid, o.MaxTrials);
+        SweepPlan plan;
+        try
+        {
+            plan = GridFile.Load(o.Grid, o.MaxTrials, stops.Stop);
+        }
+        catch (OperationCanceledException) when (stops.Requested)
+        {
+            Console.Error.WriteLine("descent-client: cancelled while the grid was expanded; nothing was run or written");
+            return ExitCodes.Cancelled;
+        }
         // Flushed (disposed) last, after the embedded silo has stopped and flushed the trial spans.
         using var tracer = TelemetryExport.StartClient(orleans: !o.Target.Embedded);
         var sweepId = o.SweepId ?? SweepIds.New(plan.Name);
@@ -263,9 +272,20 @@ static class Actions
         }
     }
 
-    public static int Validate(string grid, int maxTrials, bool json)
+    /// <summary>Checks and expands <paramref name="grid"/> and prints what it runs; a stop request (Ctrl-C) ends the
+    /// expansion within a check of one trial (exit code 130).</summary>
+    public static int Validate(string grid, int maxTrials, bool json, StopRequests stops)
     {
-        var plan = GridFile.Load(grid, maxTrials);
+        SweepPlan plan;
+        try
+        {
+            plan = GridFile.Load(grid, maxTrials, stops.Stop);
+        }
+        catch (OperationCanceledException) when (stops.Requested)
+        {
+            Console.Error.WriteLine($"descent-client: {grid}: validation stopped on request");
+            return ExitCodes.Cancelled;
+        }
         var byOptimizer = plan.Trials.GroupBy(t => (string)t.Config[0].Value!).ToDictionary(g => g.Key, g => g.Count());
         if (json)
         {

@@ -108,6 +108,64 @@ public class StopSignalTests
         }
     }
 
+    [Fact]
+    public async Task Ctrl_C_stops_a_huge_validate_within_a_second_and_a_billion_combinations_are_refused_at_once()
+    {
+        var folder = Directory.CreateTempSubdirectory("descent-stop-").FullName;
+        try
+        {
+            string Values(int count, Func<int, string> value) => string.Join(", ", Enumerable.Range(0, count).Select(value));
+            string Grid(int seeds, int rows) => $$$"""
+                {"name": "huge", "task": {"kind": "synthetic", "dim_in": 4, "dim_hidden": 4, "n_layers": 1}, "budget": {"steps": 10},
+                 "parameters": {"optimizer": "sgd", "lr": [{{{Values(1000, i => ((i + 1) * 1e-6).ToString("R", System.Globalization.CultureInfo.InvariantCulture))}}}],
+                                "n_row": [{{{Values(rows, i => $"{i + 100}")}}}], "seed": [{{{Values(seeds, i => $"{i}")}}}]}}
+                """;
+            var billion = Path.Combine(folder, "billion.json");
+            await File.WriteAllTextAsync(billion, Grid(1000, 1000));
+            var (exit, _, err) = await RunningProcess.RunClient(folder, TimeSpan.FromSeconds(30), "validate", billion, "--max-trials", "2000000000");
+            Assert.True(exit == 2, $"exit {exit}\n{err}");
+            Assert.Contains("expands to 1,000,000,000 trials, past the 100,000 a sweep can plan", err);
+
+            // 100,000 trials, the most a sweep plans: seconds of expansion, its memory growing; Ctrl-C in the middle.
+            var most = Path.Combine(folder, "most.json");
+            await File.WriteAllTextAsync(most, Grid(100, 1));
+            using var client = RunningProcess.Client(folder, "validate", most, "--max-trials", "100000");
+            var deadline = DateTime.UtcNow + Timeout;
+            // Past what validating a small grid takes (47 MB): expanding.
+            while (Rss(client.Id) < 80 << 20)
+            {
+                Assert.False(client.HasExited, $"validate ended before it was stopped\n{client.Out}\n{client.Err}");
+                Assert.True(DateTime.UtcNow < deadline, "validate never grew past 80 MB");
+                await Task.Delay(20);
+            }
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            client.Signal(SigInt);
+            exit = await client.Exit(Timeout);
+            Assert.True(exit == 130, $"exit {exit}\n{client.Err}");
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(2), $"ended {clock.Elapsed} after Ctrl-C");
+            Assert.Contains("validation stopped on request", client.Err);
+            Assert.DoesNotContain("valid.", client.Out);
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    /// <summary>A process's resident memory (bytes; 0 once it has gone).</summary>
+    static long Rss(int pid)
+    {
+        try
+        {
+            var line = File.ReadLines($"/proc/{pid}/status").FirstOrDefault(l => l.StartsWith("VmRSS:", StringComparison.Ordinal));
+            return line is null ? 0 : long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], System.Globalization.CultureInfo.InvariantCulture) * 1024;
+        }
+        catch (IOException)
+        {
+            return 0;
+        }
+    }
+
     static string[] Sweep(string grid, int slots = 1) => ["sweep", grid, "--out", "runs", "--slots", $"{slots}"];
 
     static TrialEntry Trial(ResultsDocument results, string optimizer) => results.Trials.Single(t => t.Optimizer == optimizer);
