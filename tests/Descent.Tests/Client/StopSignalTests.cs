@@ -109,7 +109,7 @@ public class StopSignalTests
     }
 
     [Fact]
-    public async Task Ctrl_C_stops_a_huge_validate_within_a_second_and_a_billion_combinations_are_refused_at_once()
+    public async Task Ctrl_C_stops_a_huge_validate_or_sweep_within_a_second_and_a_billion_combinations_are_refused_at_once()
     {
         var folder = Directory.CreateTempSubdirectory("descent-stop-").FullName;
         try
@@ -126,25 +126,30 @@ public class StopSignalTests
             Assert.True(exit == 2, $"exit {exit}\n{err}");
             Assert.Contains("expands to 1,000,000,000 trials, past the 100,000 a sweep can plan", err);
 
-            // 100,000 trials, the most a sweep plans: seconds of expansion, its memory growing; Ctrl-C in the middle.
+            // 100,000 trials, the most a sweep plans: seconds of expansion, its memory growing; Ctrl-C in the middle of
+            // validate's, then of sweep's (nothing run or written).
             var most = Path.Combine(folder, "most.json");
             await File.WriteAllTextAsync(most, Grid(100, 1));
-            using var client = RunningProcess.Client(folder, "validate", most, "--max-trials", "100000");
-            var deadline = DateTime.UtcNow + Timeout;
-            // Past what validating a small grid takes (47 MB): expanding.
-            while (Rss(client.Id) < 80 << 20)
+            foreach (var command in new[] { "validate", "sweep" })
             {
-                Assert.False(client.HasExited, $"validate ended before it was stopped\n{client.Out}\n{client.Err}");
-                Assert.True(DateTime.UtcNow < deadline, "validate never grew past 80 MB");
-                await Task.Delay(20);
+                using var client = RunningProcess.Client(folder, [command, most, "--max-trials", "100000", .. command == "sweep" ? ["--out", "runs"] : Array.Empty<string>()]);
+                var deadline = DateTime.UtcNow + Timeout;
+                // Past what validating a small grid takes (47 MB): expanding.
+                while (Rss(client.Id) < 80 << 20)
+                {
+                    Assert.False(client.HasExited, $"{command} ended before it was stopped\n{client.Out}\n{client.Err}");
+                    Assert.True(DateTime.UtcNow < deadline, $"{command} never grew past 80 MB");
+                    await Task.Delay(20);
+                }
+                var clock = System.Diagnostics.Stopwatch.StartNew();
+                client.Signal(SigInt);
+                exit = await client.Exit(Timeout);
+                Assert.True(exit == 130, $"{command}: exit {exit}\n{client.Err}");
+                Assert.True(clock.Elapsed < TimeSpan.FromSeconds(2), $"{command} ended {clock.Elapsed} after Ctrl-C");
+                Assert.Contains(command == "validate" ? "validation stopped on request" : "cancelled while the grid was expanded; nothing was run or written", client.Err);
+                Assert.DoesNotContain("valid.", client.Out);
+                Assert.False(Directory.Exists(Path.Combine(folder, "runs")));
             }
-            var clock = System.Diagnostics.Stopwatch.StartNew();
-            client.Signal(SigInt);
-            exit = await client.Exit(Timeout);
-            Assert.True(exit == 130, $"exit {exit}\n{client.Err}");
-            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(2), $"ended {clock.Elapsed} after Ctrl-C");
-            Assert.Contains("validation stopped on request", client.Err);
-            Assert.DoesNotContain("valid.", client.Out);
         }
         finally
         {
