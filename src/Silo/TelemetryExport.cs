@@ -59,11 +59,11 @@ public static class TelemetryExport
     }
 
     /// <summary>Shuts <paramref name="providers"/> (tracer, meter and logger providers; nulls are skipped) down at once, each
-    /// exporting what it holds (OpenTelemetry's <c>Shutdown(timeout)</c>, which then cancels an export still waiting
-    /// for the collector). Waits at most <paramref name="timeout"/> in all, less when <paramref name="cutShort"/> is
-    /// cancelled or the process receives SIGINT, SIGTERM or SIGHUP meanwhile (Ctrl-C at exit ends the wait).</summary>
-    /// <returns>Whether every provider finished within the wait; one that did not must not be disposed by the
-    /// caller (its export thread may still be running; it ends with the process).</returns>
+    /// exporting what it holds (OpenTelemetry's <c>Shutdown(timeout)</c>: an export still waiting for the collector at
+    /// the bound is abandoned to its background thread, which ends with the process). Waits at most
+    /// <paramref name="timeout"/> in all, less when <paramref name="cutShort"/> is cancelled or the process receives
+    /// SIGINT, SIGTERM or SIGHUP meanwhile (Ctrl-C at exit ends the wait). Never throws.</summary>
+    /// <returns>Whether every provider finished within the wait (what it held was exported, or given up by its exporter).</returns>
     public static async Task<bool> Shutdown(IEnumerable<BaseProvider?> providers, TimeSpan timeout, CancellationToken cutShort = default)
     {
         var milliseconds = (int)Math.Min(timeout.TotalMilliseconds, int.MaxValue);
@@ -87,12 +87,13 @@ public static class TelemetryExport
             }))];
         try
         {
-            // A little past the providers' own bound: they give up and cancel their exports at it.
+            // A little past the providers' own bound, at which they give up.
             await Task.WhenAll(shutdowns).WaitAsync(timeout + TimeSpan.FromMilliseconds(200), stop.Token);
             return true;
         }
-        catch (Exception e) when (e is TimeoutException or OperationCanceledException)
+        catch (Exception)
         {
+            // Timed out, cut short, or a provider that failed to shut down: the process exits regardless.
             return false;
         }
         finally
