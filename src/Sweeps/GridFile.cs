@@ -17,7 +17,7 @@ public static class GridFile
     public const int DefaultMaxTrials = 10_000;
 
     /// <summary>The most trials a sweep can plan, whatever <c>--max-trials</c> says: the client holds every trial's plan
-    /// and the coordinator its spec (100,000 trials took about 560 MB and 12 s to start on the embedded silo; a grid
+    /// and the coordinator its spec (100,000 trials took about 560 MB and 9 to 13 s to start on the embedded silo; a grid
     /// of 1e9 would need hundreds of GB), so a grid past it is refused from its count before anything is expanded.</summary>
     public const int MaxPlannedTrials = 100_000;
 
