@@ -33,7 +33,7 @@ var tlsCa = new Option<string?>("--tls-ca")
 var json = new Option<bool>("--json") { Description = "Print machine-readable JSON on standard output (progress goes to standard error)" };
 var maxTrials = new Option<int>("--max-trials")
 {
-    Description = "Refuse grids that expand past this many trials",
+    Description = $"Refuse grids that expand past this many trials (at most {GridFile.MaxPlannedTrials:N0} are ever planned)",
     DefaultValueFactory = _ => GridFile.DefaultMaxTrials,
 };
 var top = new Option<int>("--top") { Description = "Leaderboard rows to show", DefaultValueFactory = _ => 30 };
@@ -73,7 +73,7 @@ resume.SetAction((result, _) => Run(() => Actions.Resume(new Actions.ResumeOptio
     Positive(result.GetValue(top), "--top"), result.GetValue(verbose)), stops)));
 
 var validate = new Command("validate", "Check a grid file and print how many trials it expands to; runs nothing") { grid, maxTrials, json };
-validate.SetAction((result, _) => Run(() => Task.FromResult(Actions.Validate(result.GetValue(grid)!, Positive(result.GetValue(maxTrials), "--max-trials"), result.GetValue(json)))));
+validate.SetAction((result, _) => Run(() => Task.FromResult(Actions.Validate(result.GetValue(grid)!, Positive(result.GetValue(maxTrials), "--max-trials"), result.GetValue(json), stops))));
 
 var status = new Command("status", "Show a sweep's progress on a cluster") { sweepId, cluster, clusterId, tlsCert, tlsKey, tlsCa, json, verbose };
 status.SetAction((result, _) => Run(() => Actions.Status(result.GetValue(sweepId)!, Target(result), result.GetValue(json), stops).WaitAsync(stops.Stop)));

@@ -87,6 +87,10 @@ public sealed class DescentSiloOptions
     /// <summary>Export metrics over OTLP with the traces (when OTEL_EXPORTER_OTLP_ENDPOINT is set); off for a
     /// backend that keeps traces only, such as Jaeger.</summary>
     public bool ExportMetrics { get; set; } = true;
+
+    /// <summary>How long the silo waits at exit for its spans and metrics to reach the collector (a collector that
+    /// does not answer costs at most this); 0 to 30 s.</summary>
+    public TimeSpan ExportFlushTimeout { get; set; } = TelemetryExport.DefaultFlushTimeout;
 }
 
 /// <summary>Every problem with a silo's settings, each naming the setting and its value
@@ -137,6 +141,7 @@ public sealed class DescentSiloOptionsValidator : IValidateOptions<DescentSiloOp
         if (options.AdvertisedAddress is { Length: > 0 } advertised && SiloAddressing.Resolve(advertised) is { Problem: { } unresolved })
             problems.Add($"{Key(nameof(options.AdvertisedAddress))} = \"{advertised}\": {unresolved}");
         problems.AddRange(options.Tls.Problems());
+        if (TelemetryExport.FlushTimeoutProblem(options.ExportFlushTimeout) is { } flush) problems.Add(flush);
         if (options.Storage == "local")
         {
             var store = options.StoragePath;

@@ -1,3 +1,4 @@
+using System.Numerics;
 using System.Text;
 using System.Text.Json;
 using System.Text.RegularExpressions;
@@ -15,6 +16,11 @@ public static class GridFile
 {
     public const int DefaultMaxTrials = 10_000;
 
+    /// <summary>The most trials a sweep can plan, whatever <c>--max-trials</c> says: the client holds every trial's plan
+    /// and the coordinator its spec (100,000 trials took about 560 MB and 9 to 13 s to start on the embedded silo; a grid
+    /// of 1e9 would need hundreds of GB), so a grid past it is refused from its count before anything is expanded.</summary>
+    public const int MaxPlannedTrials = 100_000;
+
     static readonly JsonDocumentOptions DocumentOptions = new()
     {
         CommentHandling = JsonCommentHandling.Skip,
@@ -26,7 +32,12 @@ public static class GridFile
 
     static readonly Regex NonFiniteToken = new(@"^[+-]?(nan|infinity|inf|∞)(?![\w.])", RegexOptions.IgnoreCase | RegexOptions.CultureInvariant);
 
-    public static SweepPlan Load(string path, int maxTrials = DefaultMaxTrials)
+    /// <summary>Reads, checks and expands the grid file at <paramref name="path"/>.</summary>
+    /// <param name="maxTrials">Trials the grid may expand to (<c>--max-trials</c>; at most <see cref="MaxPlannedTrials"/> are planned).</param>
+    /// <param name="cancellation">Checked while values are read and trials expanded (Ctrl-C).</param>
+    /// <exception cref="GridException">The file cannot run: every problem, each with its field and value.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellation"/> was cancelled.</exception>
+    public static SweepPlan Load(string path, int maxTrials = DefaultMaxTrials, CancellationToken cancellation = default)
     {
         if (Directory.Exists(path)) throw new GridException(path, [new("file", Quote(path), "is a folder, not a grid file")]);
         if (!File.Exists(path)) throw new GridException(path, [new("file", Quote(path), "no such file")]);
@@ -40,13 +51,16 @@ public static class GridFile
             throw new GridException(path, [new("file", Quote(path), $"cannot be read: {e.Message}")]);
         }
         var fullPath = Path.GetFullPath(path);
-        return Parse(bytes, path, Path.GetDirectoryName(fullPath)!, maxTrials);
+        return Parse(bytes, path, Path.GetDirectoryName(fullPath)!, maxTrials, cancellation);
     }
 
     /// <param name="path">Names the file in messages and gives the default sweep name.</param>
     /// <param name="baseDirectory">Relative CSV paths are resolved against it.</param>
-    public static SweepPlan Parse(byte[] utf8, string path, string baseDirectory, int maxTrials = DefaultMaxTrials)
+    /// <param name="maxTrials">As <see cref="Load"/>'s.</param>
+    /// <param name="cancellation">As <see cref="Load"/>'s.</param>
+    public static SweepPlan Parse(byte[] utf8, string path, string baseDirectory, int maxTrials = DefaultMaxTrials, CancellationToken cancellation = default)
     {
+        cancellation.ThrowIfCancellationRequested();
         ReadOnlySpan<byte> bom = [0xEF, 0xBB, 0xBF];
         if (utf8.AsSpan().StartsWith(bom)) utf8 = utf8[3..];
         if (Encoding.UTF8.GetString(utf8).Trim().Length == 0)
@@ -82,7 +96,7 @@ public static class GridFile
             if (positions.Duplicates.Count > 0)
                 throw new GridException(path, positions.Duplicates.Select(d => new GridProblem(d.Path, null, "is given twice; give each key once", d.Line, d.Column)));
             var name = Path.GetFileNameWithoutExtension(path);
-            return new GridReader(document.RootElement, positions, path, baseDirectory, maxTrials, name.Length > 0 ? name : "sweep").Read()
+            return new GridReader(document.RootElement, positions, path, baseDirectory, maxTrials, name.Length > 0 ? name : "sweep", cancellation).Read()
                 with { Source = (Encoding.UTF8.GetString(utf8), baseDirectory) };
         }
     }
@@ -154,7 +168,8 @@ sealed class Domain(SweepParameter field, string path)
     }
 }
 
-sealed class GridReader(JsonElement root, JsonPositions positions, string path, string baseDirectory, int maxTrials, string defaultName)
+sealed class GridReader(JsonElement root, JsonPositions positions, string path, string baseDirectory, int maxTrials, string defaultName,
+    CancellationToken cancellation)
 {
     static readonly string[] TopKeys =
         ["name", "description", "method", "task", "budget", "metric", "parameters", "per_optimizer", "repeats", "trials", "seed", "max_retries"];
@@ -215,13 +230,14 @@ sealed class GridReader(JsonElement root, JsonPositions positions, string path, 
         CheckRequiredTaskFields(optimizers ?? []);
         if (_problems.Count > 0 || optimizers is null) throw new GridException(path, _problems);
 
-        var count = _method == "grid"
-            ? optimizers.Sum(o => Domains(o).Aggregate(1.0, (n, d) => n * d.Count)) * repeats
-            : (double)trials!.Value * repeats;
-        if (count > maxTrials)
+        // Counted, not expanded: what the plan keeps is at most this many trials (equal ones collapse into one).
+        var count = _method == "grid" ? optimizers.Aggregate(BigInteger.Zero, (sum, o) => sum + Combinations(Domains(o))) * repeats : (BigInteger)trials!.Value * repeats;
+        if (count > Math.Min(maxTrials, GridFile.MaxPlannedTrials))
         {
-            Problem(_method == "grid" ? "parameters" : "trials", null,
-                $"the sweep expands to {count:N0} trials, past the cap of {maxTrials:N0} (raise it with --max-trials, or sweep fewer values)");
+            Problem(_method == "grid" ? "parameters" : "trials", null, maxTrials <= GridFile.MaxPlannedTrials
+                ? $"the sweep expands to {count:N0} trials, past the cap of {maxTrials:N0} (raise it with --max-trials, or sweep fewer values)"
+                : $"the sweep expands to {count:N0} trials, past the {GridFile.MaxPlannedTrials:N0} a sweep can plan whatever --max-trials says "
+                  + "(the client holds every trial's plan in memory); sweep fewer values, or split the grid into several sweeps");
             throw new GridException(path, _problems);
         }
 
@@ -231,12 +247,13 @@ sealed class GridReader(JsonElement root, JsonPositions positions, string path, 
         // Before collapsing: a grid's every combination, settings an optimizer does not read included; a random
         // search's every draw.
         var expanded = _method == "grid"
-            ? optimizers.Sum(o => Swept(o).Aggregate(1.0, (n, d) => n * d.Count)) * repeats
+            ? (double)optimizers.Aggregate(BigInteger.Zero, (sum, o) => sum + Combinations(Swept(o))) * repeats
             : (double)trials!.Value * repeats;
         foreach (var (draft, swept) in drafts)
         {
             for (var r = 0; r < repeats; r++)
             {
+                cancellation.ThrowIfCancellationRequested();
                 var copy = draft.Copy();
                 if (repeats > 1) copy.Set(Fields.Find("seed")!, (long)(draft.Get("seed") ?? 0L) + r);
                 var spec = copy.Build(baseDirectory);
@@ -532,9 +549,12 @@ sealed class GridReader(JsonElement root, JsonPositions positions, string path, 
             return;
         }
         var i = 0;
+        // A set: a list of a million values is checked in seconds, not compared pairwise for hours.
+        var distinct = new HashSet<object>();
         foreach (var element in values.EnumerateArray())
         {
-            if (Value(domain.Field, element, $"{where}[{i++}]") is { } value && !domain.Values.Contains(value))
+            cancellation.ThrowIfCancellationRequested();
+            if (Value(domain.Field, element, $"{where}[{i++}]") is { } value && distinct.Add(value))
                 domain.Values.Add(value);
         }
     }
@@ -603,6 +623,10 @@ sealed class GridReader(JsonElement root, JsonPositions positions, string path, 
     }
 
     // ---- expansion ----
+
+    /// <summary>How many combinations of <paramref name="domains"/>' values there are, exactly (no overflow), without
+    /// making them.</summary>
+    static BigInteger Combinations(IEnumerable<Domain> domains) => domains.Aggregate(BigInteger.One, (n, d) => n * d.Count);
 
     /// <summary>The swept fields a trial of <paramref name="optimizer"/> reads: the grid's, with its per_optimizer
     /// entries in their place.</summary>

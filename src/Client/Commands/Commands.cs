@@ -33,8 +33,23 @@ static class Actions
 
     public sealed record ResumeOptions(string SweepId, string Out, int? Slots, bool Json, int Top, bool Verbose);
 
-    /// <summary>What the sweep and resume commands follow and write: one sweep, where its results go, how to show them.</summary>
-    sealed record Session(string Out, string SweepId, SweepPlan Plan, ClusterTarget Target, bool Json, int Top);
+    /// <summary>What the sweep and resume commands follow and write: one sweep, where its results go, how to show them,
+    /// and the client's spans to flush at exit within <paramref name="FlushTimeout"/>.</summary>
+    sealed record Session(string Out, string SweepId, SweepPlan Plan, ClusterTarget Target, bool Json, int Top, TracerProvider? Tracer,
+        TimeSpan FlushTimeout);
+
+    /// <summary>The exit flush's bound (<see cref="TelemetryExport.ClientFlushTimeout"/>); a bad value is a usage error.</summary>
+    static TimeSpan FlushTimeout()
+    {
+        try
+        {
+            return TelemetryExport.ClientFlushTimeout();
+        }
+        catch (FormatException e)
+        {
+            throw new UsageException(e.Message);
+        }
+    }
 
     /// <summary>How long a quitting client waits for the finished trials' results (in-process on the embedded silo).</summary>
     static readonly TimeSpan QuitFetch = TimeSpan.FromSeconds(10);
@@ -48,9 +63,32 @@ static class Actions
         if (o.SweepId is { } given) SweepIds.Check(given, o.Target);
         if (o.DetachOnSigterm && o.Target.Embedded)
             throw new UsageException("--detach-on-sigterm: only a cluster's sweep can run on without its client (give --cluster)");
-        var plan = GridFile.Load(o.Grid, o.MaxTrials);
-        // Flushed (disposed) last, after the embedded silo has stopped and flushed the trial spans.
-        using var tracer = TelemetryExport.StartClient(orleans: !o.Target.Embedded);
+        SweepPlan plan;
+        try
+        {
+            plan = GridFile.Load(o.Grid, o.MaxTrials, stops.Stop);
+        }
+        catch (OperationCanceledException) when (stops.Requested)
+        {
+            Console.Error.WriteLine("descent-client: cancelled while the grid was expanded; nothing was run or written");
+            return ExitCodes.Cancelled;
+        }
+        var flushTimeout = FlushTimeout();
+        // Flushed at exit within the bound, while the embedded silo flushes the trial spans.
+        var tracer = TelemetryExport.StartClient(orleans: !o.Target.Embedded);
+        try
+        {
+            return await Sweep(o, stops, plan, tracer, flushTimeout);
+        }
+        finally
+        {
+            // Already done when the sweep was followed; here for a sweep that never started.
+            if (await TelemetryExport.Shutdown([tracer], flushTimeout, stops.CutShort)) tracer?.Dispose();
+        }
+    }
+
+    static async Task<int> Sweep(SweepOptions o, StopRequests stops, SweepPlan plan, TracerProvider? tracer, TimeSpan flushTimeout)
+    {
         var sweepId = o.SweepId ?? SweepIds.New(plan.Name);
         stops.DetachOnSigterm = o.DetachOnSigterm;
         void Announce() => Console.Error.WriteLine($"descent-client: sweep \"{plan.Name}\" ({sweepId}): {plan.Trials.Count} trials on the {o.Target.Describe}");
@@ -74,7 +112,7 @@ static class Actions
         // A given id may be a re-attachment (the same grid submitted again): its journal goes on where it was.
         try
         {
-            return await FollowAndWrite(new Session(o.Out, sweepId, plan, target, o.Json, o.Top), connection, stops, "sweep",
+            return await FollowAndWrite(new Session(o.Out, sweepId, plan, target, o.Json, o.Top, tracer, flushTimeout), connection, stops, "sweep",
                 () => o.SweepId is null ? TrialsJournal.Create(o.Out, sweepId, plan) : TrialsJournal.Continue(o.Out, sweepId, plan),
                 async (coordinator, span) =>
                 {
@@ -112,7 +150,20 @@ static class Actions
         if (!File.Exists(Path.Combine(state, GrainStateDatabase.FileName)) && !File.Exists(Path.Combine(state, GrainStateDatabase.LogFileName)))
             throw new UsageException($"sweep id = \"{o.SweepId}\": {folder} has no saved state ({state}): only sweeps run on the embedded silo "
                 + "can be resumed (a cluster's sweeps go on without their client)");
-        using var tracer = TelemetryExport.StartClient(orleans: false);
+        var flushTimeout = FlushTimeout();
+        var tracer = TelemetryExport.StartClient(orleans: false);
+        try
+        {
+            return await Resume(o, stops, state, folder, tracer, flushTimeout);
+        }
+        finally
+        {
+            if (await TelemetryExport.Shutdown([tracer], flushTimeout, stops.CutShort)) tracer?.Dispose();
+        }
+    }
+
+    static async Task<int> Resume(ResumeOptions o, StopRequests stops, string state, string folder, TracerProvider? tracer, TimeSpan flushTimeout)
+    {
         var target = ClusterTarget.EmbeddedSilo(o.Slots, o.Verbose, state);
         ClusterConnection connection;
         try
@@ -150,7 +201,7 @@ static class Actions
             await connection.DisposeAsync();
             throw;
         }
-        return await FollowAndWrite(new Session(o.Out, o.SweepId, plan, target, o.Json, o.Top), connection, stops, "resume",
+        return await FollowAndWrite(new Session(o.Out, o.SweepId, plan, target, o.Json, o.Top, tracer, flushTimeout), connection, stops, "resume",
             () => TrialsJournal.Continue(o.Out, o.SweepId, plan), (coordinator, _) => coordinator.GetSnapshot());
     }
 
@@ -274,16 +325,21 @@ static class Actions
         finally
         {
             journal?.Dispose();
+            // The outcome is known: a signal from now on cuts the exit short and leaves the exit code as it is.
+            stops.Settle();
+            // The client's spans are flushed while the embedded silo stops and flushes its own: one bound for both.
+            var flushed = TelemetryExport.Shutdown([o.Tracer], o.FlushTimeout, stops.CutShort);
             // Quitting does not wait for the embedded silo to stop its trials, also when it comes during that wait: the
             // process exit stops them (RunningTrainers). Nor does a failed write, after which nothing more can be kept: the
             // silo gets a few seconds to stop its trials (their reports fail and are retried for longer than that).
             try
             {
-                if (!stops.Quit.IsCancellationRequested)
-                    await connection.DisposeAsync().AsTask().WaitAsync(failed ? WriteFailedStop : Timeout.InfiniteTimeSpan, stops.Quit);
+                if (!stops.CutShort.IsCancellationRequested)
+                    await connection.DisposeAsync().AsTask().WaitAsync(failed ? WriteFailedStop : Timeout.InfiniteTimeSpan, stops.CutShort);
             }
-            catch (OperationCanceledException) when (stops.Quit.IsCancellationRequested) { }
+            catch (OperationCanceledException) when (stops.CutShort.IsCancellationRequested) { }
             catch (TimeoutException) when (failed) { }
+            await flushed;
         }
     }
 
@@ -318,9 +374,20 @@ static class Actions
             : $"{failure.Message}; {where}; its store {state} is gone, so it cannot be resumed";
     }
 
-    public static int Validate(string grid, int maxTrials, bool json)
+    /// <summary>Checks and expands <paramref name="grid"/> and prints what it runs; a stop request (Ctrl-C) ends the
+    /// expansion within a check of one trial (exit code 130).</summary>
+    public static int Validate(string grid, int maxTrials, bool json, StopRequests stops)
     {
-        var plan = GridFile.Load(grid, maxTrials);
+        SweepPlan plan;
+        try
+        {
+            plan = GridFile.Load(grid, maxTrials, stops.Stop);
+        }
+        catch (OperationCanceledException) when (stops.Requested)
+        {
+            Console.Error.WriteLine($"descent-client: {grid}: validation stopped on request");
+            return ExitCodes.Cancelled;
+        }
         var byOptimizer = plan.Trials.GroupBy(t => (string)t.Config[0].Value!).ToDictionary(g => g.Key, g => g.Count());
         if (json)
         {
@@ -535,7 +602,7 @@ public sealed class StopRequests
     /// <summary>Signals this close to the first are one request.</summary>
     public static readonly TimeSpan Together = TimeSpan.FromSeconds(1);
 
-    readonly CancellationTokenSource _stop = new(), _quit = new();
+    readonly CancellationTokenSource _stop = new(), _quit = new(), _cutShort = new();
     readonly PosixSignalRegistration[] _registrations; // held: a collected registration stops handling its signal
     readonly Lock _lock = new();
     long? _firstAt;
@@ -558,6 +625,19 @@ public sealed class StopRequests
     /// <summary>Cancelled by a second request, at least <see cref="Together"/> after the first.</summary>
     public CancellationToken Quit => _quit.Token;
 
+    /// <summary>Cancelled by a quit, and by any request after <see cref="Settle"/>: ends the waits of the exit (the
+    /// embedded silo's stop, the telemetry flush).</summary>
+    public CancellationToken CutShort => _cutShort.Token;
+
+    /// <summary>The command's outcome is decided (the sweep ended and its results are written, or it failed): a request
+    /// from now on only cuts the exit short (<see cref="CutShort"/>); it does not make the exit code 130.</summary>
+    public void Settle()
+    {
+        lock (_lock) _settled = true;
+    }
+
+    bool _settled;
+
     public bool Requested => _stop.IsCancellationRequested;
 
     /// <summary>Set by a command whose SIGTERM detaches (<c>descent-client sweep --detach-on-sigterm</c>).</summary>
@@ -574,6 +654,13 @@ public sealed class StopRequests
         lock (_lock)
         {
             var now = Stopwatch.GetTimestamp();
+            if (_settled)
+            {
+                // Not the echo of a request just made (timeout's SIGTERM twice): the user wants out now.
+                // Cancelled off this thread: the exit it ends must not run inside the signal handler, under the lock.
+                if (_firstAt is not { } made || Stopwatch.GetElapsedTime(made, now) >= Together) _ = _cutShort.CancelAsync();
+                return;
+            }
             if (_firstAt is not { } first)
             {
                 _firstAt = now;
@@ -584,6 +671,7 @@ public sealed class StopRequests
             {
                 Console.Error.WriteLine("descent-client: quitting: writing the finished trials' results, not waiting for running trials");
                 _quit.Cancel();
+                _ = _cutShort.CancelAsync();
             }
         }
     }

@@ -108,6 +108,69 @@ public class StopSignalTests
         }
     }
 
+    [Fact]
+    public async Task Ctrl_C_stops_a_huge_validate_or_sweep_within_a_second_and_a_billion_combinations_are_refused_at_once()
+    {
+        var folder = Directory.CreateTempSubdirectory("descent-stop-").FullName;
+        try
+        {
+            string Values(int count, Func<int, string> value) => string.Join(", ", Enumerable.Range(0, count).Select(value));
+            string Grid(int seeds, int rows) => $$$"""
+                {"name": "huge", "task": {"kind": "synthetic", "dim_in": 4, "dim_hidden": 4, "n_layers": 1}, "budget": {"steps": 10},
+                 "parameters": {"optimizer": "sgd", "lr": [{{{Values(1000, i => ((i + 1) * 1e-6).ToString("R", System.Globalization.CultureInfo.InvariantCulture))}}}],
+                                "n_row": [{{{Values(rows, i => $"{i + 100}")}}}], "seed": [{{{Values(seeds, i => $"{i}")}}}]}}
+                """;
+            var billion = Path.Combine(folder, "billion.json");
+            await File.WriteAllTextAsync(billion, Grid(1000, 1000));
+            var (exit, _, err) = await RunningProcess.RunClient(folder, TimeSpan.FromSeconds(30), "validate", billion, "--max-trials", "2000000000");
+            Assert.True(exit == 2, $"exit {exit}\n{err}");
+            Assert.Contains("expands to 1,000,000,000 trials, past the 100,000 a sweep can plan", err);
+
+            // 100,000 trials, the most a sweep plans: seconds of expansion, its memory growing; Ctrl-C in the middle of
+            // validate's, then of sweep's (nothing run or written).
+            var most = Path.Combine(folder, "most.json");
+            await File.WriteAllTextAsync(most, Grid(100, 1));
+            foreach (var command in new[] { "validate", "sweep" })
+            {
+                using var client = RunningProcess.Client(folder, [command, most, "--max-trials", "100000", .. command == "sweep" ? ["--out", "runs"] : Array.Empty<string>()]);
+                var deadline = DateTime.UtcNow + Timeout;
+                // Past what validating a small grid takes (47 MB): expanding.
+                while (Rss(client.Id) < 80 << 20)
+                {
+                    Assert.False(client.HasExited, $"{command} ended before it was stopped\n{client.Out}\n{client.Err}");
+                    Assert.True(DateTime.UtcNow < deadline, $"{command} never grew past 80 MB");
+                    await Task.Delay(20);
+                }
+                var clock = System.Diagnostics.Stopwatch.StartNew();
+                client.Signal(SigInt);
+                exit = await client.Exit(Timeout);
+                Assert.True(exit == 130, $"{command}: exit {exit}\n{client.Err}");
+                Assert.True(clock.Elapsed < TimeSpan.FromSeconds(2), $"{command} ended {clock.Elapsed} after Ctrl-C");
+                Assert.Contains(command == "validate" ? "validation stopped on request" : "cancelled while the grid was expanded; nothing was run or written", client.Err);
+                Assert.DoesNotContain("valid.", client.Out);
+                Assert.False(Directory.Exists(Path.Combine(folder, "runs")));
+            }
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    /// <summary>A process's resident memory (bytes; 0 once it has gone).</summary>
+    static long Rss(int pid)
+    {
+        try
+        {
+            var line = File.ReadLines($"/proc/{pid}/status").FirstOrDefault(l => l.StartsWith("VmRSS:", StringComparison.Ordinal));
+            return line is null ? 0 : long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], System.Globalization.CultureInfo.InvariantCulture) * 1024;
+        }
+        catch (IOException)
+        {
+            return 0;
+        }
+    }
+
     static string[] Sweep(string grid, int slots = 1) => ["sweep", grid, "--out", "runs", "--slots", $"{slots}"];
 
     static TrialEntry Trial(ResultsDocument results, string optimizer) => results.Trials.Single(t => t.Optimizer == optimizer);
