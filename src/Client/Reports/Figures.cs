@@ -185,7 +185,24 @@ public static class Figures
         var png = Path.Combine(directory, name + ".png");
         var svg = Path.Combine(directory, name + ".svg");
         Output.AtomicFile.Write(png, (string temporary) => plot.SavePng(temporary, Width, Height));
-        Output.AtomicFile.Write(svg, (string temporary) => plot.SaveSvg(temporary, Width, Height));
+        Output.AtomicFile.Write(svg, (string temporary) => WithoutDashes(plot, () => plot.SaveSvg(temporary, Width, Height)));
         return [png, svg];
+    }
+
+    /// <summary>Runs <paramref name="save"/> with every line of <paramref name="plot"/> solid: Skia's SVG canvas draws no
+    /// dash patterns, and prints "Unsupported path effect in addPaint" on standard error for each dashed line. The SVG
+    /// tells trials apart by colour and marker; the PNG has the patterns too.</summary>
+    static void WithoutDashes(Plot plot, Action save)
+    {
+        var lines = plot.GetPlottables().OfType<IHasLine>().Where(l => !l.LinePattern.Equals(LinePattern.Solid)).Select(l => (Line: l, l.LinePattern)).ToList();
+        var items = plot.Legend.ManualItems.Where(i => !i.LinePattern.Equals(LinePattern.Solid)).Select(i => (Item: i, i.LinePattern)).ToList();
+        foreach (var (line, _) in lines) line.LinePattern = LinePattern.Solid;
+        foreach (var (item, _) in items) item.LinePattern = LinePattern.Solid;
+        try { save(); }
+        finally
+        {
+            foreach (var (line, pattern) in lines) line.LinePattern = pattern;
+            foreach (var (item, pattern) in items) item.LinePattern = pattern;
+        }
     }
 }

@@ -265,7 +265,7 @@ public static class Report
             md.AppendLine($"- Not counted in the race, stopped before reaching the target: {string.Join("; ", stopped.Select(t => $"`{t.Id}` ({t.Configuration}) {Race.Stopped(t)}"))}.");
         var still = results.Trials.Where(Race.NeverMoved).ToList();
         if (still.Count > 0)
-            md.AppendLine($"- {still.Count} trial{(still.Count == 1 ? "" : "s")} never moved below {(still.Count == 1 ? "its" : "their")} starting loss: "
+            md.AppendLine($"- {still.Count} trial{(still.Count == 1 ? "" : "s")} never fell {Share(Race.MovedShare)} below {(still.Count == 1 ? "its" : "their")} starting loss: "
                 + $"{string.Join(", ", still.Select(t => $"`{t.Id}` ({t.Configuration})"))}; why, under \"Trials that never moved\" below.");
         md.AppendLine();
     }

@@ -107,6 +107,8 @@ public class RaceTests
         Assert.True(Race.NeverMoved(Ran(TrialStatus.Completed, 2, 2.5, 2.0, 3)));
         Assert.True(Race.NeverMoved(Ran(TrialStatus.Completed, 2, 1.9995, 2.1)));
         Assert.False(Race.NeverMoved(Ran(TrialStatus.Completed, 2, 1.9, 2.1)));
+        // The post benchmark's keep-stepping scale_i=2 (seed variant): 100 steps, 0.3% below its start.
+        Assert.True(Race.NeverMoved(Ran(TrialStatus.Completed, 10.143280029296875, 10.142918586730957, 10.112709045410156)));
         Assert.False(Race.NeverMoved(Ran(TrialStatus.Diverged, 2, double.NaN)));
         Assert.False(Race.NeverMoved(Ran(TrialStatus.Cancelled)));
     }

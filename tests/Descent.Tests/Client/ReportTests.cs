@@ -201,9 +201,9 @@ public class ReportTests
         var fixture = Fixture();
         var stuck = Trial("ks2", "keep-stepping", [10, 10.2, 10.1, 10.3], 0.5, 1, 1, finalLoss: 10.2, scale: 2);
         var report = Report.Render(Save(fixture with { Trials = [.. fixture.Trials, stuck] }), null);
-        Assert.Contains("- 1 trial never moved below its starting loss: `ks2` (keep-stepping lr=0.01 scale_i=2 variant=seed); why, under \"Trials that never moved\" below.", report);
+        Assert.Contains("- 1 trial never fell 1% below its starting loss: `ks2` (keep-stepping lr=0.01 scale_i=2 variant=seed); why, under \"Trials that never moved\" below.", report);
         Assert.Contains("#### Trials that never moved", report);
-        Assert.Contains("- `ks2` (keep-stepping lr=0.01 scale_i=2 variant=seed): its loss never went more than 0.1% below its starting 10 (best 10). "
+        Assert.Contains("- `ks2` (keep-stepping lr=0.01 scale_i=2 variant=seed): its loss never went more than 1% below its starting 10 (best 10). "
             + "Why: the seed variant's sign quirk: the post's mini-step moves by lr·(scale_i·√i − 1) along the gradient, so once scale_i·√i > 1 (with scale_i = 2, from mini-step i = 1) "
             + "it climbs the gradient instead of descending", report);
         Assert.Contains("docs/optimizers.md, KeepStepping, `variant: seed`", report);
