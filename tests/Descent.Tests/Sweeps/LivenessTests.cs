@@ -107,6 +107,9 @@ public sealed class TrainerLivenessTests
         Assert.NotNull(blocked);
         Assert.False(blocked.Value.Runnable);
         Assert.True(blocked.Value.Cpu >= TimeSpan.FromMilliseconds(100), $"the spinning thread used {blocked.Value.Cpu.TotalMilliseconds} ms of CPU");
+        // Join returns when the managed thread is done; the operating system's thread ends a moment later.
+        var gone = DateTime.UtcNow.AddSeconds(10);
+        while (ThreadSampler.Read(tid) is not null && DateTime.UtcNow < gone) Thread.Sleep(10);
         Assert.Null(ThreadSampler.Read(tid));
     }
 
