@@ -83,7 +83,11 @@ public sealed class SweepTests(SharedSweepCluster shared)
 
         var results = await _cluster.Coordinator("s3").GetResults();
         Assert.Equal(quick.Select(TrialIdentity.Of).Order(), results.Where(r => r.Result.Status == TrialStatus.Completed).Select(r => r.TrialId).Order());
-        Assert.All(results.Where(r => r.Result.Status == TrialStatus.Cancelled), r => Assert.NotEmpty(r.Result.History));
+        // Running trials keep their partial history; one held ready that its slot took up just as the cancel came stops
+        // "before step 1", with none (seen in a clean-clone run).
+        var cut = results.Where(r => r.Result.Status == TrialStatus.Cancelled).ToList();
+        Assert.Contains(cut, r => r.Result.History.Count > 0);
+        Assert.All(cut, r => Assert.True(r.Result.History.Count > 0 || r.Result.Message == "cancelled before step 1", $"{r.TrialId}: {r.Result.Message}"));
     }
 
     [Fact]
