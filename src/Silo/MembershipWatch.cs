@@ -139,9 +139,9 @@ public sealed class MembershipGuard(MembershipWatch watch, IServiceProvider serv
                 : row.Status == SiloStatus.Active ? (MembershipReading.Active, "")
                 : (MembershipReading.NotActive, row.Status.ToString());
         }
-        catch (Exception e) when (e.Message.Contains("table version is missing", StringComparison.OrdinalIgnoreCase))
+        catch (Orleans.Clustering.Redis.RedisClusteringException e) when (e.Message.Contains("version is missing", StringComparison.OrdinalIgnoreCase))
         {
-            // Orleans' Redis table: the whole table is gone from Redis.
+            // Orleans' Redis table: the whole table is gone from Redis (its only way of saying so is this message).
             return (MembershipReading.Missing, "");
         }
         catch (Exception e)
