@@ -44,11 +44,11 @@ public sealed class MembershipSettings
     /// training for up to a minute on trials that were placed elsewhere.</summary>
     public TimeSpan TableRefreshTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
-    /// <summary>How long a silo with shared clustering (Redis) runs on while it is not an active member of the
-    /// membership table it reads (its row lost: a Redis restarted without its data; or the table unreadable: Redis
-    /// down) before it exits with code 1, so that its supervisor starts it again and it rejoins (default 30 s; a Redis
-    /// back with its data sooner costs nothing). Readiness fails from the first read that misses the row. Descent's
-    /// own: not copied onto Orleans' options.</summary>
+    /// <summary>How long a silo with shared clustering (Redis) runs on while the membership table, read, does not have
+    /// it as an active member (its row lost: a Redis restarted without its data) before it exits with code 1, so that
+    /// its supervisor starts it again and it rejoins (default 30 s). Readiness fails from the first read that misses
+    /// the row or cannot read the table; a table that cannot be read (Redis stalled or down, its data kept) never makes
+    /// a silo exit. Descent's own: not copied onto Orleans' options.</summary>
     public TimeSpan LostAfter { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>Each setting that cannot work, naming its key and value.</summary>

@@ -24,14 +24,18 @@ public enum MembershipReading
 /// Whether this silo is an active member of the cluster according to the membership table it reads, from a read
 /// every few seconds (<see cref="MembershipGuard"/>). Orleans keeps its own snapshot, which still says "active" when
 /// the table has lost the silo's row (a Redis restarted empty): the silo would then answer its probes healthy for
-/// ever while no client or silo can find it. Ready while the last read found the row active; lost when no read has
-/// for <see cref="MembershipSettings.LostAfter"/>, and then the silo exits so that its supervisor starts it again.
+/// ever while no client or silo can find it. Ready while the last read found the row active. Lost when the table,
+/// read, has not had the row active for <see cref="MembershipSettings.LostAfter"/>: then the silo exits so that its
+/// supervisor starts it again. A table that cannot be read (Redis stalled or down, with its data) makes the silo
+/// unready only: Orleans rides that out, and a silo that exited would lose its running trials for nothing.
 /// Pure: the caller gives the times and the readings. Thread-safe (the probes read it while the guard writes).
 /// </summary>
 public sealed class MembershipWatch(TimeSpan lostAfter)
 {
     readonly Lock _lock = new();
-    TimeSpan? _awaySince;
+    /// <summary>Since when the reads have not found the row active (unready); and since when the table, read, has not
+    /// had it (gone: what <see cref="Lost"/> counts).</summary>
+    TimeSpan? _awaySince, _goneSince;
     TimeSpan _last;
     string _why = "";
 
@@ -47,10 +51,11 @@ public sealed class MembershipWatch(TimeSpan lostAfter)
             _last = at;
             if (reading == MembershipReading.Active)
             {
-                (_awaySince, _why) = (null, "");
+                (_awaySince, _goneSince, _why) = (null, null, "");
                 return;
             }
             _awaySince ??= at;
+            if (reading != MembershipReading.Unreadable) _goneSince ??= at;
             _why = reading switch
             {
                 MembershipReading.Missing => "the membership table holds no row for this silo (it lost it: a Redis restarted without its data, or a new volume?)",
@@ -64,8 +69,11 @@ public sealed class MembershipWatch(TimeSpan lostAfter)
     /// snapshot says whether the silo joined).</summary>
     public bool InTable { get { lock (_lock) return _awaySince is null; } }
 
-    /// <summary>Away from the table for <see cref="LostAfter"/> or longer, as of the last read.</summary>
-    public bool Lost { get { lock (_lock) return _awaySince is { } since && _last - since >= lostAfter; } }
+    /// <summary>The table, read, does not have this silo as an active member (its row missing or not active).</summary>
+    public bool Gone { get { lock (_lock) return _goneSince is not null; } }
+
+    /// <summary>Gone from the table for <see cref="LostAfter"/> or longer, as of the last read.</summary>
+    public bool Lost { get { lock (_lock) return _goneSince is { } since && _last - since >= lostAfter; } }
 
     /// <summary>Why the silo is away from the table, and for how long as of the last read; empty while it is in it.</summary>
     public string Why
@@ -180,7 +188,8 @@ public sealed class StopDeadline(IHostApplicationLifetime lifetime, MembershipWa
 
     public Task StartAsync(CancellationToken cancellationToken)
     {
-        lifetime.ApplicationStopping.Register(() => Arm(watch.InTable && _lost is null ? SiloHosting.ShutdownTimeout + Margin : LostGrace));
+        // A silo the table no longer has cannot write "shutting down" there: Orleans would retry for the whole timeout.
+        lifetime.ApplicationStopping.Register(() => Arm(!watch.Gone && _lost is null ? SiloHosting.ShutdownTimeout + Margin : LostGrace));
         return Task.CompletedTask;
     }
 
@@ -201,13 +210,22 @@ public sealed class StopDeadline(IHostApplicationLifetime lifetime, MembershipWa
         _ = Task.Run(async () =>
         {
             await Task.Delay(within);
-            var why = _lost is { } lost ? $"descent-silo: {lost}"
-                : watch.InTable ? $"descent-silo: did not stop within {within.TotalSeconds:0} s of the request to stop"
-                : $"descent-silo: did not stop within {within.TotalSeconds:0} s of the request to stop while not a member of the cluster ({watch.Why})";
-            Console.Error.WriteLine($"{why}; ending the process (exit code 1)");
-            Console.Error.Flush();
+            var why = _lost is { } lost ? lost
+                : !watch.Gone ? $"did not stop within {within.TotalSeconds:0} s of the request to stop"
+                : $"did not stop within {within.TotalSeconds:0} s of the request to stop while not a member of the cluster ({watch.Why})";
+            Say($"{why}; ending the process (exit code 1)");
             Exit(1);
         });
+    }
+
+    int _said;
+
+    /// <summary>Writes descent-silo's last line, once: the backstop and the host's own return may both get there.</summary>
+    public void Say(string line)
+    {
+        if (Interlocked.Exchange(ref _said, 1) == 1) return;
+        Console.Error.WriteLine($"descent-silo: {line}");
+        Console.Error.Flush();
     }
 
     /// <summary>Ends the process at once: <see cref="Environment.Exit"/> would run the host's exit handlers, which wait

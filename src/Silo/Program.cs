@@ -35,7 +35,7 @@ try
     await host.RunAsync();
     if (deadline.Reason is { } lost)
     {
-        Console.Error.WriteLine($"descent-silo: {lost}");
+        deadline.Say(lost);
         return 1;
     }
 }

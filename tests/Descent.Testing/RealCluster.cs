@@ -255,6 +255,12 @@ public sealed class RedisServer(string folder, ClusterNetwork network) : IDispos
         _process = null;
     }
 
+    /// <summary>SIGSTOP: Redis stalls, its data kept, until <see cref="Continue"/>.</summary>
+    public void Freeze() => (_process ?? throw new InvalidOperationException("not started")).Signal(19);
+
+    /// <summary>SIGCONT.</summary>
+    public void Continue() => (_process ?? throw new InvalidOperationException("not started")).Signal(18);
+
     /// <summary>Deletes everything Redis holds (FLUSHALL), as a Redis restarted without persistence would come back.</summary>
     public async Task Empty()
     {

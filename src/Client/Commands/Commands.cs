@@ -185,7 +185,8 @@ static class Actions
             // Activated from its store, the coordinator rebuilt its queue and leases from the trials and is moving again.
             var now = await coordinator.GetSnapshot();
             var results = Path.Combine(folder, "results.json");
-            if (now.Status.IsEnded() && File.Exists(results))
+            // results.json is written last (after trials.csv): with it there, the results are all written.
+            if (now.Status.IsEnded() && File.Exists(results) && File.Exists(Path.Combine(folder, "trials.csv")))
             {
                 Console.Error.WriteLine($"descent-client: sweep {o.SweepId} has already ended ({now.Status.Name()}; {Views.Summary(now, Elapsed(now))}); "
                     + $"nothing to resume, nothing written. Its results: {results}");
@@ -320,7 +321,18 @@ static class Actions
         catch (Exception e) when (WriteFailure(e, connection) is { } write)
         {
             failed = true;
-            throw new SweepStoppedException(StoppedMessage(o, write, begun, spanName == "resume", end, collector?.Summaries.Count ?? 0), write, begun);
+            // What had ended: the coordinator knows it, the journal only what it could keep (a full disk stops it early).
+            var ended = collector?.Summaries.Count ?? 0;
+            if (begun)
+            {
+                try
+                {
+                    var now = await connection.Grains.GetGrain<ISweepCoordinatorGrain>(sweepId).GetSnapshot().WaitAsync(TimeSpan.FromSeconds(2));
+                    ended = Math.Max(ended, now.EndedCount);
+                }
+                catch (Exception) { } // the count is a courtesy: the line goes out without it
+            }
+            throw new SweepStoppedException(StoppedMessage(o, write, begun, spanName == "resume", end, ended), write, begun);
         }
         finally
         {

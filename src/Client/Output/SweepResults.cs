@@ -65,8 +65,9 @@ public static class ResultsWriter
         var document = Document(results);
         var directory = Path.Combine(outDirectory, document.Sweep.Id);
         Directory.CreateDirectory(directory);
-        AtomicFile.Write(Path.Combine(directory, "results.json"), (Stream stream) => ResultsJson.Write(stream, document));
+        // results.json last: with it on disk, resume takes the results for written.
         AtomicFile.Write(Path.Combine(directory, "trials.csv"), (Stream stream) => WriteCsv(stream, document));
+        AtomicFile.Write(Path.Combine(directory, "results.json"), (Stream stream) => ResultsJson.Write(stream, document));
         return directory;
     }
 

@@ -92,4 +92,44 @@ public sealed class LostTableTests(ITestOutputHelper output)
         Assert.Contains($"the cluster's Redis at {cluster.Redis.Url["redis://".Length..]} holds nothing of sweep", client.Err);
         Assert.DoesNotContain("\"memory\"", client.Err);
     }
+
+    [Fact]
+    public async Task A_Redis_that_stalls_with_its_data_makes_a_silo_unready_for_a_while_not_exit()
+    {
+        var folder = Path.Combine(Path.GetTempPath(), "descent-stalled-table-" + Guid.NewGuid().ToString("N")[..8]);
+        var port = RunningProcess.FreePort();
+        using var cluster = await RealCluster.Start(folder, 1, "--Descent:Devices:CpuSlots=1", "--Descent:Devices:Cores=1",
+            $"--Descent:Health:Port={port}", "--Descent:Membership:LostAfter=00:00:03");
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
+        var silo = cluster.Silos[0];
+        async Task<int> Ready()
+        {
+            try { return (await Probe(http, silo, port, "/healthz/ready")).Code; }
+            catch (HttpRequestException) { return 0; }
+        }
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (await Ready() != 200) { Assert.True(DateTime.UtcNow < deadline, "never ready"); await Task.Delay(200); }
+
+        // Five times the bound, and at least two reads that time out (5 s each): the silo must not be taken for lost.
+        cluster.Redis.Freeze();
+        Say("Redis frozen");
+        var unready = false;
+        for (var until = DateTime.UtcNow.AddSeconds(16); DateTime.UtcNow < until;)
+        {
+            unready |= await Ready() == 503;
+            await Task.Delay(250);
+        }
+        cluster.Redis.Continue();
+        Say($"Redis continued; the silo was unready meanwhile: {unready}");
+        Assert.True(unready, "readiness did not fail while the table could not be read");
+        deadline = DateTime.UtcNow.AddSeconds(20);
+        while (await Ready() != 200)
+        {
+            Assert.True(silo.Running, $"the silo exited while its Redis stalled:\n{silo.Log}");
+            Assert.True(DateTime.UtcNow < deadline, "not ready again 20 s after Redis continued");
+            await Task.Delay(200);
+        }
+        Assert.True(silo.Running);
+        Say("ready again");
+    }
 }

@@ -35,11 +35,30 @@ public sealed class MembershipWatchTests
     }
 
     [Fact]
-    public void A_table_back_with_its_data_before_the_bound_costs_nothing()
+    public void A_table_that_cannot_be_read_makes_the_silo_unready_but_never_lost()
+    {
+        // A Redis stalled or down with its data: Orleans rides it out; exiting would lose the silo's trials for nothing.
+        var watch = new MembershipWatch(S(30));
+        watch.Observe(S(2), MembershipReading.Unreadable, "RedisConnectionException: no connection");
+        Assert.False(watch.InTable);
+        Assert.False(watch.Gone);
+        Assert.Contains("cannot be read (RedisConnectionException: no connection)", watch.Why);
+        watch.Observe(S(600), MembershipReading.Unreadable, "RedisConnectionException: no connection");
+        Assert.False(watch.Lost);
+        // Back empty: the bound counts from the first read that finds no row.
+        watch.Observe(S(602), MembershipReading.Missing);
+        Assert.True(watch.Gone);
+        watch.Observe(S(631), MembershipReading.Missing);
+        Assert.False(watch.Lost);
+        watch.Observe(S(632), MembershipReading.Missing);
+        Assert.True(watch.Lost);
+    }
+
+    [Fact]
+    public void A_table_back_with_its_data_costs_nothing()
     {
         var watch = new MembershipWatch(S(30));
         watch.Observe(S(2), MembershipReading.Unreadable, "RedisConnectionException: no connection");
-        Assert.Contains("cannot be read (RedisConnectionException: no connection)", watch.Why);
         watch.Observe(S(14), MembershipReading.Unreadable, "RedisConnectionException: no connection");
         watch.Observe(S(16), MembershipReading.Active);
         Assert.True(watch.InTable);
