@@ -170,3 +170,37 @@ public sealed class ComputingTrainerTests : IAsyncLifetime
             $"{r.TrialId[..6]} {r.Result.Status.Name()} after {r.Attempts} attempt(s): {r.Result.Message}"));
     }
 }
+
+/// <summary>A trial waiting its turn for the process-wide seeded generator (another trial loads a large CSV under it)
+/// shows life while it waits: its thread is blocked and uses no CPU, and would otherwise be taken for hung.</summary>
+public sealed class SeedLockWaitTests
+{
+    [Fact]
+    public void A_trial_waiting_for_the_seed_lock_beats_while_another_holds_it()
+    {
+        using var held = new ManualResetEventSlim();
+        using var release = new ManualResetEventSlim();
+        var holder = new Thread(() => Descent.Grains.Training.Tasks.Problem.UnderSeedLock(() =>
+        {
+            held.Set();
+            release.Wait();
+            return 0;
+        })) { IsBackground = true };
+        holder.Start();
+        held.Wait();
+        var beats = 0;
+        var waiter = new Thread(() =>
+        {
+            using var scope = Descent.Grains.Training.TrialHeartbeat.Use(() => Interlocked.Increment(ref beats));
+            Descent.Grains.Training.Tasks.Problem.UnderSeedLock(() => 0);
+        }) { IsBackground = true };
+        waiter.Start();
+        // Until it has beaten twice while waiting (every half second), however loaded the machine is.
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (Volatile.Read(ref beats) < 2 && DateTime.UtcNow < deadline) Thread.Sleep(50);
+        release.Set();
+        Assert.True(waiter.Join(TimeSpan.FromSeconds(30)));
+        holder.Join();
+        Assert.True(beats >= 2, $"{beats} beats while waiting");
+    }
+}

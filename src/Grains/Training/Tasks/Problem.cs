@@ -11,6 +11,16 @@ public sealed class Problem : IDisposable
     // torch.manual_seed seeds one process-wide generator; trials on other threads must not draw in between.
     static readonly Lock SeedLock = new();
 
+    /// <summary>Takes <see cref="SeedLock"/>, showing a sign of life (<see cref="TrialHeartbeat"/>) every half second
+    /// while another trial holds it: a trial waiting its turn behind another's 30 s CSV load is blocked and uses no CPU,
+    /// and would otherwise be taken for hung (seen: its lease lost, then the trial failed after 3 attempts).</summary>
+    internal static T UnderSeedLock<T>(Func<T> draw)
+    {
+        while (!SeedLock.TryEnter(TimeSpan.FromMilliseconds(500))) TrialHeartbeat.Beat();
+        try { return draw(); }
+        finally { SeedLock.Exit(); }
+    }
+
     readonly TaskSpec _task;
 
     Problem(TaskSpec task, Tensor inputs, Tensor targets, nn.Module<Tensor, Tensor> model)
@@ -38,17 +48,17 @@ public sealed class Problem : IDisposable
     {
         Tensor x, y;
         nn.Module<Tensor, Tensor> model;
-        lock (SeedLock)
+        (x, y, model) = UnderSeedLock(() =>
         {
             torch.manual_seed(seed);
-            (x, y, model) = task switch
+            return task switch
             {
                 SyntheticTaskSpec s => SyntheticTask.Draw(s),
                 LinearTaskSpec l => LinearTask.Draw(l),
                 CsvTaskSpec c => CsvTask.Load(c),
                 _ => throw new ArgumentException($"task.kind = \"{task.Kind}\": no such task"),
             };
-        }
+        });
         if (device.type != DeviceType.CPU)
         {
             model.to(device);
@@ -70,7 +80,7 @@ public sealed class Problem : IDisposable
     {
         nn.Module<Tensor, Tensor> model;
         // Building layers draws initial weights (overwritten at once) from the global generator: not inside another trial's seeded draws.
-        lock (SeedLock) model = Architecture(_task, Inputs.shape[1]);
+        model = UnderSeedLock(() => Architecture(_task, Inputs.shape[1]));
         model.to(ScalarType.Float64).to(Inputs.device);
         return new DoublePrecisionLoss(this, model);
     }
