@@ -90,7 +90,7 @@ public sealed class SweepCoordinatorGrain(
     bool _settled;
     DateTime _listedAt = DateTime.MinValue;
     (int Devices, DateTime At)? _devices;
-    DateTime? _tickedAt;
+    DateTime? _tickEnded;
 
     string Id => this.GetPrimaryKeyString();
     SweepSpec Spec => definition.State.Spec!;
@@ -406,9 +406,24 @@ public sealed class SweepCoordinatorGrain(
     async Task OnTick()
     {
         var now = DateTime.UtcNow;
-        // A tick that comes late (this silo paused, or starved of cores): renewals sent meanwhile wait behind it.
-        var grace = _tickedAt is { } last ? LeaseOptions.Grace(now - last, Tick) : TimeSpan.Zero;
-        _tickedAt = now;
+        // A tick that comes late after the last one ended (this silo paused, or starved of cores): renewals sent
+        // meanwhile wait behind it. Counted from the last tick's end: while a tick awaits, renewals queue behind it and
+        // are taken before the next one, so a slow tick is no reason for grace.
+        var grace = _tickEnded is { } last ? LeaseOptions.Grace(now - last, Tick) : TimeSpan.Zero;
+        try
+        {
+            await Check(now, grace);
+        }
+        finally
+        {
+            _tickEnded = DateTime.UtcNow;
+        }
+    }
+
+    /// <summary>One tick's work: leases first given <paramref name="grace"/> (<see cref="LeaseOptions.Grace"/>), then
+    /// the directory, expiry and the end.</summary>
+    async Task Check(DateTime now, TimeSpan grace)
+    {
         if (grace > TimeSpan.Zero)
         {
             log.LogWarning("Sweep {Sweep}: the lease check ran {Seconds:0.0} s late; leases get that much longer", Id, grace.TotalSeconds);
